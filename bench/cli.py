@@ -1,0 +1,60 @@
+"""``python -m bench``: one sub-command per ``bench/cmd_*.py`` module.
+
+Each such module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and
+``run(args) -> int``. Errors become exit codes here, and only here: 2 for usage
+or configuration errors, as each command documents for the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+import bench
+from events.errors import SwitchyardError
+
+EXIT_USAGE = 2
+
+
+def _commands() -> list[ModuleType]:
+    names = sorted(
+        m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("cmd_")
+    )
+    return [importlib.import_module(f"bench.{name}") for name in names]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Measure, compare and size the Switchyard routers under identical seeded load.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in _commands():
+        sub = subparsers.add_parser(
+            module.NAME, help=module.HELP, description=module.__doc__, formatter_class=_Formatter
+        )
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args._run(args)
+    except SwitchyardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return code
