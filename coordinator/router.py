@@ -1,0 +1,211 @@
+"""``CoordinatorRouter`` (architecture A): six ``DataCoordinator`` modules behind one Router.
+
+``publish`` hands an event to the coordinator of ``event.category`` and
+nothing else: the module decides routing, admission and queueing. An event
+whose category's module cannot match its subject still goes there (and is
+unrouted if nothing matches). ``subscribe`` registers a subscription in every
+module whose subjects its pattern can match (``events.CATEGORY_PATTERNS``), so a
+subscription on ``>`` lives six times, with six pipelines, breakers and
+counters.
+
+Like the daemon, the router accepts and buffers before :meth:`start`: events
+wait in their module queues, under the same bounds, until the workers start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+
+from coordinator.config import CoordinatorConfig
+from coordinator.module import DataCoordinator
+from events.delivery import Handler, TimeoutWatchdog
+from events.errors import ConfigError
+from events.model import (
+    CATEGORY_PATTERNS,
+    REJECT_DRAINING,
+    REJECT_INVALID,
+    Ack,
+    Category,
+    DrainReport,
+    Event,
+    RouterStats,
+)
+from events.subjects import patterns_overlap
+from events.subscription import Subscription
+
+
+class CoordinatorRouter:
+    """``events.Router`` made of one :class:`DataCoordinator` per module."""
+
+    def __init__(self, config: CoordinatorConfig | None = None) -> None:
+        self.config = config if config is not None else CoordinatorConfig()
+        config = self.config
+        self.watchdog = TimeoutWatchdog(config.watchdog_tick_s)
+        #: Every subscribed service: what an explicit target may name.
+        self._services: set[str] = set()
+        self._keys: set[str] = set()
+        self.modules: dict[Category, DataCoordinator] = {
+            category: DataCoordinator(
+                category,
+                queue_size=config.queue_size_of(category),
+                workers=config.workers_of(category),
+                watchdog=self.watchdog,
+                services=self._services,
+                dead_letter_capacity=config.dead_letter_capacity,
+                match_cache_size=config.match_cache_size,
+                worker_batch=config.worker_batch,
+            )
+            for category in Category
+        }
+        self._n_copies = 0
+        self._watchdog_task: asyncio.Task[None] | None = None
+        self._started = False
+        self._closed = False
+        self._drain_report: DrainReport | None = None
+        self._published = 0
+        self._rejected: dict[str, int] = {}
+
+    # -- configuration -------------------------------------------------------------
+
+    def modules_for(self, pattern: str) -> list[DataCoordinator]:
+        """The modules whose subjects ``pattern`` can match."""
+        return [
+            module
+            for category, module in self.modules.items()
+            if any(patterns_overlap(pattern, p) for p in CATEGORY_PATTERNS[category])
+        ]
+
+    def subscribe(self, sub: Subscription, handler: Handler) -> None:
+        """Register ``sub`` in every module it can match; raise ``ConfigError`` if none."""
+        if self._closed:
+            raise RuntimeError("router is draining: no new subscriptions")
+        if sub.key in self._keys:
+            raise ConfigError(f"subscription {sub.key!r} is already registered")
+        modules = self.modules_for(sub.pattern)
+        if not modules:
+            prefixes = ", ".join(p for patterns in CATEGORY_PATTERNS.values() for p in patterns)
+            raise ConfigError(
+                f"subscription {sub.key!r}: pattern {sub.pattern!r} can match no module's"
+                f" subjects ({prefixes})"
+            )
+        for module in modules:
+            seed = None if self.config.seed is None else self.config.seed + self._n_copies
+            module.register(sub, handler, seed)
+            self._n_copies += 1
+        self._keys.add(sub.key)
+        self._services.add(sub.service)
+
+    async def start(self) -> None:
+        """Start the watchdog and every module's workers (idempotent)."""
+        if self._started:
+            return
+        self._started = True
+        self._watchdog_task = asyncio.create_task(self.watchdog.run(), name="router-watchdog")
+        for module in self.modules.values():
+            module.start_nowait()
+
+    # -- intake --------------------------------------------------------------------
+
+    def publish(self, event: Event) -> Ack:
+        """Hand ``event`` to its module now; never awaits. Every outcome is counted."""
+        self._published += 1
+        if self._closed:
+            return self._reject(REJECT_DRAINING)
+        try:
+            module = self.modules[event.category]
+        except (KeyError, TypeError):
+            return self._reject(REJECT_INVALID)
+        return module.offer_nowait(event)
+
+    def _reject(self, reason: str) -> Ack:
+        self._rejected[reason] = self._rejected.get(reason, 0) + 1
+        return Ack.rejected(reason)
+
+    # -- shutdown and stats ----------------------------------------------------------
+
+    async def drain(self, timeout_s: float) -> DrainReport:
+        """Stop intake, let workers finish for up to ``timeout_s``, dead-letter the rest."""
+        if self._drain_report is not None:
+            return self._drain_report
+        began = time.monotonic()
+        self._closed = True
+        await self.start()
+        modules = list(self.modules.values())
+        for module in modules:
+            module.close_nowait()
+        unfinished: set[asyncio.Task[None]] = {t for m in modules for t in m.tasks}
+        if unfinished:
+            _, unfinished = await asyncio.wait(unfinished, timeout=max(timeout_s, 0.0))
+        completed = not unfinished
+        timed_out = sum(m.in_flight for m in modules) if unfinished else 0
+        while unfinished:
+            # A handler may swallow one cancellation; keep asking until every worker ends.
+            for task in unfinished:
+                task.cancel()
+            _, unfinished = await asyncio.wait(unfinished, timeout=0.1)
+        for module in modules:
+            timed_out += module.abandon_queued_nowait()
+        if self._watchdog_task is not None:
+            self._watchdog_task.cancel()
+            await asyncio.gather(self._watchdog_task, return_exceptions=True)
+        failures = [
+            task.exception()
+            for m in modules
+            for task in m.tasks
+            if not task.cancelled() and task.exception()
+        ]
+        self._drain_report = DrainReport(
+            completed=completed and not timed_out,
+            duration_s=time.monotonic() - began,
+            timed_out=timed_out,
+            stats=self.stats(),
+        )
+        if failures:
+            raise RuntimeError(f"{len(failures)} coordinator worker(s) crashed") from failures[0]
+        return self._drain_report
+
+    def stats(self) -> RouterStats:
+        """A snapshot of every counter, with each (subscription, module) copy's state."""
+        rejected = dict(self._rejected)
+        dead_lettered: dict[str, int] = {}
+        dropped: dict[str, int] = {}
+        accepted = unrouted = unknown = store = 0
+        deliveries = delivered = retries = pending = 0
+        subs = []
+        for module in self.modules.values():
+            accepted += module.accepted
+            unrouted += module.unrouted
+            unknown += module.unknown_targets
+            store += len(module.dead_letters)
+            _merge(rejected, module.rejected.items())
+            for copy in module.copies:
+                pipeline = copy.pipeline
+                deliveries += pipeline.deliveries
+                delivered += pipeline.delivered
+                retries += pipeline.retries
+                pending += copy.depth + copy.in_flight
+                _merge(dead_lettered, pipeline.dead_lettered.items())
+                _merge(dropped, pipeline.dropped.items())
+            subs.extend(module.subscription_stats())
+        return RouterStats(
+            published=self._published,
+            accepted=accepted,
+            rejected=rejected,
+            unrouted=unrouted,
+            unknown_targets=unknown,
+            deliveries=deliveries,
+            delivered=delivered,
+            dead_lettered=dead_lettered,
+            dropped=dropped,
+            retries=retries,
+            pending=pending,
+            dead_letter_store=store,
+            subscriptions=subs,
+        )
+
+
+def _merge(into: dict[str, int], items: Iterable[tuple[str, int]]) -> None:
+    for key, value in items:
+        into[key] = into.get(key, 0) + value

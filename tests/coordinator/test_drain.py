@@ -1,0 +1,86 @@
+"""Drain: intake stops, work finishes, what cannot finish is accounted as drain_timeout."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from coordinator import CoordinatorConfig, CoordinatorRouter
+from events import Event, Permanent, RetryPolicy
+from tests.coordinator.helpers import Recorder, ev, gated, sub
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_drain_finishes_everything_and_identity_holds() -> None:
+    """A drain with time to spare delivers everything and the identity holds exactly."""
+    router = CoordinatorRouter()
+    calls = 0
+
+    async def sometimes(event: Event) -> None:
+        nonlocal calls
+        calls += 1
+        if calls % 3 == 0:
+            raise Permanent("bad")
+
+    router.subscribe(sub("audit", ">"), Recorder())
+    router.subscribe(sub("flaky", "db.>", retry=RetryPolicy(attempts=1)), sometimes)
+    router.subscribe(sub("fs", "fs.file.*"), Recorder())
+    await router.start()
+    subjects = ["fs.file.created", "db.txn.committed", "sys.metrics", "svc.a.health", "nope.x"]
+    for i in range(60):
+        router.publish(ev(subjects[i % len(subjects)]))
+    report = await router.drain(5)
+    stats = report.stats
+    # audit ('>') matches all 60, even 'nope.x' in the system module; flaky and fs 12 each.
+    assert (
+        report.completed,
+        report.timed_out,
+        stats.identity_errors(),
+        stats.pending,
+    ) == (True, 0, [], 0)
+    assert (
+        stats.accepted,
+        stats.deliveries,
+        stats.dead_lettered,
+    ) == (60, 12 * 5 + 12 + 12, {"permanent": 4})
+
+
+async def test_drain_timeout_accounts_in_flight_and_queued() -> None:
+    """Undelivered deliveries (in flight, behind the stuck handler, queued) end as drain_timeout."""
+    router = CoordinatorRouter()
+    started, gate = asyncio.Event(), asyncio.Event()
+    router.subscribe(sub("stuck", "fs.>"), gated(started, gate))
+    router.subscribe(sub("next", "fs.>"), Recorder())
+    await router.start()
+    for _ in range(3):
+        router.publish(ev("fs.file.created"))
+    await asyncio.wait_for(started.wait(), 5)
+    report = await router.drain(0.02)
+    stats = report.stats
+    assert (
+        report.completed,
+        report.timed_out,
+        stats.dead_lettered,
+    ) == (False, 6, {"drain_timeout": 6})
+    assert (stats.identity_errors(), stats.pending) == ([], 0)
+
+
+async def test_drain_before_start_delivers_buffered() -> None:
+    """Events buffered before start are delivered by drain, which starts the workers."""
+    router = CoordinatorRouter(CoordinatorConfig(workers=2))
+    rec = Recorder()
+    router.subscribe(sub("a", "mcp.>"), rec)
+    for _ in range(5):
+        router.publish(ev("mcp.context.updated"))
+    report = await router.drain(5)
+    assert (len(rec.ids), report.completed, report.stats.identity_errors()) == (5, True, [])
+
+
+async def test_drain_twice_returns_same_report() -> None:
+    """A second drain answers the first one's report."""
+    router = CoordinatorRouter()
+    await router.start()
+    first = await router.drain(1)
+    assert first is await router.drain(1)

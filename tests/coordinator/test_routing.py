@@ -1,0 +1,131 @@
+"""Routing: modules by category, registrations per module, targets, groups, priority."""
+
+from __future__ import annotations
+
+import pytest
+
+from coordinator import CoordinatorRouter
+from events import Ack, Category, ConfigError
+from tests.coordinator.helpers import Recorder, ev, sub
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_event_goes_to_its_category_module() -> None:
+    """Each event is queued and delivered by the module of its category only."""
+    router = CoordinatorRouter()
+    fs, db = Recorder(), Recorder()
+    router.subscribe(sub("fs", "fs.>"), fs)
+    router.subscribe(sub("db", "db.>"), db)
+    a, b = ev("fs.file.created"), ev("db.txn.committed")
+    assert [Ack.accepted(), Ack.accepted()] == [router.publish(a), router.publish(b)]
+    report = await router.drain(5)
+    per_module = {s.module: s.delivered for s in report.stats.subscriptions}
+    assert ([a.id], [b.id], {"filesystem": 1, "database": 1}) == (fs.ids, db.ids, per_module)
+
+
+async def test_audit_on_everything_is_registered_six_times() -> None:
+    """A '>' subscription gets one copy (and one pipeline) in each of the six modules."""
+    router = CoordinatorRouter()
+    router.subscribe(sub("audit", ">"), Recorder())
+    modules = sorted(s.module for s in router.stats().subscriptions)
+    pipelines = {id(m.copies[0].pipeline) for m in router.modules.values()}
+    assert (sorted(c.value for c in Category), 6) == (modules, len(pipelines))
+
+
+async def test_single_category_pattern_is_registered_once() -> None:
+    """A pattern of one category is registered in that module only."""
+    router = CoordinatorRouter()
+    router.subscribe(sub("ds", "db.row.*.users"), Recorder())
+    assert [s.module for s in router.stats().subscriptions] == ["database"]
+
+
+async def test_pattern_matching_no_module_is_refused() -> None:
+    """A pattern outside every module's subjects is a clear error, not a silent no-op."""
+    router = CoordinatorRouter()
+    with pytest.raises(ConfigError, match="can match no module"):
+        router.subscribe(sub("x", "foo.>"), Recorder())
+
+
+async def test_duplicate_subscription_is_refused() -> None:
+    """The same service and pattern cannot be registered twice."""
+    router = CoordinatorRouter()
+    router.subscribe(sub("a", "fs.>"), Recorder())
+    with pytest.raises(ConfigError, match="already registered"):
+        router.subscribe(sub("a", "fs.>"), Recorder())
+
+
+async def test_category_mismatch_is_unrouted_in_its_module() -> None:
+    """An fs-subject event labelled database goes to the database module, which has no match."""
+    router = CoordinatorRouter()
+    fs = Recorder()
+    router.subscribe(sub("fs", "fs.>"), fs)
+    ack = router.publish(ev("fs.file.created", category=Category.DATABASE))
+    report = await router.drain(5)
+    assert (Ack.accepted(), 1, []) == (ack, report.stats.unrouted, fs.ids)
+
+
+async def test_invalid_input_is_rejected_and_counted() -> None:
+    """A bad subject or priority is refused as 'invalid' and counted, nothing queued."""
+    router = CoordinatorRouter()
+    router.subscribe(sub("a", ">"), Recorder())
+    acks = [router.publish(ev("fs..x")), router.publish(ev("fs.file.created", priority=9))]
+    stats = router.stats()
+    assert ([Ack.rejected("invalid")] * 2, {"invalid": 2}, 0) == (
+        acks,
+        stats.rejected,
+        stats.deliveries,
+    )
+
+
+async def test_publish_after_drain_is_rejected() -> None:
+    """Once drain began, publish answers 'draining'."""
+    router = CoordinatorRouter()
+    await router.start()
+    await router.drain(1)
+    assert Ack.rejected("draining") == router.publish(ev("fs.file.created"))
+
+
+async def test_targets_deliver_only_to_named_services() -> None:
+    """An event with targets reaches only those services; unknown names are counted."""
+    router = CoordinatorRouter()
+    a, b = Recorder(), Recorder()
+    router.subscribe(sub("a", "fs.>"), a)
+    router.subscribe(sub("b", "fs.>"), b)
+    event = ev("fs.file.moved", targets=("b", "ghost"))
+    router.publish(event)
+    report = await router.drain(5)
+    assert ([], [event.id], 1) == (a.ids, b.ids, report.stats.unknown_targets)
+
+
+async def test_queue_group_delivers_to_one_member() -> None:
+    """Each event goes to one member of a queue group, the one with the fewest pending."""
+    router = CoordinatorRouter()
+    a, b, solo = Recorder(), Recorder(), Recorder()
+    router.subscribe(sub("w1", "db.>", queue_group="workers"), a)
+    router.subscribe(sub("w2", "db.>", queue_group="workers"), b)
+    router.subscribe(sub("solo", "db.>"), solo)
+    events = [ev("db.txn.committed") for _ in range(4)]
+    for event in events:
+        router.publish(event)
+    await router.start()
+    await router.drain(5)
+    # Buffered before start, the pending counts alternate the choice.
+    assert ([e.id for e in events[::2]], [e.id for e in events[1::2]], 4) == (
+        a.ids,
+        b.ids,
+        len(solo.ids),
+    )
+
+
+async def test_higher_priority_first_within_module() -> None:
+    """Queued events of a module are delivered highest priority first, FIFO within one."""
+    router = CoordinatorRouter()
+    rec = Recorder()
+    router.subscribe(sub("a", "ext.>"), rec)
+    events = [ev("ext.notification.sent", priority=p) for p in (0, 1, 3, 1, 2)]
+    for event in events:
+        router.publish(event)
+    await router.start()
+    await router.drain(5)
+    assert [events[i].id for i in (2, 4, 1, 3, 0)] == rec.ids
