@@ -22,8 +22,10 @@ class CoordinatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     unless ``module_queue_size`` / ``module_workers`` name it.
     """
 
-    #: Events a module's inbound queue holds; a full queue rejects ("overloaded").
-    queue_size: int = 10_000
+    #: Events a module's inbound queue holds; a full queue rejects ("overloaded"). None: the
+    #: sum of the module's subscription mailboxes, the most its copies could hold anyway, so
+    #: the module bound refuses nothing a per-subscription mailbox would accept.
+    queue_size: int | None = None
     #: Worker tasks per module. One keeps FIFO per subscription (the design being migrated).
     workers: int = 1
     #: Per-module overrides of ``queue_size``, by module name (e.g. ``filesystem``).
@@ -42,7 +44,8 @@ class CoordinatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        _at_least("queue_size", self.queue_size, 1)
+        if self.queue_size is not None:
+            _at_least("queue_size", self.queue_size, 1)
         _at_least("workers", self.workers, 1)
         _at_least("dead_letter_capacity", self.dead_letter_capacity, 1)
         _at_least("match_cache_size", self.match_cache_size, 1)
@@ -63,7 +66,7 @@ class CoordinatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
                     )
                 _at_least(f"{field}.{module}", value, 1)
 
-    def queue_size_of(self, module: Category) -> int:
+    def queue_size_of(self, module: Category) -> int | None:
         return self.module_queue_size.get(module.value, self.queue_size)
 
     def workers_of(self, module: Category) -> int:

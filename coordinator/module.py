@@ -18,6 +18,7 @@ events at once, and a subscription's events may then end out of order.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import deque
 from collections.abc import Set
 
@@ -72,7 +73,7 @@ class DataCoordinator:
         self,
         category: Category,
         *,
-        queue_size: int,
+        queue_size: int | None,
         workers: int,
         watchdog: TimeoutWatchdog,
         services: Set[str],
@@ -82,7 +83,12 @@ class DataCoordinator:
     ) -> None:
         self.category = category
         self.name = category.value
-        self.queue_size = queue_size
+        #: The configured bound, or None to follow the registrations' mailboxes.
+        self.queue_size_config = queue_size
+        #: Unconfigured, the bound is structural: every queued event holds a slot in some
+        #: copy's mailbox, so the queue never exceeds the sum of them (:attr:`queue_bound`)
+        #: and needs no check of its own (which would refuse before drop_oldest could displace).
+        self.queue_size = queue_size if queue_size is not None else sys.maxsize
         self.n_workers = workers
         self.watchdog = watchdog
         self.services = services
@@ -304,6 +310,13 @@ class DataCoordinator:
         for copy in self.copies:
             copy.clear_nowait()
         return abandoned
+
+    @property
+    def queue_bound(self) -> int:
+        """The most events this module's queue can hold."""
+        structural = sum(copy.capacity for copy in self.copies)
+        configured = self.queue_size_config
+        return structural if configured is None else min(configured, structural)
 
     @property
     def in_flight(self) -> int:

@@ -7,13 +7,26 @@ from pathlib import Path
 import pytest
 
 from coordinator import CoordinatorConfig, CoordinatorRouter, load_coordinator_config
-from events import Category, ConfigError
+from events import Category, ConfigError, Event, Subscription
 
 
 def test_shipped_config_loads() -> None:
     """configs/coordinator.toml loads as a valid CoordinatorConfig with one worker per module."""
     config = load_coordinator_config()
-    assert (config.workers, config.queue_size) == (1, 10_000)
+    assert (config.workers, config.queue_size) == (1, None)
+
+
+def test_default_queue_bound_follows_mailboxes() -> None:
+    """Unset, a module's queue bound is the sum of its registrations' mailboxes."""
+    router = CoordinatorRouter()
+    router.subscribe(Subscription(service="a", pattern=">", mailbox=5), _noop)
+    router.subscribe(Subscription(service="b", pattern="fs.>", mailbox=7), _noop)
+    sizes = {m.name: m.queue_bound for m in router.modules.values()}
+    assert (sizes["filesystem"], sizes["database"]) == (12, 5)
+
+
+async def _noop(event: Event) -> None:
+    return None
 
 
 def test_module_overrides_apply() -> None:
@@ -23,7 +36,7 @@ def test_module_overrides_apply() -> None:
     fs, db, mcp = (
         router.modules[c] for c in (Category.FILESYSTEM, Category.DATABASE, Category.MCP)
     )
-    assert (fs.queue_size, db.queue_size, mcp.n_workers, db.n_workers) == (7, 10_000, 3, 1)
+    assert (fs.queue_size, db.queue_size_config, mcp.n_workers, db.n_workers) == (7, None, 3, 1)
 
 
 def test_unknown_module_is_named(tmp_path: Path) -> None:
