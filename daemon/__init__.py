@@ -1,1 +1,8 @@
-"""daemon package."""
+"""Architecture B: the centralised router (and, beside it, its production server)."""
+
+from __future__ import annotations
+
+from daemon.router import CentralRouter
+from daemon.router_config import RouterConfig, load_router_config
+
+__all__ = ["CentralRouter", "RouterConfig", "load_router_config"]

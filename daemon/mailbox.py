@@ -1,0 +1,161 @@
+"""One subscription's bounded mailbox: events waiting for its workers, by priority.
+
+A mailbox is bounded twice, by events (``Subscription.mailbox``) and by payload
+bytes (``Subscription.mailbox_bytes``). When an event does not fit, the
+subscription's overflow policy decides: ``reject`` refuses it (the router checks
+:meth:`Mailbox.admits_nowait` on every target before writing any), while
+``drop_oldest`` and ``dead_letter`` accept it and displace queued deliveries,
+counting each as dropped or dead-lettered with reason ``overflow``.
+
+Priorities 0 (low) .. 3 (critical) each get a FIFO deque; workers take from the
+highest non-empty one, so order is FIFO within a priority. Displacement takes
+the oldest event of the lowest non-empty priority: under pressure the least
+important, longest-waiting work goes first.
+
+All state changes are synchronous (``*_nowait``); the only await is
+:meth:`wait`, where an idle worker parks until a push wakes it. A push wakes one
+parked worker, and only when one is parked, so a batch of publishes into a busy
+mailbox costs no wake-ups at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from events.delivery import DL_OVERFLOW, DROP_OVERFLOW, Pipeline
+from events.model import PRIORITY_MAX, Event
+from events.subscription import Subscription
+
+LEVELS = PRIORITY_MAX + 1
+
+
+class Mailbox:
+    """The queue, bounds, policy, workers' wake-ups and in-flight count of one subscription."""
+
+    __slots__ = (
+        "capacity",
+        "capacity_bytes",
+        "closing",
+        "count",
+        "deliveries",
+        "in_flight",
+        "levels",
+        "nbytes",
+        "pipeline",
+        "policy",
+        "sub",
+        "waiters",
+    )
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        sub: Subscription = pipeline.sub
+        self.sub = sub
+        self.pipeline = pipeline
+        self.policy = sub.overflow
+        self.capacity = sub.mailbox
+        self.capacity_bytes = sub.mailbox_bytes
+        #: One deque per priority, highest first (index 0 is priority 3).
+        self.levels: tuple[deque[Event], ...] = tuple(deque() for _ in range(LEVELS))
+        self.count = 0
+        self.nbytes = 0
+        self.in_flight = 0
+        #: Deliveries created for this subscription; the router copies it into
+        #: ``Pipeline.deliveries`` for stats (one counter bump fewer per event).
+        self.deliveries = 0
+        #: Set by drain: idle workers exit instead of parking.
+        self.closing = False
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def pending(self) -> int:
+        """Deliveries not yet ended: queued plus in flight."""
+        return self.count + self.in_flight
+
+    def admits_nowait(self, size: int) -> bool:
+        """Would an event of ``size`` payload bytes fit without displacing anything?"""
+        return self.count < self.capacity and self.nbytes + size <= self.capacity_bytes
+
+    def push_nowait(self, event: Event, size: int) -> None:
+        """Queue a new delivery that fits (the caller checked :meth:`admits_nowait`)."""
+        self.deliveries += 1
+        self.levels[PRIORITY_MAX - event.priority].append(event)
+        self.count += 1
+        self.nbytes += size
+        if self.waiters:
+            self.wake_one()
+
+    def offer_nowait(self, event: Event, size: int) -> None:
+        """Queue a new delivery, displacing queued ones by policy until it fits.
+
+        Only for ``drop_oldest`` and ``dead_letter``. An event larger than the
+        whole byte bound can never fit: its own delivery ends as overflow at once
+        rather than emptying the mailbox for nothing.
+        """
+        if size > self.capacity_bytes:
+            self.deliveries += 1
+            self._displaced_nowait(event)
+            return
+        while not self.admits_nowait(size):
+            self._displaced_nowait(self._evict_nowait())
+        self.push_nowait(event, size)
+
+    def pop_nowait(self) -> Event:
+        """The next delivery: the oldest of the highest non-empty priority."""
+        for level in self.levels:
+            if level:
+                event = level.popleft()
+                self.count -= 1
+                self.nbytes -= len(event.payload)
+                return event
+        raise IndexError("pop from an empty mailbox")
+
+    def take_all_nowait(self) -> list[Event]:
+        """Remove and return every queued event (drain gives them up), in delivery order."""
+        taken: list[Event] = []
+        for level in self.levels:
+            taken.extend(level)
+            level.clear()
+        self.count = 0
+        self.nbytes = 0
+        return taken
+
+    async def wait(self) -> None:
+        """Park an idle worker until a push (or close) wakes it."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if not waiter.done():
+                self.waiters.remove(waiter)
+
+    def close_nowait(self) -> None:
+        """Stop parking: every idle worker wakes, finds the mailbox empty, and exits."""
+        self.closing = True
+        while self.waiters:
+            self.wake_one()
+
+    def wake_one(self) -> None:
+        """Wake one parked worker, if any."""
+        # A cancelled waiter is skipped so the wake-up reaches a live worker.
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _evict_nowait(self) -> Event:
+        for level in reversed(self.levels):
+            if level:
+                event = level.popleft()
+                self.count -= 1
+                self.nbytes -= len(event.payload)
+                return event
+        raise IndexError("evict from an empty mailbox")
+
+    def _displaced_nowait(self, event: Event) -> None:
+        if self.policy == "dead_letter":
+            self.pipeline.dead_letter_nowait(event, DL_OVERFLOW, 0, "mailbox full")
+        else:
+            self.pipeline.drop_nowait(DROP_OVERFLOW)

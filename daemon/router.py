@@ -1,0 +1,332 @@
+"""The centralised router (architecture B): one trie, one mailbox and worker pool per subscription.
+
+``publish`` looks the subject up in a per-subject route cache (filled from the
+subscription trie on a miss, cleared on subscribe), checks admission on every
+``reject`` mailbox before writing any, appends the event to each target mailbox
+and returns. It never awaits. Each subscription's workers drain its mailbox in a
+loop, taking every delivery through the shared :class:`events.Pipeline`.
+
+Before :meth:`CentralRouter.start` the router accepts and buffers: events wait
+in their mailboxes (under the same bounds and policies) until the workers start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+
+from daemon.mailbox import Mailbox
+from daemon.router_config import RouterConfig
+from daemon.trie import SubjectTrie
+from events.delivery import (
+    DL_DRAIN_TIMEOUT,
+    DeadLetterStore,
+    Handler,
+    Pipeline,
+    TimeoutWatchdog,
+    WorkerSlot,
+)
+from events.errors import ConfigError, InvalidSubject
+from events.model import (
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    REJECT_DRAINING,
+    REJECT_INVALID,
+    REJECT_OVERLOADED,
+    Ack,
+    DrainReport,
+    Event,
+    RouterStats,
+)
+from events.subjects import validate_subject
+from events.subscription import Subscription
+
+#: A compiled route: (mailboxes checked before any write, mailboxes that displace, queue groups).
+Route = tuple[tuple[Mailbox, ...], tuple[Mailbox, ...], tuple[tuple[Mailbox, ...], ...]]
+
+_INVALID: Route = ((), (), ())
+_ACCEPTED = Ack.accepted()
+
+
+class CentralRouter:
+    """``events.Router``: a subject trie, bounded per-subscription mailboxes, worker pools."""
+
+    def __init__(self, config: RouterConfig | None = None) -> None:
+        self.config = config if config is not None else RouterConfig()
+        self.dead_letters = DeadLetterStore(self.config.dead_letter_capacity)
+        self.watchdog = TimeoutWatchdog(self.config.watchdog_tick_s)
+        self._boxes: list[Mailbox] = []
+        self._services: set[str] = set()
+        self._trie: SubjectTrie[Mailbox] = SubjectTrie()
+        self._cache: dict[str, Route] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._watchdog_task: asyncio.Task[None] | None = None
+        self._started = False
+        self._closed = False
+        self._drain_report: DrainReport | None = None
+        self._published = 0
+        self._accepted = 0
+        self._rejected: dict[str, int] = {}
+        self._unrouted = 0
+        self._unknown_targets = 0
+
+    # -- configuration -------------------------------------------------------------
+
+    def subscribe(self, sub: Subscription, handler: Handler) -> None:
+        """Add a subscription; after start its workers start at once. Clears the route cache."""
+        if self._closed:
+            raise RuntimeError("router is draining: no new subscriptions")
+        if any(box.sub.key == sub.key for box in self._boxes):
+            raise ConfigError(f"subscription {sub.key!r} is already registered")
+        seed = None if self.config.seed is None else self.config.seed + len(self._boxes)
+        box = Mailbox(Pipeline(sub, handler, self.dead_letters, seed=seed))
+        self._trie.insert(sub.pattern, box)
+        self._boxes.append(box)
+        self._services.add(sub.service)
+        self._cache.clear()
+        if self._started:
+            self._spawn_workers(box)
+
+    async def start(self) -> None:
+        """Start the watchdog and every subscription's workers (idempotent)."""
+        if self._started:
+            return
+        self._started = True
+        self._watchdog_task = asyncio.create_task(self.watchdog.run(), name="router-watchdog")
+        for box in self._boxes:
+            self._spawn_workers(box)
+
+    # -- intake --------------------------------------------------------------------
+
+    def publish(self, event: Event) -> Ack:
+        """Route ``event`` to its mailboxes now; never awaits. Every outcome is counted."""
+        self._published += 1
+        if self._closed:
+            return self._reject(REJECT_DRAINING)
+        route = self._cache.get(event.subject)
+        if route is None:
+            route = self._route_miss(event.subject)
+        priority = event.priority
+        if route is _INVALID or not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+            return self._reject(REJECT_INVALID)
+        checked, offered, groups = route
+        if offered or groups or event.targets or not checked:
+            return self._publish_general(event, route)
+        # The common case, inlined: only ``reject`` mailboxes, no groups, no targets.
+        size = len(event.payload)
+        for box in checked:
+            if box.count >= box.capacity or box.nbytes + size > box.capacity_bytes:
+                return self._reject(REJECT_OVERLOADED)
+        level = PRIORITY_MAX - priority
+        for box in checked:
+            box.deliveries += 1
+            box.levels[level].append(event)
+            box.count += 1
+            box.nbytes += size
+            if box.waiters:
+                box.wake_one()
+        self._accepted += 1
+        return _ACCEPTED
+
+    def _publish_general(self, event: Event, route: Route) -> Ack:
+        if event.targets:
+            route = self._targeted(route, event.targets)
+        checked, offered, groups = route
+        if groups:
+            checked, offered = self._pick_members(checked, offered, groups)
+        size = len(event.payload)
+        for box in checked:
+            if not box.admits_nowait(size):
+                return self._reject(REJECT_OVERLOADED)
+        for box in checked:
+            box.push_nowait(event, size)
+        for box in offered:
+            box.offer_nowait(event, size)
+        if not checked and not offered:
+            self._unrouted += 1
+        self._accepted += 1
+        return _ACCEPTED
+
+    def _reject(self, reason: str) -> Ack:
+        self._rejected[reason] = self._rejected.get(reason, 0) + 1
+        return Ack.rejected(reason)
+
+    def _route_miss(self, subject: str) -> Route:
+        try:
+            tokens = validate_subject(subject)
+        except InvalidSubject:
+            route = _INVALID
+        else:
+            route = compile_route(self._trie.match(tokens))
+        cache = self._cache
+        if len(cache) >= self.config.match_cache_size:
+            # FIFO eviction: a dict iterates in insertion order.
+            del cache[next(iter(cache))]
+        cache[subject] = route
+        return route
+
+    def _targeted(self, route: Route, targets: tuple[str, ...]) -> Route:
+        wanted = set(targets)
+        self._unknown_targets += len(wanted - self._services)
+        checked, offered, groups = route
+        return (
+            tuple(box for box in checked if box.sub.service in wanted),
+            tuple(box for box in offered if box.sub.service in wanted),
+            tuple(
+                kept
+                for group in groups
+                if (kept := tuple(box for box in group if box.sub.service in wanted))
+            ),
+        )
+
+    @staticmethod
+    def _pick_members(
+        checked: tuple[Mailbox, ...],
+        offered: tuple[Mailbox, ...],
+        groups: tuple[tuple[Mailbox, ...], ...],
+    ) -> tuple[tuple[Mailbox, ...], tuple[Mailbox, ...]]:
+        # One member per group: the fewest pending; ties go to the earliest subscribed.
+        chosen = [min(group, key=_pending) for group in groups]
+        return (
+            checked + tuple(box for box in chosen if box.policy == "reject"),
+            offered + tuple(box for box in chosen if box.policy != "reject"),
+        )
+
+    # -- workers -------------------------------------------------------------------
+
+    def _spawn_workers(self, box: Mailbox) -> None:
+        for index in range(box.sub.concurrency):
+            slot = WorkerSlot()
+            task = asyncio.create_task(self._work(box, slot), name=f"worker {box.sub.key} #{index}")
+            slot.task = task
+            self.watchdog.slots.append(slot)
+            self._tasks.append(task)
+
+    async def _work(self, box: Mailbox, slot: WorkerSlot) -> None:
+        run = box.pipeline.run
+        levels = box.levels
+        batch = self.config.worker_batch
+        while True:
+            if not box.count:
+                if box.closing:
+                    return
+                await box.wait()
+                continue
+            budget = batch
+            while box.count and budget:
+                # Mailbox.pop_nowait, inlined: this loop is the router's hot path.
+                for level in levels:
+                    if level:
+                        break
+                event = level.popleft()
+                box.count -= 1
+                box.nbytes -= len(event.payload)
+                box.in_flight += 1
+                try:
+                    await run(event, slot)
+                finally:
+                    box.in_flight -= 1
+                budget -= 1
+            if not budget:
+                # A long backlog must not starve publishers and other workers.
+                await asyncio.sleep(0)
+
+    # -- shutdown and stats ----------------------------------------------------------
+
+    async def drain(self, timeout_s: float) -> DrainReport:
+        """Stop intake, let workers finish for up to ``timeout_s``, dead-letter the rest."""
+        if self._drain_report is not None:
+            return self._drain_report
+        began = time.monotonic()
+        self._closed = True
+        await self.start()
+        for box in self._boxes:
+            box.close_nowait()
+        unfinished: set[asyncio.Task[None]] = set(self._tasks)
+        if unfinished:
+            _, unfinished = await asyncio.wait(unfinished, timeout=max(timeout_s, 0.0))
+        completed = not unfinished
+        timed_out = sum(box.in_flight for box in self._boxes) if unfinished else 0
+        while unfinished:
+            # A handler may swallow one cancellation; keep asking until every worker ends.
+            for task in unfinished:
+                task.cancel()
+            _, unfinished = await asyncio.wait(unfinished, timeout=0.1)
+        for box in self._boxes:
+            queued = box.take_all_nowait()
+            timed_out += len(queued)
+            for event in queued:
+                box.pipeline.dead_letter_nowait(event, DL_DRAIN_TIMEOUT, 0, "queued at drain")
+        if self._watchdog_task is not None:
+            self._watchdog_task.cancel()
+            await asyncio.gather(self._watchdog_task, return_exceptions=True)
+        failures = [
+            task.exception() for task in self._tasks if not task.cancelled() and task.exception()
+        ]
+        self._drain_report = DrainReport(
+            completed=completed and not timed_out,
+            duration_s=time.monotonic() - began,
+            timed_out=timed_out,
+            stats=self.stats(),
+        )
+        if failures:
+            raise RuntimeError(f"{len(failures)} router worker(s) crashed") from failures[0]
+        return self._drain_report
+
+    def stats(self) -> RouterStats:
+        """A snapshot of every counter, with each subscription's depth, in-flight and breaker."""
+        dead_lettered: dict[str, int] = {}
+        dropped: dict[str, int] = {}
+        deliveries = delivered = retries = pending = 0
+        subs = []
+        for box in self._boxes:
+            pipeline = box.pipeline
+            deliveries += box.deliveries
+            delivered += pipeline.delivered
+            retries += pipeline.retries
+            pending += box.pending
+            _merge(dead_lettered, pipeline.dead_lettered.items())
+            _merge(dropped, pipeline.dropped.items())
+            pipeline.deliveries = box.deliveries
+            subs.append(pipeline.stats(box.count, box.in_flight))
+        return RouterStats(
+            published=self._published,
+            accepted=self._accepted,
+            rejected=dict(self._rejected),
+            unrouted=self._unrouted,
+            unknown_targets=self._unknown_targets,
+            deliveries=deliveries,
+            delivered=delivered,
+            dead_lettered=dead_lettered,
+            dropped=dropped,
+            retries=retries,
+            pending=pending,
+            dead_letter_store=len(self.dead_letters),
+            subscriptions=subs,
+        )
+
+
+def compile_route(boxes: list[Mailbox]) -> Route:
+    """Split matching mailboxes into reject-checked ones, displacing ones and queue groups."""
+    groups: dict[str, list[Mailbox]] = {}
+    checked: list[Mailbox] = []
+    offered: list[Mailbox] = []
+    for box in boxes:
+        group = box.sub.queue_group
+        if group is not None:
+            groups.setdefault(group, []).append(box)
+        elif box.policy == "reject":
+            checked.append(box)
+        else:
+            offered.append(box)
+    return tuple(checked), tuple(offered), tuple(tuple(members) for members in groups.values())
+
+
+def _pending(box: Mailbox) -> int:
+    return box.count + box.in_flight
+
+
+def _merge(into: dict[str, int], items: Iterable[tuple[str, int]]) -> None:
+    for key, value in items:
+        into[key] = into.get(key, 0) + value

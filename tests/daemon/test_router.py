@@ -1,0 +1,121 @@
+"""CentralRouter specifics: buffering before start, cache invalidation, group choice, priority."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from daemon import CentralRouter, RouterConfig
+from events import Ack, ConfigError, Router, Subscription
+from tests.conformance.helpers import Recorder, event, running
+
+pytestmark = pytest.mark.anyio
+
+
+def test_is_a_router() -> None:
+    """CentralRouter satisfies the events.Router protocol."""
+    assert isinstance(CentralRouter(), Router)
+
+
+async def test_accepts_and_buffers_before_start() -> None:
+    """Events published before start wait in their mailbox and are delivered once it starts."""
+    router = CentralRouter()
+    rec = Recorder()
+    router.subscribe(Subscription(service="a", pattern="fs.>"), rec)
+    ack = router.publish(event(1))
+    depth = router.stats().subscriptions[0].depth
+    async with running(router):
+        pass
+    assert (Ack.accepted(), 1, ["e1"]) == (ack, depth, rec.ids)
+
+
+async def test_subscribe_invalidates_the_route_cache() -> None:
+    """A subscription added after a subject was routed receives that subject's next events."""
+    router = CentralRouter()
+    first, late = Recorder(), Recorder()
+    router.subscribe(Subscription(service="first", pattern="fs.>"), first)
+    async with running(router):
+        router.publish(event(1))
+        router.subscribe(Subscription(service="late", pattern="fs.file.*"), late)
+        router.publish(event(2))
+    assert (first.ids, late.ids) == (["e1", "e2"], ["e2"])
+
+
+async def test_queue_group_picks_least_pending_member() -> None:
+    """Each event goes to the group member with the fewest pending events (earliest on a tie)."""
+    router = CentralRouter()
+    recs = [Recorder() for _ in range(2)]
+    for i, rec in enumerate(recs):
+        router.subscribe(Subscription(service=f"m{i}", pattern="fs.>", queue_group="g"), rec)
+    # Not started yet: every event stays pending, so the choice is deterministic.
+    for n in range(5):
+        router.publish(event(n))
+    depths = [s.depth for s in router.stats().subscriptions]
+    async with running(router):
+        pass
+    assert (depths, recs[0].ids, recs[1].ids) == ([3, 2], ["e0", "e2", "e4"], ["e1", "e3"])
+
+
+async def test_priority_order_within_a_mailbox() -> None:
+    """Buffered events are delivered highest priority first, FIFO within a priority."""
+    router = CentralRouter()
+    rec = Recorder()
+    router.subscribe(Subscription(service="a", pattern="fs.>"), rec)
+    for n, priority in enumerate([1, 0, 3, 1, 2]):
+        router.publish(event(n, priority=priority))
+    async with running(router):
+        pass
+    assert rec.ids == ["e2", "e4", "e0", "e3", "e1"]
+
+
+async def test_bytes_bound_rejects_whole_events() -> None:
+    """With 1 KiB payloads and a 2.5 KiB bound, the third buffered event is refused."""
+    router = CentralRouter()
+    router.subscribe(Subscription(service="a", pattern="fs.>", mailbox_bytes=2560), Recorder())
+    acks = [router.publish(event(n, payload=bytes(1024))) for n in range(3)]
+    async with running(router):
+        pass
+    stats = router.stats()
+    assert [Ack.accepted(), Ack.accepted(), Ack.rejected("overloaded")] == acks
+    assert (stats.delivered, stats.identity_errors()) == (2, [])
+
+
+async def test_out_of_range_priority_is_invalid() -> None:
+    """Priorities outside 0..3 are refused as invalid, not wrapped around."""
+    router = CentralRouter()
+    router.subscribe(Subscription(service="a", pattern="fs.>"), Recorder())
+    acks = [router.publish(event(n, priority=p)) for n, p in enumerate([-1, 4])]
+    async with running(router):
+        pass
+    assert [Ack.rejected("invalid")] * 2 == acks
+
+
+def test_duplicate_subscription_is_refused() -> None:
+    """The same service and pattern twice is a configuration error."""
+    router = CentralRouter()
+    router.subscribe(Subscription(service="a", pattern="fs.>"), Recorder())
+    with pytest.raises(ConfigError, match="already registered"):
+        router.subscribe(Subscription(service="a", pattern="fs.>"), Recorder())
+
+
+async def test_match_cache_stays_bounded() -> None:
+    """More distinct subjects than match_cache_size still route correctly (oldest evicted)."""
+    router = CentralRouter(RouterConfig(match_cache_size=4))
+    rec = Recorder()
+    router.subscribe(Subscription(service="a", pattern="svc.*.health"), rec)
+    async with running(router):
+        for n in range(20):
+            router.publish(event(n, f"svc.s{n % 10}.health"))
+    assert (len(rec.ids), router.stats().identity_errors()) == (20, [])
+
+
+async def test_watchdog_and_workers_end_with_drain() -> None:
+    """After drain, no task of the router is left running."""
+    router = CentralRouter()
+    router.subscribe(Subscription(service="a", pattern="fs.>", concurrency=3), Recorder())
+    before = set(asyncio.all_tasks())
+    await router.start()
+    router.publish(event(1))
+    await router.drain(1.0)
+    assert set() == set(asyncio.all_tasks()) - before
