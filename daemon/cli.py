@@ -1,0 +1,89 @@
+"""``python -m daemon --config configs/daemon.toml``: run the production daemon on uvloop.
+
+Exit codes: 0 after a graceful shutdown (and for a valid ``--check-config``),
+2 for a bad command line or config (the message names the field), 1 when the
+daemon cannot start (e.g. the port is taken) or a second signal forced it out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+import uvloop
+
+from daemon.config import DEFAULT_PORT, Loaded, load_config
+from daemon.logs import configure
+from daemon.server import DaemonServer, FinalReport
+from events.config import CONFIG_DIR
+from events.errors import ConfigError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m daemon", description="Switchyard's centralised router, served over HTTP."
+    )
+    parser.add_argument(
+        "--config", default=str(CONFIG_DIR / "daemon.toml"), help="the daemon's TOML config"
+    )
+    parser.add_argument("--host", default=None, help="listen address (overrides [server] host)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"listen port (overrides [server] port, {DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--check-config", action="store_true", help="validate the config, then exit 0 or 2"
+    )
+    return parser
+
+
+def _listening(host: str, port: int) -> None:
+    # The line tests and supervisors wait for: the daemon accepts requests now.
+    print(f"listening http://{host}:{port}", flush=True)
+
+
+async def _serve(loaded: Loaded, host: str | None, port: int | None) -> FinalReport:
+    server = DaemonServer(loaded, host=host, port=port)
+    return await server.serve(_listening)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        loaded = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.check_config:
+        subs = len(loaded.handler_subs) + len(loaded.webhook_subs)
+        print(f"{args.config}: valid ({subs} subscriptions)")
+        return EXIT_OK
+    if args.port is not None and not 0 <= args.port <= 65535:
+        print(f"error: --port must be in 0..65535, got {args.port}", file=sys.stderr)
+        return EXIT_CONFIG
+    log_cfg = loaded.config.logging
+    configure(log_cfg.level, log_cfg.format)
+    try:
+        final = uvloop.run(_serve(loaded, args.host, args.port))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:
+        print(f"error: cannot start: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    line = msgspec.json.encode(final).decode()
+    print(f"final {line}", flush=True)
+    report_path = loaded.config.lifecycle.final_report
+    if report_path:
+        Path(report_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(report_path).write_text(line + "\n")
+    return EXIT_OK

@@ -1,0 +1,1 @@
+"""The daemon's HTTP surface: ingress, operations endpoints and WebSocket streams."""

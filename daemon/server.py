@@ -1,0 +1,378 @@
+"""The production daemon: a router behind the HTTP ingress, with its lifecycle.
+
+``DaemonServer.start()`` builds the subscribers, starts the router, replays the
+journal, listens, and starts the background samplers; ``shutdown()`` turns
+readiness off, refuses intake (503), drains the router, spills what remains to
+the dead-letter journal and answers a :class:`FinalReport`. ``reload()`` swaps a
+new config in atomically: everything is validated and built before anything
+changes. ``serve()`` wires SIGTERM/SIGINT (a second one exits at once) and SIGHUP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from daemon.admission import Admission
+from daemon.config import HandlerConfig, Loaded, WebhookConfig, load_config
+from daemon.http.app import build_app
+from daemon.http.health import LagWatchdog
+from daemon.http.ingress import Ingress
+from daemon.journal import DeadLetterJournal, EventJournal
+from daemon.logs import configure, get_logger
+from daemon.metrics import LatencyHistogram, ServerMetrics, prefix_of
+from daemon.subscribers.inprocess import build_handler
+from daemon.subscribers.streams import StreamRegistry
+from daemon.subscribers.webhook import WebhookHandler, WebhookPool
+from events.delivery import DeadLetterStore, Handler
+from events.errors import ConfigError
+from events.model import Event
+from events.router import Router
+from events.subscription import Subscription
+
+log = get_logger("daemon.server")
+
+#: Wall-clock stamps below this (2001-09-09) are offsets, not times: not measured.
+_WALL_CLOCK_FLOOR_NS = 10**18
+#: A stopped daemon forced out by a second signal exits with this code.
+EXIT_FORCED = 1
+
+
+class FinalReport(msgspec.Struct, frozen=True):
+    """What a shutdown did; the CLI prints it as one JSON line."""
+
+    drain_completed: bool
+    drain_s: float
+    published: int
+    accepted: int
+    rejected: dict[str, int]
+    deliveries: int
+    delivered: int
+    dead_lettered: dict[str, int]
+    dropped: dict[str, int]
+    unrouted: int
+    spilled: dict[str, int]
+    spilled_total: int
+    spill_lost: int
+    dead_letter_journal: str
+    identity_errors: list[str]
+
+
+class ReloadReport(msgspec.Struct, frozen=True):
+    """What a SIGHUP reload changed, and what it could not."""
+
+    ok: bool
+    error: str = ""
+    added: list[str] = []
+    unsupported: list[str] = []
+    restart_required: list[str] = []
+
+
+class DaemonServer:
+    """One daemon process: router, ingress, subscribers, samplers and lifecycle."""
+
+    def __init__(
+        self,
+        loaded: Loaded,
+        *,
+        router: Router | None = None,
+        host: str | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.loaded = loaded
+        config = loaded.config
+        if router is None:
+            from daemon.router import CentralRouter
+
+            router = CentralRouter(config.router)
+        self.router = router
+        self.host = host if host is not None else config.server.host
+        self.port = port if port is not None else config.server.port
+        self.metrics = ServerMetrics()
+        self.admission = Admission(config.admission)
+        self.health = LagWatchdog(config.health)
+        self.webhooks = WebhookPool(config.webhook_client)
+        self.streams = StreamRegistry(router, config.streams, self.metrics)
+        store = getattr(router, "dead_letters", None)
+        self.dead_letter_store = store if isinstance(store, DeadLetterStore) else None
+        self.dead_letter_journal = DeadLetterJournal(
+            config.lifecycle.dead_letter_journal, self.dead_letter_store
+        )
+        self.journal = (
+            EventJournal(config.journal.path, config.journal.fsync_interval_s)
+            if config.journal.enabled
+            else None
+        )
+        self.ingress = Ingress(
+            router,
+            self.admission,
+            self.metrics,
+            max_batch=config.server.max_batch,
+            journal=self.journal,
+        )
+        self.active: dict[str, tuple[Subscription, HandlerConfig | WebhookConfig]] = {}
+        self.ready = False
+        self.stopping = False
+        self.started_at = time.monotonic()
+        self.rates: dict[str, float] = {}
+        self.replayed = 0
+        self._hist_by_subject: dict[str, LatencyHistogram] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._runner: web.AppRunner | None = None
+        self._stop = asyncio.Event()
+        self.final: FinalReport | None = None
+
+    # -- subscribers ---------------------------------------------------------------
+
+    @property
+    def capacity(self) -> int:
+        """Total mailbox capacity, the denominator of the high-water mark."""
+        subs = [sub for sub, _ in self.active.values()]
+        return sum(sub.mailbox for sub in subs) + sum(
+            self.streams.subscription(p).mailbox for p in self.streams.hubs
+        )
+
+    def _measured(self, handler: Handler) -> Handler:
+        """Wrap ``handler`` to record intended-to-completion latency by subject prefix."""
+        by_subject = self._hist_by_subject
+        by_prefix = self.metrics.delivery_latency
+
+        async def measured(event: Event) -> None:
+            await handler(event)
+            t = event.t_intended_ns
+            if t > _WALL_CLOCK_FLOOR_NS:
+                hist = by_subject.get(event.subject)
+                if hist is None:
+                    hist = by_prefix[prefix_of(event.subject)]
+                    if len(by_subject) < 65_536:
+                        by_subject[event.subject] = hist
+                hist.record_ns(time.time_ns() - t)
+
+        return measured
+
+    def _build(self, loaded: Loaded) -> list[tuple[Subscription, Handler, Any]]:
+        built: list[tuple[Subscription, Handler, Any]] = []
+        for index, (sub, h) in enumerate(loaded.handler_subs):
+            handler = build_handler(h, f"{loaded.path} handlers[{index}] ({h.service})")
+            built.append((sub, self._measured(handler), h))
+        for sub, w in loaded.webhook_subs:
+            built.append((sub, self._measured(WebhookHandler(w, self.webhooks, self.metrics)), w))
+        return built
+
+    # -- start ---------------------------------------------------------------------
+
+    async def start(self) -> tuple[str, int]:
+        """Subscribe, start the router, replay the journal, listen; answer (host, port)."""
+        for sub, handler, source in self._build(self.loaded):
+            self.router.subscribe(sub, handler)
+            self.active[sub.key] = (sub, source)
+        await self.router.start()
+        self._spawn(self.health.run(), "lag-watchdog")
+        self._spawn(self._sample(), "sampler")
+        if self.journal is not None:
+            self.journal.start()
+            await self._replay(self.journal)
+        app = build_app(self)
+        self._runner = web.AppRunner(
+            app, access_log=log if self.loaded.config.server.access_log else None
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        self.ready = True
+        log.info("listening", host=host, port=port, subscriptions=len(self.active))
+        return host, port
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
+    async def _replay(self, journal: EventJournal) -> None:
+        events, duplicates, torn = journal.take_replay()
+        waits: list[asyncio.Future[None]] = []
+        refused = 0
+        for event in events:
+            ack = self.router.publish(event)
+            deadline = time.monotonic() + self.loaded.config.lifecycle.drain_timeout_s
+            while not ack.ok and ack.reason == "overloaded" and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)  # replay is not open loop: let mailboxes empty
+                ack = self.router.publish(event)
+            if ack.ok:
+                waits.append(journal.append_nowait([event]))
+            else:
+                refused += 1
+        await asyncio.gather(*waits)
+        if refused:
+            log.error("replay refused events; journal kept", refused=refused)
+        else:
+            journal.replay_done()
+        self.replayed = len(events) - refused
+        self.metrics.journal_replayed = self.replayed
+        if events or duplicates or torn:
+            log.info("journal replayed", events=len(events), duplicates=duplicates, torn_lines=torn)
+
+    async def _sample(self) -> None:
+        """Feed admission the router's pending count; keep rates; checkpoint the journal."""
+        cfg = self.loaded.config
+        last_rate_t = last_ckpt_t = time.monotonic()
+        last = self.router.stats()
+        while True:
+            await asyncio.sleep(self.admission.config.sample_interval_s)
+            stats = self.router.stats()
+            self.admission.observe_nowait(stats.pending, self.capacity)
+            self.metrics.loop_lag_s = self.health.lag_s
+            now = time.monotonic()
+            if now - last_rate_t >= 1.0:
+                dt = now - last_rate_t
+                self.rates = {
+                    "published_per_s": (stats.published - last.published) / dt,
+                    "accepted_per_s": (stats.accepted - last.accepted) / dt,
+                    "delivered_per_s": (stats.delivered - last.delivered) / dt,
+                }
+                last, last_rate_t = stats, now
+            journal = self.journal
+            if (
+                journal is not None
+                and stats.pending == 0
+                and now - last_ckpt_t >= cfg.journal.checkpoint_interval_s
+            ):
+                last_ckpt_t = now
+                cut = journal.appended
+                await self._spill()
+                journal.request_checkpoint_nowait(cut)
+
+    async def _spill(self) -> dict[str, int]:
+        counts = await self.dead_letter_journal.spill()
+        self.metrics.dead_letters_spilled = self.dead_letter_journal.spilled
+        return counts
+
+    # -- reload --------------------------------------------------------------------
+
+    async def reload(self) -> ReloadReport:
+        """Re-read the config file; apply it whole, or not at all."""
+        try:
+            loaded = await asyncio.to_thread(load_config, self.loaded.path)
+            old, new = self.loaded.config, loaded.config
+            wanted: dict[str, tuple[Subscription, HandlerConfig | WebhookConfig]] = {}
+            for sub, h in loaded.handler_subs:
+                wanted[sub.key] = (sub, h)
+            for sub, w in loaded.webhook_subs:
+                wanted[sub.key] = (sub, w)
+            fresh = [pair for key, pair in wanted.items() if key not in self.active]
+            subset = Loaded(
+                config=new,
+                path=loaded.path,
+                handler_subs=[(s, c) for s, c in fresh if isinstance(c, HandlerConfig)],
+                webhook_subs=[(s, c) for s, c in fresh if isinstance(c, WebhookConfig)],
+            )
+            built = self._build(subset)
+        except ConfigError as exc:
+            log.error("reload refused: config invalid; old config kept", error=str(exc))
+            return ReloadReport(ok=False, error=str(exc))
+        unsupported = sorted(
+            f"{key}: removed (the router cannot unsubscribe yet; still running)"
+            for key in self.active.keys() - wanted.keys()
+        ) + sorted(
+            f"{key}: changed (the router cannot replace a subscription yet; old kept)"
+            for key, (sub, src) in wanted.items()
+            if key in self.active and self.active[key] != (sub, src)
+        )
+        restart = [
+            name
+            for name in ("router", "server", "journal", "lifecycle", "streams", "webhook_client")
+            if getattr(old, name) != getattr(new, name)
+        ]
+        # Everything is built: from here the swap cannot fail half-way.
+        for sub, handler, source in built:
+            self.router.subscribe(sub, handler)
+            self.active[sub.key] = (sub, source)
+        self.admission.reconfigure_nowait(new.admission)
+        self.health.config = new.health
+        configure(new.logging.level, new.logging.format)
+        self.loaded = msgspec.structs.replace(self.loaded, config=new)
+        report = ReloadReport(
+            ok=True,
+            added=[sub.key for sub, _, _ in built],
+            unsupported=unsupported,
+            restart_required=restart,
+        )
+        log.info("config reloaded", **msgspec.structs.asdict(report))
+        return report
+
+    # -- shutdown ------------------------------------------------------------------
+
+    async def shutdown(self) -> FinalReport:
+        """Readiness off, intake 503, drain, spill, close; answer the final counts."""
+        self.stopping = True
+        self.ready = False
+        self.admission.draining = True
+        timeout = self.loaded.config.lifecycle.drain_timeout_s
+        log.info("draining", timeout_s=timeout)
+        report = await self.router.drain(timeout)
+        spilled = await self._spill()
+        lost = self.dead_letter_journal.lost
+        if self.journal is not None:
+            cut = self.journal.appended
+            if lost == 0:
+                # Every journaled event is now delivered or in the dead-letter journal.
+                self.journal.request_checkpoint_nowait(cut)
+            await self.journal.close()
+        self.streams.close_all_nowait()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.webhooks.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        stats = report.stats
+        self.final = FinalReport(
+            drain_completed=report.completed,
+            drain_s=report.duration_s,
+            published=stats.published,
+            accepted=stats.accepted,
+            rejected=stats.rejected,
+            deliveries=stats.deliveries,
+            delivered=stats.delivered,
+            dead_lettered=stats.dead_lettered,
+            dropped=stats.dropped,
+            unrouted=stats.unrouted,
+            spilled=spilled,
+            spilled_total=self.dead_letter_journal.spilled,
+            spill_lost=lost,
+            dead_letter_journal=str(self.dead_letter_journal.path),
+            identity_errors=stats.identity_errors(),
+        )
+        log.info("stopped", **msgspec.structs.asdict(self.final))
+        return self.final
+
+    # -- process wiring ------------------------------------------------------------
+
+    def request_stop_nowait(self) -> None:
+        if self._stop.is_set():
+            log.warning("second signal: exiting at once")
+            os._exit(EXIT_FORCED)
+        self._stop.set()
+
+    def _on_hup(self) -> None:
+        self._spawn(self.reload(), "reload")
+
+    async def serve(self, on_listening: Any = None) -> FinalReport:
+        """Start, run until SIGTERM/SIGINT, shut down. ``on_listening(host, port)`` is called."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop_nowait)
+        loop.add_signal_handler(signal.SIGHUP, self._on_hup)
+        host, port = await self.start()
+        if on_listening is not None:
+            on_listening(host, port)
+        await self._stop.wait()
+        return await self.shutdown()

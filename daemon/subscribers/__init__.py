@@ -1,0 +1,1 @@
+"""Subscribers of the production daemon: in-process handlers, webhooks, WebSocket streams."""
