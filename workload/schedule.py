@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import msgspec
@@ -29,6 +30,7 @@ from workload.mix import SubjectTable, draw_payload_sizes
 from workload.patterns import Phase, rate_at, scale_phases
 
 SCHEDULE_VERSION = 1
+_CHUNK = 4096
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,8 +79,19 @@ class Schedule:
             t_intended_ns=int(self.t_ns[i]),
         )
 
+    def iter_events(
+        self, start: int = 0, stop: int | None = None, *, source: str = "workload"
+    ) -> Iterator[Event]:
+        """Events ``start..stop`` built lazily (a long run need not hold them all)."""
+        stop = len(self) if stop is None else min(stop, len(self))
+        for begin in range(start, stop, _CHUNK):
+            yield from self._build(begin, min(stop, begin + _CHUNK), source)
+
     def events(self, *, source: str = "workload") -> list[Event]:
         """Every event; ``t_intended_ns`` is the offset from the run start."""
+        return self._build(0, len(self), source)
+
+    def _build(self, begin: int, end: int, source: str) -> list[Event]:
         subjects, categories = self.subjects, self.categories
         payload = self.payload
         return [
@@ -93,12 +106,13 @@ class Schedule:
             )
             for seq, (t, s, c, size) in enumerate(
                 zip(
-                    self.t_ns.tolist(),
-                    self.subject_idx.tolist(),
-                    self.category_idx.tolist(),
-                    self.payload_size.tolist(),
+                    self.t_ns[begin:end].tolist(),
+                    self.subject_idx[begin:end].tolist(),
+                    self.category_idx[begin:end].tolist(),
+                    self.payload_size[begin:end].tolist(),
                     strict=True,
-                )
+                ),
+                start=begin,
             )
         ]
 

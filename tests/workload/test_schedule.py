@@ -222,3 +222,10 @@ def test_unknown_extension_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ScheduleFileError) as info:
         write_schedule(build_schedule(6, "light", "steady", duration_s=1.0), tmp_path / "s.csv")
     assert "unknown schedule file extension '.csv'; use .jsonl or .msgpack" in str(info.value)
+
+
+def test_iter_events_equals_events() -> None:
+    """Lazily built events equal the eager list, also for a sub-range."""
+    s = build_schedule(4, "light", "steady", duration_s=20.0)
+    eager = s.events()
+    assert (list(s.iter_events()), list(s.iter_events(5000, 5010))) == (eager, eager[5000:5010])
