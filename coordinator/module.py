@@ -89,7 +89,9 @@ class DataCoordinator:
         #: copy's mailbox, so the queue never exceeds the sum of them (:attr:`queue_bound`)
         #: and needs no check of its own (which would refuse before drop_oldest could displace).
         self.queue_size = queue_size if queue_size is not None else sys.maxsize
-        self.n_workers = workers
+        #: The configured floor; the module runs :attr:`n_workers` (see there).
+        self.min_workers = workers
+        self.started = False
         self.watchdog = watchdog
         self.services = services
         self.dead_letters = DeadLetterStore(dead_letter_capacity)
@@ -116,6 +118,8 @@ class DataCoordinator:
         pipeline = Pipeline(sub, handler, self.dead_letters, module=self.name, seed=seed)
         self.copies.append(Registration(pipeline, validate_pattern(sub.pattern)))
         self._cache.clear()
+        if self.started:
+            self._spawn_nowait()
 
     # -- intake ----------------------------------------------------------------------
 
@@ -144,7 +148,7 @@ class DataCoordinator:
         for copy in checked:
             if copy.depth >= copy.capacity or copy.nbytes + size > copy.capacity_bytes:
                 return self._reject(REJECT_OVERLOADED)
-        entry = Entry(event, copies, size)
+        entry = Entry(event, copies, size, len(copies))
         for copy in copies:
             if copy.reject or copy.fits_nowait(size):
                 copy.push_nowait(entry, priority)
@@ -206,9 +210,24 @@ class DataCoordinator:
 
     # -- workers ---------------------------------------------------------------------
 
+    @property
+    def n_workers(self) -> int:
+        """The configured floor, raised to the largest ``concurrency`` a registration asks.
+
+        The subscription's ``concurrency`` says how many handler calls must run
+        at once to keep up; a module provisioned for its most demanding
+        subscriber honours it. The workers stay the module's: each takes the
+        next event of the module and calls its handlers in turn.
+        """
+        return max([self.min_workers, *(copy.pipeline.sub.concurrency for copy in self.copies)])
+
     def start_nowait(self) -> None:
         """Create this module's worker tasks, each with a slot in the watchdog."""
-        for index in range(self.n_workers):
+        self.started = True
+        self._spawn_nowait()
+
+    def _spawn_nowait(self) -> None:
+        for index in range(len(self._workers), self.n_workers):
             worker = _Worker()
             task = asyncio.create_task(self._work(worker), name=f"{self.name} worker #{index}")
             worker.slot.task = task

@@ -70,27 +70,26 @@ class CoordinatorRouter:
     # -- configuration -------------------------------------------------------------
 
     def modules_for(self, pattern: str) -> list[DataCoordinator]:
-        """The modules whose subjects ``pattern`` can match."""
-        return [
+        """The modules an event matching ``pattern`` can be handed to.
+
+        Those whose subjects ``pattern`` can match; a pattern that matches no
+        module's subjects (``a.b``, ``*``) can only match subjects outside every
+        module's namespace, and such an event may carry any category: all modules.
+        """
+        modules = [
             module
             for category, module in self.modules.items()
             if any(patterns_overlap(pattern, p) for p in CATEGORY_PATTERNS[category])
         ]
+        return modules or list(self.modules.values())
 
     def subscribe(self, sub: Subscription, handler: Handler) -> None:
-        """Register ``sub`` in every module it can match; raise ``ConfigError`` if none."""
+        """Register ``sub`` in every module it can match (:meth:`modules_for`)."""
         if self._closed:
             raise RuntimeError("router is draining: no new subscriptions")
         if sub.key in self._keys:
             raise ConfigError(f"subscription {sub.key!r} is already registered")
-        modules = self.modules_for(sub.pattern)
-        if not modules:
-            prefixes = ", ".join(p for patterns in CATEGORY_PATTERNS.values() for p in patterns)
-            raise ConfigError(
-                f"subscription {sub.key!r}: pattern {sub.pattern!r} can match no module's"
-                f" subjects ({prefixes})"
-            )
-        for module in modules:
+        for module in self.modules_for(sub.pattern):
             seed = None if self.config.seed is None else self.config.seed + self._n_copies
             module.register(sub, handler, seed)
             self._n_copies += 1

@@ -40,11 +40,15 @@ async def test_single_category_pattern_is_registered_once() -> None:
     assert [s.module for s in router.stats().subscriptions] == ["database"]
 
 
-async def test_pattern_matching_no_module_is_refused() -> None:
-    """A pattern outside every module's subjects is a clear error, not a silent no-op."""
+async def test_pattern_outside_every_module_is_registered_everywhere() -> None:
+    """A pattern no module's subjects can match goes to all six, whatever category comes."""
     router = CoordinatorRouter()
-    with pytest.raises(ConfigError, match="can match no module"):
-        router.subscribe(sub("x", "foo.>"), Recorder())
+    rec = Recorder()
+    router.subscribe(sub("x", "foo.>"), rec)
+    event = ev("foo.bar", category=Category.MCP)
+    router.publish(event)
+    report = await router.drain(5)
+    assert (len(report.stats.subscriptions), [event.id]) == (6, rec.ids)
 
 
 async def test_duplicate_subscription_is_refused() -> None:

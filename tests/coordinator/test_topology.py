@@ -91,3 +91,26 @@ async def test_dead_letters_stay_in_their_module() -> None:
     await router.drain(5)
     sizes = {m.name: len(m.dead_letters) for m in router.modules.values()}
     assert {name: n for name, n in sizes.items() if n} == {"filesystem": 1}
+
+
+async def test_module_runs_as_many_workers_as_its_most_concurrent_subscription() -> None:
+    """A concurrency-2 subscription gives its module two workers: two events run at once."""
+    router = CoordinatorRouter()
+    arrived = 0
+    both_in = asyncio.Event()
+
+    async def handler(event: Event) -> None:
+        nonlocal arrived
+        arrived += 1
+        if arrived == 2:
+            both_in.set()
+        await both_in.wait()
+
+    router.subscribe(sub("a", "mcp.>", concurrency=2), handler)
+    await router.start()
+    router.publish(ev("mcp.context.updated"))
+    router.publish(ev("mcp.context.updated"))
+    await asyncio.wait_for(both_in.wait(), 5)
+    report = await router.drain(5)
+    workers = {m.name: m.n_workers for m in router.modules.values()}
+    assert (report.stats.delivered, workers["mcp"], workers["database"]) == (2, 2, 1)
