@@ -150,7 +150,12 @@ class DataCoordinator:
                 return self._reject(REJECT_OVERLOADED)
         entry = Entry(event, copies, size, len(copies))
         for copy in copies:
-            if copy.reject or copy.fits_nowait(size):
+            if copy.reject:
+                # Admission was checked above; push_nowait inlined (the hot path).
+                copy.pipeline.deliveries += 1
+                copy.depth += 1
+                copy.nbytes += size
+            elif copy.fits_nowait(size):
                 copy.push_nowait(entry, priority)
             else:
                 self._displace_nowait(copy, entry, priority)
@@ -263,7 +268,12 @@ class DataCoordinator:
                     cancelled = entry.cancelled
                     copies = entry.copies
                     for copy in copies:
-                        if cancelled is None or copy not in cancelled:
+                        if copy.levels is None:
+                            # take_nowait inlined: a reject copy is never cancelled.
+                            copy.depth -= 1
+                            copy.nbytes -= entry.size
+                            copy.in_flight += 1
+                        elif cancelled is None or copy not in cancelled:
                             copy.take_nowait(entry, priority)
                     worker.entry = entry
                     for index, copy in enumerate(copies):
