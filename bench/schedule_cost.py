@@ -4,7 +4,7 @@ A child process (``python -m bench.schedule_cost ...``) imports everything and
 loads the scenarios first, then measures only ``build_schedule``:
 
 - ``time`` mode: wall time (``perf_counter``) and the growth of the process's
-  peak RSS (``ru_maxrss`` after minus before, so import costs are excluded);
+  peak RSS (VmHWM after minus before, so import costs are excluded);
 - ``memory`` mode: the ``tracemalloc`` peak during the build (numpy reports
   its buffers to tracemalloc); kept apart because tracing slows the build.
 
@@ -65,7 +65,18 @@ def duration_for(events: int, profile: str, pattern: str) -> float:
 
 
 def _max_rss_mib() -> float:
-    # Linux reports ru_maxrss in KiB.
+    """Peak RSS of this process image.
+
+    VmHWM, not ``ru_maxrss``: Linux carries ``ru_maxrss`` over from the parent
+    across fork and exec, so a child of a big parent would show no growth.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
