@@ -123,6 +123,7 @@ class DaemonServer:
         self.started_at = time.monotonic()
         self.rates: dict[str, float] = {}
         self.replayed = 0
+        self.reloads = {"ok": 0, "refused": 0}
         self._hist_by_subject: dict[str, LatencyHistogram] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
@@ -275,6 +276,7 @@ class DaemonServer:
             built = self._build(subset)
         except ConfigError as exc:
             log.error("reload refused: config invalid; old config kept", error=str(exc))
+            self.reloads["refused"] += 1
             return ReloadReport(ok=False, error=str(exc))
         unsupported = sorted(
             f"{key}: removed (the router cannot unsubscribe yet; still running)"
@@ -303,6 +305,7 @@ class DaemonServer:
             unsupported=unsupported,
             restart_required=restart,
         )
+        self.reloads["ok"] += 1
         log.info("config reloaded", **msgspec.structs.asdict(report))
         return report
 

@@ -104,6 +104,7 @@ class Ops:
             "healthy": s.health.healthy,
             "loop_lag_s": s.health.lag_s,
             "rates": s.rates,
+            "reloads": s.reloads,
             "router": msgspec.to_builtins(stats),
             "identity_errors": stats.identity_errors(),
             "admission": {

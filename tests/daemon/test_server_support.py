@@ -7,10 +7,16 @@ so a daemon subprocess can load them too.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import selectors
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from daemon.config import load_config
 from daemon.server import DaemonServer
@@ -59,6 +65,7 @@ max_batch = 50
 [lifecycle]
 drain_timeout_s = {drain_s}
 dead_letter_journal = "{tmp}/dead.jsonl"
+final_report = "{tmp}/final.json"
 
 [logging]
 format = "json"
@@ -84,3 +91,48 @@ async def running(
     finally:
         if server.final is None:
             await server.shutdown()
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def start_daemon(config: Path, timeout_s: float = 20.0) -> tuple[subprocess.Popen[bytes], str]:
+    """``python -m daemon`` in a subprocess; returns once it printed its listening line."""
+    with (config.parent / "daemon.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daemon", "--config", str(config)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=log,
+        )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout_s
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                line = proc.stdout.readline().decode()
+                if line.startswith("listening "):
+                    return proc, line.split()[1]
+                if not line:
+                    break
+    proc.kill()
+    proc.wait(timeout=10)
+    raise RuntimeError(f"daemon did not start (exit code {proc.returncode})")
+
+
+def final_report(proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> dict[str, Any]:
+    """Wait for exit and parse the ``final {json}`` line of stdout."""
+    out, _ = proc.communicate(timeout=timeout_s)
+    for line in out.decode().splitlines():
+        if line.startswith("final "):
+            report: dict[str, Any] = json.loads(line[len("final ") :])
+            return report
+    raise RuntimeError(f"no final report; exit code {proc.returncode}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the subprocess if it is still running (tests call it in a finally)."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=10)
