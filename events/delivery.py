@@ -154,61 +154,58 @@ class Pipeline:
         """Take one delivery to its end: delivered or dead-lettered, exactly once.
 
         A cancellation that is not the watchdog's (drain gave up) ends the
-        delivery as ``drain_timeout`` and propagates.
+        delivery as ``drain_timeout`` (with the attempts made so far) and
+        propagates. One coroutine, not two: a nested coroutine per delivery
+        costs about as much as the breaker and the clock read together.
         """
-        attempts = 0
+        attempt = 0
         try:
-            attempts = await self._attempts(event, slot)
+            sub = self.sub
+            breaker = self.breaker
+            max_attempts = sub.retry.attempts
+            error: BaseException | None = None
+            while attempt < max_attempts:
+                while not breaker.allow():
+                    if sub.breaker.on_open == "dead_letter":
+                        self.dead_letter_nowait(event, DL_BREAKER_OPEN, attempt, "breaker open")
+                        return
+                    await asyncio.sleep(breaker.retry_after())
+                attempt += 1
+                slot.deadline = self.clock() + sub.timeout_s
+                try:
+                    await self.handler(event)
+                except asyncio.CancelledError:
+                    slot.deadline = 0.0
+                    if not slot.timed_out:
+                        raise
+                    self._forgive_timeout(slot)
+                    error = HandlerTimeout(f"handler ran past {sub.timeout_s}s")
+                except Permanent as exc:
+                    slot.deadline = 0.0
+                    breaker.on_failure()
+                    self.dead_letter_nowait(event, DL_PERMANENT, attempt, repr(exc))
+                    return
+                except Exception as exc:
+                    slot.deadline = 0.0
+                    error = exc
+                else:
+                    slot.deadline = 0.0
+                    if slot.timed_out:
+                        # The handler swallowed our cancellation and finished: it counts.
+                        self._forgive_timeout(slot)
+                    breaker.on_success()
+                    self.delivered += 1
+                    return
+                breaker.on_failure()
+                if attempt < max_attempts:
+                    self.retries += 1
+                    await asyncio.sleep(backoff_delay(sub.retry, attempt, self.uniform))
+            reason = DL_TIMEOUT if isinstance(error, HandlerTimeout) else DL_FAILED
+            self.dead_letter_nowait(event, reason, attempt, repr(error))
         except asyncio.CancelledError:
             slot.deadline = 0.0
-            self.dead_letter_nowait(event, DL_DRAIN_TIMEOUT, attempts, "cancelled while in flight")
+            self.dead_letter_nowait(event, DL_DRAIN_TIMEOUT, attempt, "cancelled while in flight")
             raise
-
-    async def _attempts(self, event: Event, slot: WorkerSlot) -> int:
-        sub = self.sub
-        breaker = self.breaker
-        max_attempts = sub.retry.attempts
-        error: BaseException | None = None
-        attempt = 0
-        while attempt < max_attempts:
-            while not breaker.allow():
-                if sub.breaker.on_open == "dead_letter":
-                    self.dead_letter_nowait(event, DL_BREAKER_OPEN, attempt, "breaker open")
-                    return attempt
-                await asyncio.sleep(breaker.retry_after())
-            attempt += 1
-            slot.deadline = self.clock() + sub.timeout_s
-            try:
-                await self.handler(event)
-            except asyncio.CancelledError:
-                slot.deadline = 0.0
-                if not slot.timed_out:
-                    raise
-                self._forgive_timeout(slot)
-                error = HandlerTimeout(f"handler ran past {sub.timeout_s}s")
-            except Permanent as exc:
-                slot.deadline = 0.0
-                breaker.on_failure()
-                self.dead_letter_nowait(event, DL_PERMANENT, attempt, repr(exc))
-                return attempt
-            except Exception as exc:
-                slot.deadline = 0.0
-                error = exc
-            else:
-                slot.deadline = 0.0
-                if slot.timed_out:
-                    # The handler swallowed our cancellation and finished: it counts.
-                    self._forgive_timeout(slot)
-                breaker.on_success()
-                self.delivered += 1
-                return attempt
-            breaker.on_failure()
-            if attempt < max_attempts:
-                self.retries += 1
-                await asyncio.sleep(backoff_delay(sub.retry, attempt, self.uniform))
-        reason = DL_TIMEOUT if isinstance(error, HandlerTimeout) else DL_FAILED
-        self.dead_letter_nowait(event, reason, attempt, repr(error))
-        return attempt
 
     @staticmethod
     def _forgive_timeout(slot: WorkerSlot) -> None:
