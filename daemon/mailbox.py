@@ -39,7 +39,6 @@ class Mailbox:
         "closing",
         "count",
         "deliveries",
-        "in_flight",
         "levels",
         "nbytes",
         "pipeline",
@@ -59,7 +58,6 @@ class Mailbox:
         self.levels: tuple[deque[Event], ...] = tuple(deque() for _ in range(LEVELS))
         self.count = 0
         self.nbytes = 0
-        self.in_flight = 0
         #: Deliveries created for this subscription; the router copies it into
         #: ``Pipeline.deliveries`` for stats (one counter bump fewer per event).
         self.deliveries = 0
@@ -70,7 +68,12 @@ class Mailbox:
     @property
     def pending(self) -> int:
         """Deliveries not yet ended: queued plus in flight."""
-        return self.count + self.in_flight
+        return self.deliveries - self.pipeline.ended
+
+    @property
+    def in_flight(self) -> int:
+        """Deliveries a worker holds: derived from the counters, so workers need not count."""
+        return self.deliveries - self.pipeline.ended - self.count
 
     def admits_nowait(self, size: int) -> bool:
         """Would an event of ``size`` payload bytes fit without displacing anything?"""

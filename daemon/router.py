@@ -60,6 +60,8 @@ class CentralRouter:
         self._services: set[str] = set()
         self._trie: SubjectTrie[Mailbox] = SubjectTrie()
         self._cache: dict[str, Route] = {}
+        #: Subjects whose route is only ``reject`` mailboxes: publish's inlined fast path.
+        self._fast: dict[str, tuple[Mailbox, ...]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._watchdog_task: asyncio.Task[None] | None = None
         self._started = False
@@ -85,6 +87,7 @@ class CentralRouter:
         self._boxes.append(box)
         self._services.add(sub.service)
         self._cache.clear()
+        self._fast.clear()
         if self._started:
             self._spawn_workers(box)
 
@@ -102,24 +105,20 @@ class CentralRouter:
     def publish(self, event: Event) -> Ack:
         """Route ``event`` to its mailboxes now; never awaits. Every outcome is counted."""
         self._published += 1
-        if self._closed:
-            return self._reject(REJECT_DRAINING)
-        route = self._cache.get(event.subject)
-        if route is None:
-            route = self._route_miss(event.subject)
+        # The common case, inlined: a cached subject whose mailboxes all use ``reject``,
+        # no queue group, no explicit targets. Everything else takes the general path,
+        # which also owns validation (the fast cache holds valid subjects only and is
+        # emptied when drain starts).
+        boxes = self._fast.get(event.subject)
         priority = event.priority
-        if route is _INVALID or not PRIORITY_MIN <= priority <= PRIORITY_MAX:
-            return self._reject(REJECT_INVALID)
-        checked, offered, groups = route
-        if offered or groups or event.targets or not checked:
-            return self._publish_general(event, route)
-        # The common case, inlined: only ``reject`` mailboxes, no groups, no targets.
+        if boxes is None or event.targets or not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+            return self._publish_general(event)
         size = len(event.payload)
-        for box in checked:
+        for box in boxes:
             if box.count >= box.capacity or box.nbytes + size > box.capacity_bytes:
                 return self._reject(REJECT_OVERLOADED)
         level = PRIORITY_MAX - priority
-        for box in checked:
+        for box in boxes:
             box.deliveries += 1
             box.levels[level].append(event)
             box.count += 1
@@ -129,7 +128,14 @@ class CentralRouter:
         self._accepted += 1
         return _ACCEPTED
 
-    def _publish_general(self, event: Event, route: Route) -> Ack:
+    def _publish_general(self, event: Event) -> Ack:
+        if self._closed:
+            return self._reject(REJECT_DRAINING)
+        route = self._cache.get(event.subject)
+        if route is None:
+            route = self._route_miss(event.subject)
+        if route is _INVALID or not PRIORITY_MIN <= event.priority <= PRIORITY_MAX:
+            return self._reject(REJECT_INVALID)
         if event.targets:
             route = self._targeted(route, event.targets)
         checked, offered, groups = route
@@ -162,8 +168,12 @@ class CentralRouter:
         cache = self._cache
         if len(cache) >= self.config.match_cache_size:
             # FIFO eviction: a dict iterates in insertion order.
+            self._fast.pop(next(iter(cache)), None)
             del cache[next(iter(cache))]
         cache[subject] = route
+        checked, offered, groups = route
+        if checked and not offered and not groups:
+            self._fast[subject] = checked
         return route
 
     def _targeted(self, route: Route, targets: tuple[str, ...]) -> Route:
@@ -216,17 +226,11 @@ class CentralRouter:
             budget = batch
             while box.count and budget:
                 # Mailbox.pop_nowait, inlined: this loop is the router's hot path.
-                for level in levels:
-                    if level:
-                        break
-                event = level.popleft()
+                # (In-flight is derived from the counters, so it needs no bookkeeping here.)
+                event = (levels[0] or levels[1] or levels[2] or levels[3]).popleft()
                 box.count -= 1
                 box.nbytes -= len(event.payload)
-                box.in_flight += 1
-                try:
-                    await run(event, slot)
-                finally:
-                    box.in_flight -= 1
+                await run(event, slot)
                 budget -= 1
             if not budget:
                 # A long backlog must not starve publishers and other workers.
@@ -240,6 +244,7 @@ class CentralRouter:
             return self._drain_report
         began = time.monotonic()
         self._closed = True
+        self._fast.clear()
         await self.start()
         for box in self._boxes:
             box.close_nowait()
@@ -324,7 +329,7 @@ def compile_route(boxes: list[Mailbox]) -> Route:
 
 
 def _pending(box: Mailbox) -> int:
-    return box.count + box.in_flight
+    return box.pending
 
 
 def _merge(into: dict[str, int], items: Iterable[tuple[str, int]]) -> None:
