@@ -1,0 +1,89 @@
+"""Background watchers of one run: event-loop lag, resident memory, GC pauses.
+
+Each keeps raw samples cheaply during the run and is summarised after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from typing import Any
+
+import psutil  # type: ignore[import-untyped]
+
+
+class LoopLagMonitor:
+    """Sleeps ``interval_s`` again and again; how late it wakes is the loop's lag."""
+
+    def __init__(self, interval_s: float = 0.005) -> None:
+        self.interval_s = interval_s
+        self.lags_ns: list[int] = []
+
+    async def run(self, ready: asyncio.Event) -> None:
+        interval_ns = int(self.interval_s * 1e9)
+        clock = time.perf_counter_ns
+        ready.set()
+        while True:
+            before = clock()
+            await asyncio.sleep(self.interval_s)
+            self.lags_ns.append(max(0, clock() - before - interval_ns))
+
+    def percentile_ms(self, q: float) -> float:
+        if not self.lags_ns:
+            return 0.0
+        ordered = sorted(self.lags_ns)
+        index = min(len(ordered) - 1, int(len(ordered) * q / 100.0))
+        return ordered[index] / 1e6
+
+    def max_ms(self) -> float:
+        return max(self.lags_ns, default=0) / 1e6
+
+
+class RssSampler:
+    """Samples this process's RSS every ``interval_s`` and keeps the peak."""
+
+    def __init__(self, interval_s: float = 0.02) -> None:
+        self.interval_s = interval_s
+        self._process = psutil.Process()
+        self.peak_bytes = 0
+        self.samples = 0
+
+    def sample_nowait(self) -> int:
+        rss = int(self._process.memory_info().rss)
+        self.peak_bytes = max(self.peak_bytes, rss)
+        self.samples += 1
+        return rss
+
+    async def run(self, ready: asyncio.Event) -> None:
+        self.sample_nowait()
+        ready.set()
+        while True:
+            await asyncio.sleep(self.interval_s)
+            self.sample_nowait()
+
+
+class GcPauses:
+    """Times every garbage collection through ``gc.callbacks`` while installed."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total_ns = 0
+        self.max_ns = 0
+        self._began = 0
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter_ns()
+            return
+        pause = time.perf_counter_ns() - self._began
+        self.count += 1
+        self.total_ns += pause
+        self.max_ns = max(self.max_ns, pause)
+
+    def install(self) -> None:
+        gc.callbacks.append(self._callback)
+
+    def remove(self) -> None:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)

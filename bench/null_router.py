@@ -1,0 +1,223 @@
+"""The harness's own floor: a router with no queues and no topology at all.
+
+Each matching delivery starts at once, inside ``publish``: its coroutine is
+stepped eagerly, and only if it suspends (the handler awaits I/O) does the
+rest run in a task of its own, kept in a set so it is never garbage-collected
+mid-flight. A task per delivery would cost more than everything else the
+harness does per event, and the floor is meant to show the harness's cost
+(Python 3.12's eager task factory does the same). Every delivery still goes through the
+shared :class:`events.Pipeline` (breaker, retries, timeout, dead letters,
+counters), so its accounting is as complete as the real routers' and the only
+thing missing is what the bench compares: queues, workers and routing topology.
+There is no admission control either, so it never rejects for overload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from events import Ack, DeadLetterStore, DrainReport, Event, RouterStats, Subscription
+from events.delivery import Handler, Pipeline, TimeoutWatchdog, WorkerSlot
+from events.model import REJECT_DRAINING, REJECT_INVALID, REJECT_NOT_STARTED
+from events.subjects import is_valid_subject, subject_matches
+
+_ACCEPTED = Ack.accepted()
+
+
+async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+    """Run the rest of ``coro``, which suspended on ``waiting``, as a Task would have.
+
+    A cancellation of this task (the watchdog's or drain's) cancels the awaited
+    future, and is thrown into ``coro`` at its suspension point, exactly where
+    a Task running ``coro`` directly would have raised it.
+    """
+    while True:
+        try:
+            if waiting is None:
+                await asyncio.sleep(0)  # a bare yield asks for one turn of the loop
+            else:
+                await waiting
+        except asyncio.CancelledError as exc:
+            try:
+                waiting = coro.throw(exc)
+            except StopIteration:
+                return
+            continue
+        except Exception:
+            pass  # coro sees the future's exception itself when it resumes
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
+
+
+class NullRouter:
+    """Delivers every event immediately, one task per matching subscription."""
+
+    def __init__(self, config: object = None) -> None:
+        self._pipelines: list[Pipeline] = []
+        self._groups: dict[str, list[Pipeline]] = {}
+        self._group_next: dict[str, int] = {}
+        self._routes: dict[str, tuple[Pipeline, ...]] = {}
+        self._dead_letters = DeadLetterStore()
+        self._watchdog = TimeoutWatchdog()
+        self._free_slots: list[WorkerSlot] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._watchdog_task: asyncio.Task[None] | None = None
+        self._open = False
+        self._draining = False
+        self._spare = self._new_slot()
+        self.published = 0
+        self.accepted = 0
+        self.rejected: dict[str, int] = {}
+        self.unrouted = 0
+        self.unknown_targets = 0
+
+    def subscribe(self, sub: Subscription, handler: Handler) -> None:
+        pipeline = Pipeline(sub, handler, self._dead_letters, seed=len(self._pipelines))
+        self._pipelines.append(pipeline)
+        if sub.queue_group is not None:
+            self._groups.setdefault(sub.queue_group, []).append(pipeline)
+        self._routes.clear()
+
+    async def start(self) -> None:
+        self._open = True
+        self._watchdog_task = asyncio.create_task(self._watchdog.run())
+
+    def _route(self, subject: str) -> tuple[Pipeline, ...]:
+        """Matching pipelines of ``subject``; a queue group appears once, as its first member."""
+        seen: set[str] = set()
+        matched: list[Pipeline] = []
+        for pipeline in self._pipelines:
+            group = pipeline.sub.queue_group
+            if group is not None and group in seen:
+                continue
+            if subject_matches(pipeline.sub.pattern, subject):
+                if group is not None:
+                    seen.add(group)
+                matched.append(pipeline)
+        return tuple(matched)
+
+    def publish(self, event: Event) -> Ack:
+        # The hot path of the harness floor: kept flat on purpose.
+        self.published += 1
+        if not self._open:
+            return self._reject(REJECT_DRAINING if self._draining else REJECT_NOT_STARTED)
+        routes = self._routes.get(event.subject)
+        if routes is None:
+            if not is_valid_subject(event.subject):
+                return self._reject(REJECT_INVALID)
+            routes = self._routes[event.subject] = self._route(event.subject)
+        if event.targets:
+            routes = self._targeted(routes, event.targets)
+        self.accepted += 1
+        if not routes:
+            self.unrouted += 1
+            return _ACCEPTED
+        for pipeline in routes:
+            group = pipeline.sub.queue_group
+            if group is not None:
+                pipeline = self._next_member(group)
+            pipeline.deliveries += 1
+            slot = self._spare
+            coro = pipeline.run(event, slot)
+            try:
+                waiting = coro.send(None)
+            except StopIteration:
+                continue
+            self._suspended(coro, waiting, slot)
+        return _ACCEPTED
+
+    def _targeted(
+        self, routes: tuple[Pipeline, ...], targets: tuple[str, ...]
+    ) -> tuple[Pipeline, ...]:
+        """Keep the routes of the named services; count names nobody subscribed as."""
+        known = {p.sub.service for p in self._pipelines}
+        self.unknown_targets += sum(1 for t in targets if t not in known)
+        return tuple(p for p in routes if p.sub.service in targets)
+
+    def _next_member(self, group: str) -> Pipeline:
+        members = self._groups[group]
+        index = self._group_next.get(group, 0)
+        self._group_next[group] = index + 1
+        return members[index % len(members)]
+
+    def _suspended(self, coro: Coroutine[Any, Any, None], waiting: Any, slot: WorkerSlot) -> None:
+        """The delivery awaits something: its slot and the rest of it go to a task."""
+        self._spare = self._free_slots.pop() if self._free_slots else self._new_slot()
+        task = asyncio.create_task(_resume(coro, waiting))
+        slot.task = task
+        self._tasks.add(task)
+        task.add_done_callback(lambda done: self._release(done, slot))
+
+    def _new_slot(self) -> WorkerSlot:
+        slot = WorkerSlot()
+        self._watchdog.slots.append(slot)
+        return slot
+
+    def _release(self, task: asyncio.Task[None], slot: WorkerSlot) -> None:
+        self._tasks.discard(task)
+        slot.task = None
+        slot.deadline = 0.0
+        slot.timed_out = False
+        self._free_slots.append(slot)
+
+    def _reject(self, reason: str) -> Ack:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        return Ack.rejected(reason)
+
+    async def drain(self, timeout_s: float) -> DrainReport:
+        """Stop intake, wait for every delivery task; cancel (and dead-letter) the late ones."""
+        began = time.monotonic()
+        self._draining = True
+        self._open = False
+        timed_out = 0
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                # Pipeline.run dead-letters a cancelled delivery as drain_timeout.
+                await asyncio.gather(*pending, return_exceptions=True)
+            timed_out = len(pending)
+        if self._watchdog_task is not None:
+            self._watchdog_task.cancel()
+            await asyncio.gather(self._watchdog_task, return_exceptions=True)
+            self._watchdog_task = None
+        return DrainReport(
+            completed=timed_out == 0,
+            duration_s=time.monotonic() - began,
+            timed_out=timed_out,
+            stats=self.stats(),
+        )
+
+    def stats(self) -> RouterStats:
+        dead: dict[str, int] = {}
+        dropped: dict[str, int] = {}
+        deliveries = delivered = retries = 0
+        for pipeline in self._pipelines:
+            deliveries += pipeline.deliveries
+            delivered += pipeline.delivered
+            retries += pipeline.retries
+            for reason, count in pipeline.dead_lettered.items():
+                dead[reason] = dead.get(reason, 0) + count
+            for reason, count in pipeline.dropped.items():
+                dropped[reason] = dropped.get(reason, 0) + count
+        return RouterStats(
+            published=self.published,
+            accepted=self.accepted,
+            rejected=dict(self.rejected),
+            unrouted=self.unrouted,
+            unknown_targets=self.unknown_targets,
+            deliveries=deliveries,
+            delivered=delivered,
+            dead_lettered=dead,
+            dropped=dropped,
+            retries=retries,
+            pending=len(self._tasks),
+            dead_letter_store=len(self._dead_letters),
+            subscriptions=[p.stats(depth=0, in_flight=0) for p in self._pipelines],
+        )

@@ -1,0 +1,265 @@
+"""The versioned result records of the bench: immutable msgspec Structs, validated on load.
+
+A run worker writes one :class:`RunResult`; ``compare`` writes one
+:class:`CompareResult` holding every measured run (warm-ups excluded), the
+environment and the ratios. Latencies are integer nanoseconds throughout.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from events.errors import SwitchyardError
+
+SCHEMA = "switchyard.bench/1"
+
+Scope = Literal["all", "capacity"]
+Label = Literal["better", "worse", "equivalent", "inconclusive"]
+
+
+class SchemaError(SwitchyardError):
+    """Raised when a results file is missing, malformed or of another schema version."""
+
+
+class Summary(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Percentiles of one histogram (ns); ``thin`` names percentiles resting on too few samples."""
+
+    count: int
+    p50: int
+    p90: int
+    p99: int
+    p999: int
+    max: int
+    mean: float
+    thin: tuple[str, ...] = ()
+
+
+class Histogram(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One HDR histogram: ``metric`` is response, service or dispatch_lag; ``scope`` is
+    ``all``, ``phase:<name>`` or ``category:<name>``; ``encoded`` is HdrHistogram.encode()."""
+
+    metric: str
+    scope: str
+    summary: Summary
+    encoded: str
+
+
+class PhaseResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Offered versus achieved rates in one named phase of the pattern."""
+
+    name: str
+    start_s: float
+    duration_s: float
+    offered_eps: float
+    published_eps: float
+    accepted_eps: float
+    completed_dps: float
+    rejected: int
+
+
+class Accounting(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The router's counters after drain beside the bench's own counts."""
+
+    published: int
+    accepted: int
+    rejected: dict[str, int]
+    unrouted: int
+    deliveries: int
+    delivered: int
+    dead_lettered: dict[str, int]
+    dropped: dict[str, int]
+    retries: int
+    pending: int
+    unaccounted: int
+    bench_published: int
+    bench_accepted: int
+    bench_rejected: dict[str, int]
+    bench_completions: int
+    identity_errors: tuple[str, ...]
+    drain_completed: bool
+    drain_s: float
+
+
+class Resources(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Process-level measurements of one run (bytes, seconds, milliseconds as named)."""
+
+    startup_s: float
+    rss_setup_bytes: int
+    rss_peak_bytes: int
+    ru_maxrss_bytes: int
+    cpu_s: float
+    cpu_user_s: float
+    cpu_system_s: float
+    cpu_us_per_event: float
+    gc_pauses: int
+    gc_pause_total_s: float
+    gc_pause_max_s: float
+    loop_lag_p99_ms: float
+    loop_lag_max_ms: float
+
+
+class Gate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One validity check; ``scope`` capacity means only throughput claims are void."""
+
+    name: str
+    passed: bool
+    scope: Scope
+    detail: str
+
+
+class RunSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Everything that defines one run; the worker gets exactly this."""
+
+    arch: str
+    profile: str
+    pattern: str
+    seed: int
+    duration_s: float | None = None
+    base_rate: float | None = None
+    loop: Literal["uvloop", "asyncio"] = "uvloop"
+    services: Literal["sim", "noop"] = "sim"
+    drain_timeout_s: float = 10.0
+
+
+class RunResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What one run measured, and whether it may be trusted."""
+
+    schema: str
+    spec: RunSpec
+    schedule_hash: str
+    events: int
+    window_s: float
+    throughput_dps: float
+    error_rate: float
+    valid: bool
+    reasons: tuple[str, ...]
+    gates: tuple[Gate, ...]
+    accounting: Accounting
+    resources: Resources
+    phases: tuple[PhaseResult, ...]
+    histograms: tuple[Histogram, ...]
+
+    def summary(self, metric: str, scope: str = "all") -> Summary:
+        """The percentiles of one histogram; raise KeyError when it was not recorded."""
+        for hist in self.histograms:
+            if hist.metric == metric and hist.scope == scope:
+                return hist.summary
+        raise KeyError(f"no {metric} histogram for scope {scope!r}")
+
+
+class Environment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The machine and versions a comparison ran on."""
+
+    python: str
+    implementation: str
+    uvloop: str
+    loop: str
+    cpu_model: str
+    cpu_count: int
+    platform: str
+    git_sha: str | None
+    config_hash: str
+    seed: int
+    schedule_hash: str
+    argv: tuple[str, ...]
+
+
+class RunRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One measured run in its place in the interleaved plan."""
+
+    arch: str
+    block: int
+    position: int
+    result: RunResult
+
+
+class Ratio(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One metric of ``arch`` against the baseline: ratio arch/baseline with its CI and verdict."""
+
+    metric: str
+    unit: str
+    higher_is_better: bool
+    baseline: str
+    arch: str
+    baseline_mean: float
+    arch_mean: float
+    ratio: float
+    low: float
+    high: float
+    confidence: float
+    n_baseline: int
+    n_arch: int
+    verdict: Label
+    runs_needed: int | None
+    explanation: str
+
+
+class CompareSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The options of a comparison."""
+
+    archs: tuple[str, ...]
+    profile: str
+    pattern: str
+    seed: int
+    runs: int
+    duration_s: float
+    warmup_s: float
+    noise: float
+    loop: str
+    order: tuple[tuple[str, ...], ...]
+
+
+class CompareResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A whole comparison: environment, settings, every measured run, the ratios."""
+
+    schema: str
+    environment: Environment
+    settings: CompareSettings
+    runs: tuple[RunRecord, ...]
+    ratios: tuple[Ratio, ...]
+    elapsed_s: float
+
+
+def encode(record: RunResult | CompareResult) -> bytes:
+    """JSON bytes of a result record."""
+    return msgspec.json.encode(record)
+
+
+def _check_schema(schema: str, where: str) -> None:
+    if schema != SCHEMA:
+        raise SchemaError(f"{where}: schema {schema!r} is not {SCHEMA!r}")
+
+
+def decode_run(data: bytes | str, where: str = "run result") -> RunResult:
+    """Validate and decode a :class:`RunResult`; raise :class:`SchemaError` saying why not."""
+    try:
+        result = msgspec.json.decode(data, type=RunResult)
+    except msgspec.DecodeError as exc:
+        raise SchemaError(f"{where}: {exc}") from None
+    _check_schema(result.schema, where)
+    return result
+
+
+def decode_compare(data: bytes | str, where: str = "comparison") -> CompareResult:
+    """Validate and decode a :class:`CompareResult`; raise :class:`SchemaError` saying why not."""
+    try:
+        result = msgspec.json.decode(data, type=CompareResult)
+    except msgspec.DecodeError as exc:
+        raise SchemaError(f"{where}: {exc}") from None
+    _check_schema(result.schema, where)
+    for record in result.runs:
+        _check_schema(record.result.schema, f"{where}: run {record.block}.{record.position}")
+    return result
+
+
+def load_compare(path: str | Path) -> CompareResult:
+    """Read and validate a comparison written by ``compare --json``."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SchemaError(f"{path}: cannot read: {exc.strerror}") from None
+    return decode_compare(data, str(path))

@@ -1,0 +1,157 @@
+"""The comparison's tables as rows of text, rendered with rich or as Markdown.
+
+One table per architecture (means over its runs) and one of ratios with their
+CI and verdict; invalid runs are named with their reasons in plain words.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from bench.schema import CompareResult, RunResult
+
+ARCH_HEADER = (
+    "architecture", "runs", "throughput (deliv/s)", "resp p50 (ms)", "resp p99 (ms)",
+    "resp p99.9 (ms)", "peak RSS (MiB)", "errors", "status",
+)  # fmt: skip
+RATIO_HEADER = ("metric", "comparison", "ratio", "95% CI", "verdict", "note")
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if len(values) else math.nan
+
+
+def _by_arch(result: CompareResult) -> dict[str, list[RunResult]]:
+    out: dict[str, list[RunResult]] = {arch: [] for arch in result.settings.archs}
+    for record in result.runs:
+        out.setdefault(record.arch, []).append(record.result)
+    return out
+
+
+def arch_rows(result: CompareResult) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for arch, runs in _by_arch(result).items():
+        ok = [r for r in runs if r.valid]
+        shown = ok or runs
+
+        def ms(metric: str, field: str, shown: list[RunResult] = shown) -> str:
+            return f"{_mean([getattr(r.summary(metric), field) / 1e6 for r in shown]):.2f}"
+
+        invalid = len(runs) - len(ok)
+        status = "valid" if not invalid else f"INVALID {invalid}/{len(runs)}"
+        errors = _mean([r.error_rate * 100 for r in shown])
+        rows.append(
+            (
+                arch,
+                str(len(runs)),
+                f"{_mean([r.throughput_dps for r in shown]):,.0f}",
+                ms("response", "p50"),
+                ms("response", "p99"),
+                ms("response", "p999"),
+                f"{_mean([r.resources.rss_peak_bytes / 2**20 for r in shown]):.1f}",
+                f"{errors:.3f}%",
+                status,
+            )
+        )
+    return rows
+
+
+def _fmt(x: float) -> str:
+    return "n/a" if not math.isfinite(x) else f"{x:.3f}"
+
+
+def ratio_rows(result: CompareResult) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for r in result.ratios:
+        ci = "n/a" if not math.isfinite(r.low) else f"{_fmt(r.low)}-{_fmt(r.high)}"
+        note = f"{r.runs_needed} runs/arch needed" if r.runs_needed else ""
+        if r.n_baseline < len(_by_arch(result)[r.baseline]) or r.n_arch < len(
+            _by_arch(result)[r.arch]
+        ):
+            note = (note + "; " if note else "") + f"n={r.n_baseline}/{r.n_arch} usable"
+        direction = "higher better" if r.higher_is_better else "lower better"
+        rows.append(
+            (
+                f"{r.metric} ({r.unit}, {direction})",
+                f"{r.arch}/{r.baseline}",
+                _fmt(r.ratio),
+                ci,
+                r.verdict,
+                note,
+            )
+        )
+    return rows
+
+
+def invalid_lines(result: CompareResult) -> list[str]:
+    """One plain sentence per invalid run."""
+    return [
+        f"Run {rec.block + 1}.{rec.position + 1} of {rec.arch} is INVALID: "
+        + "; ".join(rec.result.reasons)
+        for rec in result.runs
+        if not rec.result.valid
+    ]
+
+
+def headline(result: CompareResult) -> str:
+    s = result.settings
+    return (
+        f"{' vs '.join(s.archs)}: profile {s.profile}, pattern {s.pattern}, {s.runs} runs each"
+        f" of {s.duration_s:g} s, seed {s.seed}, noise ±{s.noise * 100:g}%, loop {s.loop},"
+        f" {result.elapsed_s:.0f} s in all"
+    )
+
+
+def render(result: CompareResult, console: Console) -> None:
+    """Print both tables and any invalid runs to ``console``."""
+    console.print(headline(result), highlight=False)
+    archs = Table(*ARCH_HEADER, title="Per architecture (means over valid runs)")
+    for row in arch_rows(result):
+        archs.add_row(*row)
+    console.print(archs)
+    ratios = Table(*RATIO_HEADER, title="Ratios against the first architecture")
+    for row in ratio_rows(result):
+        ratios.add_row(*row)
+    console.print(ratios)
+    for line in invalid_lines(result):
+        console.print(line, style="bold red", highlight=False, markup=False)
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    return lines
+
+
+def markdown(result: CompareResult) -> str:
+    """The same tables as Markdown, with the command and environment."""
+    env = result.environment
+    lines = [
+        "# Switchyard comparison",
+        "",
+        headline(result),
+        "",
+        f"Command: `{' '.join(env.argv)}`",
+        "",
+        f"Environment: Python {env.python}, uvloop {env.uvloop}, {env.cpu_model}"
+        f" x{env.cpu_count}, git {env.git_sha or 'unknown'}, config {env.config_hash},"
+        f" schedule {env.schedule_hash}",
+        "",
+        "## Per architecture (means over valid runs)",
+        "",
+        *_md_table(ARCH_HEADER, arch_rows(result)),
+        "",
+        "## Ratios against the first architecture",
+        "",
+        *_md_table(RATIO_HEADER, ratio_rows(result)),
+        "",
+    ]
+    invalid = invalid_lines(result)
+    if invalid:
+        lines += ["## Invalid runs", "", *[f"- {line}" for line in invalid], ""]
+    return "\n".join(lines)
