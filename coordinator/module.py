@@ -148,7 +148,7 @@ class DataCoordinator:
         for copy in checked:
             if copy.depth >= copy.capacity or copy.nbytes + size > copy.capacity_bytes:
                 return self._reject(REJECT_OVERLOADED)
-        entry = Entry(event, copies, size, len(copies))
+        entry = Entry(event, copies, len(copies))
         for copy in copies:
             if copy.reject:
                 # Admission was checked above; push_nowait inlined (the hot path).
@@ -158,7 +158,7 @@ class DataCoordinator:
             elif copy.fits_nowait(size):
                 copy.push_nowait(entry, priority)
             else:
-                self._displace_nowait(copy, entry, priority)
+                self._displace_nowait(copy, entry, priority, size)
         self.accepted += 1
         if entry.live:
             self.levels[PRIORITY_MAX - priority].append(entry)
@@ -196,16 +196,16 @@ class DataCoordinator:
             tuple(g for group in groups if (g := tuple(c for c in group if c.service in wanted))),
         )
 
-    def _displace_nowait(self, copy: Registration, entry: Entry, priority: int) -> None:
+    def _displace_nowait(self, copy: Registration, entry: Entry, priority: int, size: int) -> None:
         """Make room in ``copy`` for ``entry`` by its overflow policy, then queue it."""
-        if entry.size > copy.capacity_bytes:
+        if size > copy.capacity_bytes:
             # It can never fit: its own delivery ends as overflow rather than
             # emptying the copy's share for nothing.
             copy.pipeline.deliveries += 1
             entry.cancel_nowait(copy)
             copy.displaced_nowait(entry.event)
             return
-        while not copy.fits_nowait(entry.size):
+        while not copy.fits_nowait(size):
             victim = copy.evict_nowait()
             copy.displaced_nowait(victim.event)
             if not victim.live:
@@ -265,13 +265,14 @@ class DataCoordinator:
                     budget -= 1
                     event = entry.event
                     priority = event.priority
+                    size = len(event.payload)
                     cancelled = entry.cancelled
                     copies = entry.copies
                     for copy in copies:
                         if copy.levels is None:
                             # take_nowait inlined: a reject copy is never cancelled.
                             copy.depth -= 1
-                            copy.nbytes -= entry.size
+                            copy.nbytes -= size
                             copy.in_flight += 1
                         elif cancelled is None or copy not in cancelled:
                             copy.take_nowait(entry, priority)

@@ -36,12 +36,13 @@ class Entry(msgspec.Struct, gc=False):
     ``gc=False``: a module may hold hundreds of thousands of entries, and
     entries tracked by the cyclic GC made every collection scan them all
     (publish cost tripled with a deep queue). An entry's only cycle runs through
-    its copies' displacement deques, which drain empties.
+    its copies' displacement deques, which drain empties. The payload size is
+    not stored: ``len(payload)`` is cheap, and an int above 256 would cost 32
+    bytes per queued event.
     """
 
     event: Event
     copies: tuple[Registration, ...]
-    size: int
     #: Copies whose delivery is still to run.
     live: int
     #: Copies whose delivery was displaced (or never fit); None while there are none.
@@ -104,14 +105,14 @@ class Registration:
         """Count a new queued delivery of ``entry``."""
         self.pipeline.deliveries += 1
         self.depth += 1
-        self.nbytes += entry.size
+        self.nbytes += len(entry.event.payload)
         if self.levels is not None:
             self.levels[PRIORITY_MAX - priority].append(entry)
 
     def take_nowait(self, entry: Entry, priority: int) -> None:
         """A worker took ``entry``: its delivery moves from queued to in flight."""
         self.depth -= 1
-        self.nbytes -= entry.size
+        self.nbytes -= len(entry.event.payload)
         self.in_flight += 1
         if self.levels is not None:
             # FIFO within a priority on both sides: the taken entry is our head.
@@ -124,7 +125,7 @@ class Registration:
             if level:
                 entry = level.popleft()
                 self.depth -= 1
-                self.nbytes -= entry.size
+                self.nbytes -= len(entry.event.payload)
                 entry.cancel_nowait(self)
                 return entry
         raise IndexError("evict from a copy with nothing queued")
