@@ -240,16 +240,10 @@ class DataCoordinator:
             self._workers.append(worker)
             self.tasks.append(task)
 
-    def _pop_nowait(self) -> Entry | None:
-        for level in self.levels:
-            if level:
-                self.depth -= 1
-                return level.popleft()
-        return None
-
     async def _work(self, worker: _Worker) -> None:
         slot = worker.slot
         batch = self.worker_batch
+        levels = self.levels
         loop = asyncio.get_running_loop()
         try:
             while True:
@@ -261,8 +255,14 @@ class DataCoordinator:
                     await waiter
                     continue
                 budget = batch
-                while budget and (entry := self._pop_nowait()) is not None:
+                while budget and self.depth:
                     budget -= 1
+                    # Highest priority first; depth > 0, so some level has an entry.
+                    for level in levels:
+                        if level:
+                            entry = level.popleft()
+                            break
+                    self.depth -= 1
                     event = entry.event
                     priority = event.priority
                     size = len(event.payload)
