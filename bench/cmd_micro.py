@@ -11,6 +11,7 @@ accounting identity or delivered less than expected.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 from pathlib import Path
@@ -53,29 +54,42 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(
         f"python {platform.python_version()}, uvloop, {args.reps} reps, ~{args.deliveries}"
-        f" deliveries each, batch {args.batch}, 1 KiB payloads",
+        f" deliveries each, batch {args.batch}, 1 KiB payloads;"
+        f" load average {_load()} (other processes share the 2 cores)",
         flush=True,
     )
     everyone = [*archs, micro.CEILING]
 
     def progress(rep: micro.Repetition) -> None:
         flag = "" if rep.valid else f"  INVALID {rep.identity_errors} delivered={rep.delivered}"
-        print(f"  {rep.scenario:<10} {rep.arch:<28} {rep.rate:>12,.0f}/s{flag}", flush=True)
+        print(
+            f"  {rep.scenario:<10} {rep.arch:<28} {rep.rate:>12,.0f}/s"
+            f" {rep.cpu_rate:>12,.0f}/cpu-s{flag}",
+            flush=True,
+        )
 
     results = micro.interleaved(
         everyone, scenarios, args.reps, args.deliveries, args.batch, progress
     )
     summaries = {key: micro.summarize(reps) for key, reps in results.items()}
     print()
-    print(f"{'scenario':<10} {'arch':<28} {'median/s':>12} {'min-max/s':>25} {'vs ceiling':>10}")
+    print(
+        f"{'scenario':<10} {'arch':<28} {'median/s':>12} {'min-max/s':>25} {'vs ceiling':>10}"
+        f" {'median/cpu-s':>13} {'vs ceiling':>10}"
+    )
     for scenario in scenarios:
         ceiling = summaries[(scenario, micro.CEILING)]
         for arch in everyone:
             s = summaries[(scenario, arch)]
             ratio = s.median / ceiling.median
+            cpu_ratio = s.cpu_median / ceiling.cpu_median
             span = f"{s.low:,.0f}-{s.high:,.0f}"
             mark = "" if s.valid else "  INVALID"
-            print(f"{scenario:<10} {arch:<28} {s.median:>12,.0f} {span:>25} {ratio:>10.2f}{mark}")
+            print(
+                f"{scenario:<10} {arch:<28} {s.median:>12,.0f} {span:>25} {ratio:>10.2f}"
+                f" {s.cpu_median:>13,.0f} {cpu_ratio:>10.2f}{mark}"
+            )
+    print(f"load average after: {_load()}")
     memory = []
     if not args.no_memory:
         print()
@@ -95,3 +109,7 @@ def run(args: argparse.Namespace) -> int:
         }
         args.json.write_bytes(msgspec.json.encode(doc))
     return 0 if all(s.valid for s in summaries.values()) else 1
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
