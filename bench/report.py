@@ -1,0 +1,128 @@
+"""Reports from result files: one self-contained HTML page and a Markdown twin.
+
+:func:`load_inputs` reads any mix of result files — comparisons (``compare
+--json``), capacity searches (``capacity --json``) and memory profiles
+(``memory --json``) — telling them apart by their ``schema`` field;
+:func:`render_html` and :func:`render_markdown` turn them into documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from bench import report_html, summary
+from bench.memory import MEMORY_SCHEMA, MemoryReport, decode_memory, memory_markdown
+from bench.report_capacity import (
+    CapacityView,
+    capacity_markdown,
+    capacity_section,
+    is_capacity,
+    view,
+)
+from bench.report_memory import memory_section
+from bench.results_io import decode_comparison
+from bench.schema import SCHEMA, CompareResult, SchemaError
+
+
+class ReportError(SchemaError):
+    """Raised when a file given to the report cannot be read or is of an unknown kind."""
+
+
+@dataclass
+class ReportInputs:
+    """Everything one report shows, in the order given."""
+
+    comparisons: list[CompareResult] = field(default_factory=list)
+    capacities: list[CapacityView] = field(default_factory=list)
+    memories: list[MemoryReport] = field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not (self.comparisons or self.capacities or self.memories)
+
+
+def _kind(data: bytes, where: str) -> tuple[str, dict[str, Any]]:
+    try:
+        raw = msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        raise ReportError(f"{where}: not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ReportError(f"{where}: expected a JSON object, got {type(raw).__name__}")
+    schema = raw.get("schema")
+    if schema == SCHEMA and "settings" in raw:
+        return "compare", raw
+    if schema == SCHEMA and "spec" in raw:
+        raise ReportError(
+            f"{where}: a single run's result; report on a comparison (compare --json) instead"
+        )
+    if schema == MEMORY_SCHEMA:
+        return "memory", raw
+    if is_capacity(raw):
+        return "capacity", raw
+    raise ReportError(f"{where}: unknown result kind (schema {schema!r})")
+
+
+def load_inputs(paths: Sequence[str | Path]) -> ReportInputs:
+    """Read and validate every file; raise :class:`ReportError` naming the bad one."""
+    inputs = ReportInputs()
+    for path in map(Path, paths):
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ReportError(f"{path}: cannot read: {exc.strerror}") from None
+        kind, raw = _kind(data, str(path))
+        if kind == "compare":
+            inputs.comparisons.append(decode_comparison(data, str(path)))
+        elif kind == "memory":
+            inputs.memories.append(decode_memory(data, str(path)))
+        else:
+            inputs.capacities.append(view(raw, str(path)))
+    if inputs.empty():
+        raise ReportError("no result files given")
+    return inputs
+
+
+def render_html(inputs: ReportInputs, title: str, generated_by: str) -> str:
+    """The whole report as one HTML document."""
+    sections = [report_html.environment_block(inputs.comparisons)]
+    if len(inputs.comparisons) > 1:
+        links = "".join(
+            f'<li><a href="#compare-{i}">{c.settings.pattern} / {c.settings.profile}</a></li>'
+            for i, c in enumerate(inputs.comparisons)
+        )
+        sections.append(f"<h2>Contents</h2><ul>{links}</ul>")
+    sections += [report_html.comparison_section(c, i) for i, c in enumerate(inputs.comparisons)]
+    sections += [capacity_section(c) for c in inputs.capacities]
+    sections += [memory_section(m) for m in inputs.memories]
+    return report_html.page(title, sections, generated_by)
+
+
+def render_markdown(inputs: ReportInputs, title: str) -> str:
+    """The report's tables as Markdown (the figures live in the HTML)."""
+    parts = [f"# {title}", ""]
+    for result in inputs.comparisons:
+        body = summary.markdown(result).split("\n", 1)[1]
+        parts += [f"## Comparison: {result.settings.pattern} / {result.settings.profile}", body]
+    for cap in inputs.capacities:
+        parts += [capacity_markdown(cap), ""]
+    for mem in inputs.memories:
+        parts += [memory_markdown(mem), ""]
+    return "\n".join(parts)
+
+
+def write(
+    inputs: ReportInputs,
+    html_path: Path | None,
+    markdown_path: Path | None,
+    title: str,
+    generated_by: str,
+) -> None:
+    """Write whichever documents were asked for."""
+    if html_path is not None:
+        html_path.write_text(render_html(inputs, title, generated_by), encoding="utf-8")
+    if markdown_path is not None:
+        markdown_path.write_text(render_markdown(inputs, title), encoding="utf-8")

@@ -1,0 +1,180 @@
+"""Capacity results in the report: the latency-throughput curve, the SLO line, capacity marked.
+
+Reads what ``python -m bench capacity --json`` writes: each architecture's
+:class:`bench.capacity_step.Sizing` (its search outcome with every measured
+step) and the SLO. The sizings are decoded with their own types, so a change
+of that format fails here loudly rather than drawing something wrong. Steps
+are drawn at their offered rate with the first latency objective's point
+estimate (solid) and its upper confidence bound (dashed), the bound the
+search judged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+import msgspec
+
+from bench.capacity_step import Sizing
+from bench.report_svg import PALETTE, Axis, Chart, Marker, Series
+from bench.schema import SchemaError
+
+CAPACITY_KEYS = ("sizings", "archs", "architectures", "results")
+
+
+@dataclass
+class CapacityView:
+    """What the report needs of one capacity search file."""
+
+    where: str
+    sizings: list[Sizing]
+    slo_text: str
+    slo_ms: float | None
+    command: str
+
+
+def _sizing_list(raw: dict[str, Any]) -> list[Any] | None:
+    for key in CAPACITY_KEYS:
+        value = raw.get(key)
+        if (
+            isinstance(value, list)
+            and value
+            and all(isinstance(v, dict) and "outcome" in v for v in value)
+        ):
+            return value
+    return None
+
+
+def is_capacity(raw: dict[str, Any]) -> bool:
+    return _sizing_list(raw) is not None
+
+
+def view(raw: dict[str, Any], where: str) -> CapacityView:
+    """Decode a capacity file; raise :class:`SchemaError` naming what does not fit."""
+    items = _sizing_list(raw)
+    if items is None:
+        raise SchemaError(f"{where}: no per-architecture sizings found")
+    try:
+        sizings = [msgspec.convert(item, type=Sizing) for item in items]
+    except msgspec.ValidationError as exc:
+        raise SchemaError(f"{where}: capacity sizing: {exc}") from None
+    slo = raw.get("slo") if isinstance(raw.get("slo"), dict) else {}
+    assert isinstance(slo, dict)
+    objectives = slo.get("latency") or []
+    first = objectives[0] if objectives and isinstance(objectives[0], dict) else {}
+    threshold = first.get("threshold_ns")
+    texts = [o.get("text", "") for o in objectives if isinstance(o, dict)]
+    if "error_rate" in slo:
+        texts.append(f"errors<={float(slo['error_rate']) * 100:g}%")
+    env = raw.get("environment") if isinstance(raw.get("environment"), dict) else {}
+    assert isinstance(env, dict)
+    argv = env.get("argv") or raw.get("argv") or []
+    return CapacityView(
+        where=where,
+        sizings=sizings,
+        slo_text=", ".join(t for t in texts if t) or "unknown SLO",
+        slo_ms=float(threshold) / 1e6 if isinstance(threshold, int | float) else None,
+        command=" ".join(str(a) for a in argv),
+    )
+
+
+def curve(cap: CapacityView) -> Chart:
+    """Latency against offered rate per architecture, with the SLO line and capacities."""
+    chart = Chart(
+        f"Latency against offered load (SLO {cap.slo_text})",
+        Axis("offered events/s (log)", "log"),
+        Axis("latency (ms, log)", "log"),
+        width=1300,
+        height=420,
+        note="solid: point estimate; dashed: upper confidence bound judged",
+    )
+    rates: list[float] = []
+    values: list[float] = []
+    for i, sizing in enumerate(cap.sizings):
+        colour = PALETTE[i % len(PALETTE)]
+        steps = sorted((s for s in sizing.outcome.steps if s.latency_ns), key=lambda s: s.rate)
+        xs = [s.rate for s in steps]
+        point = [s.latency_ns[0] / 1e6 for s in steps]
+        upper = [s.latency_upper_ns[0] / 1e6 if s.latency_upper_ns else math.nan for s in steps]
+        chart.series += [
+            Series(sizing.arch, xs, point, colour, "line"),
+            Series("", xs, point, colour, "points"),
+            Series("", xs, upper, colour, "line", dash="4 3", width=1.2),
+        ]
+        rates += xs
+        values += point + upper
+        outcome = sizing.outcome
+        if outcome.capacity is not None:
+            label = f"{sizing.arch} capacity {outcome.capacity:,.0f}/s"
+            chart.markers.append(Marker("x", outcome.capacity, label, colour, "2 2"))
+        if sizing.knee_rate is not None:
+            chart.markers.append(
+                Marker("x", sizing.knee_rate, f"{sizing.arch} knee", colour, "1 5")
+            )
+    if cap.slo_ms is not None:
+        chart.markers.append(Marker("y", cap.slo_ms, f"SLO {cap.slo_ms:g} ms", "#b00020", "8 4"))
+        values.append(cap.slo_ms)
+    chart.x.fit(rates)
+    chart.y.fit(values)
+    return chart
+
+
+HEADER = (
+    "architecture", "capacity (events/s)", "bracket", "limited by", "knee (events/s)",
+    "headroom", "instances (projection)", "meets peak", "memory per 1k ev/s (MiB)", "steps",
+)  # fmt: skip
+
+
+def _num(x: float | None, fmt: str = ",.0f") -> str:
+    return "n/a" if x is None else format(x, fmt)
+
+
+def rows(cap: CapacityView) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
+    for s in cap.sizings:
+        o = s.outcome
+        bracket = f"{_num(o.low)} to {_num(o.high)}"
+        headroom = "n/a" if s.headroom is None else f"{s.headroom * 100:+.0f}%"
+        meets = {True: "yes", False: "NO", None: "not determined"}[s.meets_peak]
+        mem = None if s.memory_per_1k_eps_bytes is None else s.memory_per_1k_eps_bytes / 2**20
+        out.append(
+            (
+                s.arch,
+                _num(o.capacity) if o.capacity is not None else "no claim",
+                bracket,
+                o.limited_by,
+                _num(s.knee_rate),
+                headroom,
+                _num(s.instances, "d") if s.instances is not None else "n/a",
+                meets,
+                _num(mem, ".2f"),
+                str(len(o.steps)),
+            )
+        )
+    return out
+
+
+def capacity_section(cap: CapacityView) -> str:
+    from bench.report_html import table
+
+    parts = [
+        f"<h2>Capacity (SLO {escape(cap.slo_text)})</h2>",
+        f'<p class="meta">From <code>{escape(cap.where)}</code>'
+        + (f"; command: <code>{escape(cap.command)}</code>" if cap.command else "")
+        + ". Instances needed are a projection from one process's capacity.</p>",
+        table(HEADER, rows(cap)),
+        '<div class="grid">' + curve(cap).svg() + "</div>",
+    ]
+    return "".join(parts)
+
+
+def capacity_markdown(cap: CapacityView) -> str:
+    lines = [f"## Capacity (SLO {cap.slo_text})", ""]
+    if cap.command:
+        lines += [f"Command: `{cap.command}`", ""]
+    lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows(cap)]
+    return "\n".join(lines)
