@@ -8,7 +8,7 @@ from workload.schedule import Schedule
 from workload.services import ServiceSpec, expected_fanout
 
 _BARS = "▁▂▃▄▅▆▇█"
-MAX_BINS = 80
+MAX_BINS = 60
 
 
 def sparkline(values: list[float], top: float) -> str:
@@ -21,8 +21,9 @@ def sparkline(values: list[float], top: float) -> str:
 
 def rate_bins(schedule: Schedule) -> tuple[float, list[float]]:
     """Bin width (s) and the obtained rate (events/s) in each bin over the run."""
-    n_bins = max(1, min(MAX_BINS, math.ceil(schedule.duration_s - 1e-9)))
-    bin_s = schedule.duration_s / n_bins
+    # A fixed width in characters, so short spikes and bursts stay visible.
+    bin_s = schedule.duration_s / MAX_BINS
+    n_bins = MAX_BINS
     counts = schedule.counts_per_bin(bin_s)
     return bin_s, [float(c) / bin_s for c in counts[:n_bins]]
 
