@@ -66,7 +66,7 @@ class CentralRouter:
         self._watchdog_task: asyncio.Task[None] | None = None
         self._started = False
         self._closed = False
-        self._drain_report: DrainReport | None = None
+        self._drain_task: asyncio.Task[DrainReport] | None = None
         self._published = 0
         self._accepted = 0
         self._rejected: dict[str, int] = {}
@@ -239,12 +239,21 @@ class CentralRouter:
     # -- shutdown and stats ----------------------------------------------------------
 
     async def drain(self, timeout_s: float) -> DrainReport:
-        """Stop intake, let workers finish for up to ``timeout_s``, dead-letter the rest."""
-        if self._drain_report is not None:
-            return self._drain_report
+        """Stop intake, let workers finish for up to ``timeout_s``, dead-letter the rest.
+
+        Drain runs once: a second call (concurrent or later) awaits the first one's
+        report. It runs in its own task, so a caller cancelled while waiting does not
+        leave the router half drained.
+        """
+        if self._drain_task is None:
+            # Intake stops now, not when the drain task first runs.
+            self._closed = True
+            self._fast.clear()
+            self._drain_task = asyncio.create_task(self._drain(timeout_s), name="router-drain")
+        return await asyncio.shield(self._drain_task)
+
+    async def _drain(self, timeout_s: float) -> DrainReport:
         began = time.monotonic()
-        self._closed = True
-        self._fast.clear()
         await self.start()
         for box in self._boxes:
             box.close_nowait()
@@ -269,7 +278,7 @@ class CentralRouter:
         failures = [
             task.exception() for task in self._tasks if not task.cancelled() and task.exception()
         ]
-        self._drain_report = DrainReport(
+        report = DrainReport(
             completed=completed and not timed_out,
             duration_s=time.monotonic() - began,
             timed_out=timed_out,
@@ -277,7 +286,7 @@ class CentralRouter:
         )
         if failures:
             raise RuntimeError(f"{len(failures)} router worker(s) crashed") from failures[0]
-        return self._drain_report
+        return report
 
     def stats(self) -> RouterStats:
         """A snapshot of every counter, with each subscription's depth, in-flight and breaker."""

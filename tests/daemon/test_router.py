@@ -119,3 +119,21 @@ async def test_watchdog_and_workers_end_with_drain() -> None:
     router.publish(event(1))
     await router.drain(1.0)
     assert set() == set(asyncio.all_tasks()) - before
+
+
+async def test_drain_runs_once_for_concurrent_callers() -> None:
+    """Two concurrent drains share one drain and one report; intake stops at the first call."""
+    router = CentralRouter()
+    gate = asyncio.Event()
+    rec = Recorder(gate)
+    router.subscribe(Subscription(service="a", pattern="fs.>"), rec)
+    await router.start()
+    router.publish(event(1))
+    first = asyncio.ensure_future(router.drain(5.0))
+    second = asyncio.ensure_future(router.drain(5.0))
+    await asyncio.sleep(0)  # one loop turn: both drain() calls have begun
+    ack = router.publish(event(2))
+    await rec.arrived.wait()
+    gate.set()
+    one, two = await asyncio.gather(first, second)
+    assert (one is two, ack, one.stats.delivered) == (True, Ack.rejected("draining"), 1)
