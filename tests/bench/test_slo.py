@@ -1,0 +1,167 @@
+"""SLO parsing, loading from TOML, and checking run results against objectives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import numpy as np
+import pytest
+
+from bench import worker
+from bench.histograms import record
+from bench.schema import RunResult, RunSpec
+from bench.slo import (
+    Slo,
+    bucket_samples,
+    check,
+    latency_upper_bound_ns,
+    load,
+    parse_error_rate,
+    parse_latencies,
+    parse_latency,
+    parse_size,
+    response_histogram,
+)
+from bench.stats import percentile_upper_bound
+from events.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def null_run() -> RunResult:
+    """One short real run of the null router (in this process)."""
+    spec = RunSpec(arch="null", profile="light", pattern="steady", seed=5, duration_s=1.0,
+                   base_rate=400.0, services="noop")  # fmt: skip
+    return worker.run(spec)
+
+
+@pytest.mark.parametrize(
+    ("text", "percentile", "threshold_ns", "strict"),
+    [
+        ("p99<=50ms", 99.0, 50_000_000, False),
+        ("p99.9 < 2s", 99.9, 2_000_000_000, True),
+        ("p50<=750us", 50.0, 750_000, False),
+        ("p90<=1.5ms", 90.0, 1_500_000, False),
+    ],
+)
+def test_latency_objectives_parse(
+    text: str, percentile: float, threshold_ns: int, strict: bool
+) -> None:
+    """k6-style latency objectives become percentile, threshold in ns and strictness."""
+    objective = parse_latency(text)
+    assert (percentile, threshold_ns, strict) == (
+        objective.percentile,
+        objective.threshold_ns,
+        objective.strict,
+    )
+
+
+@pytest.mark.parametrize("text", ["p99=50ms", "p100<=1ms", "99<=50ms", "p99<=50", "p99<=0ms", ""])
+def test_bad_latency_objectives_are_refused(text: str) -> None:
+    """Malformed latency objectives raise ConfigError quoting the input."""
+    with pytest.raises(ConfigError, match="objective"):
+        parse_latencies(text) if not text else parse_latency(text)
+
+
+def test_several_latency_objectives_split_on_commas() -> None:
+    """'p99<=50ms,p99.9<=200ms' gives two objectives in order."""
+    assert [o.percentile for o in parse_latencies("p99<=50ms, p99.9<=200ms")] == [99.0, 99.9]
+
+
+@pytest.mark.parametrize(("text", "value"), [("0.1%", 0.001), ("0.001", 0.001), ("5 %", 0.05)])
+def test_error_rates_parse(text: str, value: float) -> None:
+    """Error-rate limits are percentages or fractions."""
+    assert value == pytest.approx(parse_error_rate(text))
+
+
+@pytest.mark.parametrize("text", ["abc", "150%", "-1%"])
+def test_bad_error_rates_are_refused(text: str) -> None:
+    """An error rate outside [0, 1] or not a number raises ConfigError."""
+    with pytest.raises(ConfigError, match="error-rate"):
+        parse_error_rate(text)
+
+
+def test_sizes_parse_binary_and_decimal_units() -> None:
+    """256MiB and 1GB are bytes; a size without unit is refused."""
+    assert (parse_size("256MiB"), parse_size("1 GB")) == (256 * 2**20, 10**9)
+    with pytest.raises(ConfigError, match="size"):
+        parse_size("256")
+
+
+def test_slo_toml_of_the_project_loads() -> None:
+    """configs/slo.toml parses into objectives."""
+    slo = load()
+    assert True is (len(slo.latency) >= 1 and 0.0 <= slo.error_rate <= 1.0)
+
+
+def test_slo_file_errors_name_the_file(tmp_path: Path) -> None:
+    """A bad objective in a TOML file raises ConfigError naming file and table."""
+    path = tmp_path / "slo.toml"
+    path.write_text('[slo]\nlatency = ["p99 under 50ms"]\n')
+    with pytest.raises(ConfigError, match=r"slo.toml \[slo\]"):
+        load(path)
+    path.write_text('[slo]\nlatency = ["p99<=50ms"]\nunknown = 1\n')
+    with pytest.raises(ConfigError, match="unknown"):
+        load(path)
+
+
+def test_bucket_samples_keep_the_count_and_bound_each_value() -> None:
+    """Histogram stand-ins: one per sample, each at or above the sample's true value."""
+    values = np.random.default_rng(1).integers(1_000, 50_000_000, size=5_000).astype(np.int64)
+    hist = record("response", "all", values)
+    samples = np.sort(bucket_samples(hist))
+    assert values.size == samples.size
+    assert True is bool(np.all(samples >= np.sort(values)))
+    assert True is bool(np.all(samples <= np.sort(values) * 1.001 + 1))
+
+
+def test_histogram_bound_is_at_or_just_above_the_raw_sample_bound() -> None:
+    """The histogram's p99 upper bound is within 0.1% above the bound of the raw samples."""
+    values = np.random.default_rng(2).lognormal(15, 1, size=20_000).astype(np.int64) + 1
+    exact = percentile_upper_bound(values, 0.99)
+    bound = latency_upper_bound_ns(record("response", "all", values), 0.99)
+    assert True is (exact <= bound <= exact * 1.001 + 1)
+
+
+def test_too_few_samples_cannot_be_bounded() -> None:
+    """Below the order-statistic minimum, the bound raises ValueError saying how many."""
+    hist = record("response", "all", np.arange(1, 100, dtype=np.int64))
+    with pytest.raises(ValueError, match="at least"):
+        latency_upper_bound_ns(hist, 0.99)
+
+
+def test_check_passes_a_run_meeting_lax_objectives(null_run: RunResult) -> None:
+    """A short null-router run meets p99<=10s with errors up to 100%."""
+    slo = Slo(parse_latencies("p99<=10s"), error_rate=1.0, memory_growth_bytes=2**40)
+    assert check(null_run, slo) == []
+
+
+def test_check_names_each_broken_objective(null_run: RunResult) -> None:
+    """p50<=1ns and 1 byte of memory growth are both broken, each named once."""
+    slo = Slo(parse_latencies("p50<=1ns"), error_rate=1.0, memory_growth_bytes=0)
+    setup = null_run.resources.rss_setup_bytes
+    flat, grown = (
+        msgspec.structs.replace(
+            null_run,
+            resources=msgspec.structs.replace(null_run.resources, rss_peak_bytes=setup + extra),
+        )
+        for extra in (0, 1)
+    )
+    violations = check([flat, grown], slo)
+    assert [(v.objective, v.run) for v in violations] == [
+        ("p50<=1ns", 0),
+        ("p50<=1ns", 1),
+        ("memory_growth<=0MiB", 1),
+    ]
+
+
+def test_check_flags_the_error_rate(null_run: RunResult) -> None:
+    """An error rate above the limit is a violation carrying the measured rate."""
+    failing = msgspec.structs.replace(null_run, error_rate=0.5)
+    slo = Slo(parse_latencies("p99<=10s"), error_rate=0.001)
+    assert [v.measured for v in check(failing, slo)] == [0.5]
+
+
+def test_response_histogram_is_found(null_run: RunResult) -> None:
+    """The run's overall response histogram counts every completed delivery."""
+    assert null_run.accounting.delivered == response_histogram(null_run).summary.count
