@@ -79,12 +79,12 @@ def compare_metric(
     # this module, run workers included, and only a comparison needs it.
     from bench.stats import bootstrap_ratio_ci, verdict
 
-    mean_a = float(np.mean(a)) if len(a) else float("nan")
-    mean_b = float(np.mean(b)) if len(b) else float("nan")
+    mean_a = float(np.mean(a)) if len(a) else None
+    mean_b = float(np.mean(b)) if len(b) else None
 
     def ratio(
-        label: Label, explanation: str, r: float = float("nan"), low: float = float("nan"),
-        high: float = float("nan"), runs_needed: int | None = None,
+        label: Label, explanation: str, r: float | None = None, low: float | None = None,
+        high: float | None = None, runs_needed: int | None = None,
     ) -> Ratio:  # fmt: skip
         return Ratio(
             metric=metric.name, unit=metric.unit, higher_is_better=metric.higher_is_better,
@@ -106,7 +106,7 @@ def compare_metric(
     except ValueError as exc:
         return ratio(
             "inconclusive",
-            f"no ratio: {exc} (mean {baseline} {mean_a:.4g}, {arch} {mean_b:.4g} {metric.unit})",
+            f"no ratio: {exc} (mean {baseline} {mean_a}, {arch} {mean_b} {metric.unit})",
         )
     v = verdict(
         ci, noise=noise, higher_is_better=metric.higher_is_better, a_name=baseline, b_name=arch

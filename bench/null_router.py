@@ -39,6 +39,9 @@ async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
             if waiting is None:
                 await asyncio.sleep(0)  # a bare yield asks for one turn of the loop
             else:
+                # A Task clears this flag on the future its coroutine yields; the
+                # C future refuses to be awaited again while it is still set.
+                waiting._asyncio_future_blocking = False
                 await waiting
         except asyncio.CancelledError as exc:
             try:

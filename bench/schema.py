@@ -177,18 +177,21 @@ class RunRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Ratio(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One metric of ``arch`` against the baseline: ratio arch/baseline with its CI and verdict."""
+    """One metric of ``arch`` against the baseline: ratio arch/baseline with its CI and verdict.
+
+    Means are None when a side has no usable run; ratio and CI when no ratio exists.
+    """
 
     metric: str
     unit: str
     higher_is_better: bool
     baseline: str
     arch: str
-    baseline_mean: float
-    arch_mean: float
-    ratio: float
-    low: float
-    high: float
+    baseline_mean: float | None
+    arch_mean: float | None
+    ratio: float | None
+    low: float | None
+    high: float | None
     confidence: float
     n_baseline: int
     n_arch: int

@@ -61,14 +61,14 @@ def arch_rows(result: CompareResult) -> list[tuple[str, ...]]:
     return rows
 
 
-def _fmt(x: float) -> str:
-    return "n/a" if not math.isfinite(x) else f"{x:.3f}"
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.3f}"
 
 
 def ratio_rows(result: CompareResult) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for r in result.ratios:
-        ci = "n/a" if not math.isfinite(r.low) else f"{_fmt(r.low)}-{_fmt(r.high)}"
+        ci = "n/a" if r.low is None else f"{_fmt(r.low)}-{_fmt(r.high)}"
         note = f"{r.runs_needed} runs/arch needed" if r.runs_needed else ""
         if r.n_baseline < len(_by_arch(result)[r.baseline]) or r.n_arch < len(
             _by_arch(result)[r.arch]

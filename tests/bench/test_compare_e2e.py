@@ -1,0 +1,122 @@
+"""End to end: ``python -m bench compare``, short and at a small rate.
+
+The command itself runs in this process (through the CLI entry point, exit code
+and all); its runs are real subprocesses, as always.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.schema import SCHEMA, CompareResult, load_compare
+
+ROOT = Path(__file__).resolve().parents[2]
+SHORT = ["--profile", "light", "--pattern", "steady", "--base-rate", "200", "--duration", "0.5"]
+
+
+class Outcome:
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+def _compare(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
+) -> tuple[Outcome, Path]:
+    out = tmp_path / "compare.json"
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.chdir(ROOT)
+    code = main(["compare", *SHORT, "--json", str(out), *args])
+    captured = capsys.readouterr()
+    return Outcome(code, captured.out, captured.err), out
+
+
+def _hard_failures(result: CompareResult) -> list[str]:
+    """Failed gates that void a run (capacity gates depend on how busy the machine is)."""
+    return [
+        f"{rec.arch}: {gate.name}"
+        for rec in result.runs
+        for gate in rec.result.gates
+        if not gate.passed and gate.scope == "all"
+    ]
+
+
+@pytest.mark.timeout(120)
+def test_compare_writes_valid_json_with_both_architectures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two architectures, two runs each: schema-valid JSON, both present, accounting exact."""
+    proc, out = _compare(
+        tmp_path, capsys, monkeypatch,
+        "--arch", "null,tests.bench.routers:DelayRouter", "--runs", "2",
+        "--warmup", "0.2", "--markdown", str(tmp_path / "compare.md"),
+    )  # fmt: skip
+    assert proc.returncode in (0, 3), proc.stderr
+    result = load_compare(out)
+    assert result.schema == SCHEMA
+    archs = ("null", "tests.bench.routers:DelayRouter")
+    assert archs == result.settings.archs
+    assert [sum(1 for r in result.runs if r.arch == a) for a in archs] == [2, 2]
+    assert _hard_failures(result) == []
+    for record in result.runs:
+        acc = record.result.accounting
+        assert (acc.delivered, ()) == (acc.bench_completions, acc.identity_errors)
+    assert {"throughput", "response_p99", "error_rate"} <= {r.metric for r in result.ratios}
+    delay = next(r for r in result.ratios if r.metric == "response_p50")
+    assert delay.verdict == "worse"
+    assert "Ratios against the first architecture" in (tmp_path / "compare.md").read_text()
+    if proc.returncode == 3:
+        assert "INVALID" in proc.stdout
+
+
+@pytest.mark.timeout(120)
+def test_lossy_router_makes_the_comparison_invalid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A router that loses events yields INVALID runs, their reason, and exit code 3."""
+    proc, out = _compare(
+        tmp_path,
+        capsys,
+        monkeypatch,
+        "--arch",
+        "null,tests.bench.routers:LossyRouter",
+        "--runs",
+        "2",
+        "--warmup",
+        "0",
+    )
+    assert proc.returncode == 3
+    result = load_compare(out)
+    lossy = [r.result for r in result.runs if r.arch == "tests.bench.routers:LossyRouter"]
+    assert [r.valid for r in lossy] == [False, False]
+    assert "completions" in proc.stdout
+    assert "INVALID" in proc.stdout
+
+
+@pytest.mark.timeout(120)
+def test_a_a_comparison_says_neither_better_nor_worse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same architecture against itself, seeded, with a generous band: no difference."""
+    proc, out = _compare(
+        tmp_path,
+        capsys,
+        monkeypatch,
+        "--arch",
+        "null,null",
+        "--runs",
+        "2",
+        "--warmup",
+        "0",
+        "--noise",
+        "0.5",
+    )
+    assert proc.returncode in (0, 3), proc.stderr
+    result = load_compare(out)
+    assert result.settings.archs == ("null", "null#2")
+    verdicts = {r.metric: r.verdict for r in result.ratios}
+    assert set() == {m for m, v in verdicts.items() if v in ("better", "worse")}

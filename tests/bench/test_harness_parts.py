@@ -1,0 +1,118 @@
+"""The harness's parts: run plan, labels, histograms, generator, gates, bad input."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from bench import histograms
+from bench.cli import main
+from bench.cmd_compare import labels
+from bench.generator import run_open_loop
+from bench.runner import plan
+from bench.waker import open_waker
+from events import Ack, Event
+from events.model import Category
+
+
+def test_plan_gives_every_architecture_its_runs_in_mirrored_blocks() -> None:
+    """Blocks are an order and its mirror (ABBA/BAAB); an odd count ends with one order."""
+    blocks = plan(["a", "b"], 5, seed=7)
+    assert [len(b) for b in blocks] == [4, 4, 2]
+    for block in blocks[:2]:
+        assert block[:2] == block[:1:-1]
+    assert Counter({"a": 5, "b": 5}) == Counter(x for b in blocks for x in b)
+    assert blocks == plan(["a", "b"], 5, seed=7)
+
+
+def test_labels_tell_apart_an_architecture_compared_with_itself() -> None:
+    """In an A/A comparison the second copy is labelled arch#2."""
+    assert labels(["daemon", "daemon"]) == {"daemon": "daemon", "daemon#2": "daemon"}
+
+
+def test_histogram_built_by_bucket_equals_one_built_value_by_value() -> None:
+    """Rounding to bucket floors then recording counts gives the very same HDR histogram."""
+    rng = np.random.default_rng(11)
+    values = np.concatenate(
+        [rng.integers(1, 10**11, 5000), np.array([1, 2047, 2048, 2049, 4095, 4096, 2**40 - 1])]
+    ).astype(np.int64)
+    fast = histograms.build(values)
+    slow = histograms.new_histogram()
+    for value in values.tolist():
+        slow.record_value(value)
+    assert list(slow.counts) == list(fast.counts)
+    assert slow.get_value_at_percentile(99.9) == fast.get_value_at_percentile(99.9)
+
+
+def test_summary_flags_percentiles_resting_on_too_few_samples() -> None:
+    """With 150 samples p99.9 is flagged thin, p99 is not; an encoded record decodes."""
+    values = np.arange(1, 151, dtype=np.int64) * 1000
+    record = histograms.record("response", "all", values)
+    assert record.summary.thin == ("p999",)
+    assert (record.summary.p50, record.summary.max) == (75_000, 150_000)
+    assert histograms.decode(record.encoded).get_total_count() == 150
+
+
+class _Collecting:
+    def __init__(self, reject_every: int) -> None:
+        self.seen: list[tuple[int, int]] = []
+        self.reject_every = reject_every
+
+    def publish(self, event: Event) -> Ack:
+        self.seen.append((event.seq, time.perf_counter_ns()))
+        if event.seq % self.reject_every == self.reject_every - 1:
+            return Ack.rejected("overloaded")
+        return Ack.accepted()
+
+
+@pytest.mark.anyio
+async def test_generator_publishes_each_event_not_before_its_time() -> None:
+    """Open loop: every event goes out once, in order, never early; rejections by reason."""
+    offsets = [0, 1_000_000, 1_000_000, 3_000_000, 8_000_000, 8_100_000]
+    events = [
+        Event(id=str(i), subject="sys.metrics", category=Category.SYSTEM, source="t", seq=i)
+        for i in range(len(offsets))
+    ]
+    router = _Collecting(reject_every=3)
+    waker = open_waker()
+    if waker is not None:
+        import asyncio
+
+        waker.attach(asyncio.get_running_loop())
+    t0 = time.perf_counter_ns() + 1_000_000
+    try:
+        log = await run_open_loop(router.publish, events, offsets, t0, waker)
+    finally:
+        if waker is not None:
+            waker.close()
+    assert list(range(len(offsets))) == [seq for seq, _ in router.seen]
+    assert all(t - t0 >= offsets[seq] for seq, t in router.seen)
+    assert (log.published, log.accepted, log.rejected) == (6, 4, {"overloaded": 2})
+    assert log.rejected_seq == [2, 5]
+    lag = log.dispatch_ns() - np.asarray(offsets)
+    assert bool((lag >= 0).all())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--pattern", "zigzag"], "unknown pattern 'zigzag'"),
+        (["--profile", "huge"], "unknown profile 'huge'"),
+        (["--arch", "null,warp"], "unknown architecture 'warp'"),
+        (["--arch", "null,no.such.module:make"], "cannot import 'no.such.module'"),
+        (["--arch", "null,tests.bench.routers:broken_factory"], "factory raised"),
+        (["--arch", "null"], "at least two architectures"),
+        (["--runs", "1"], "--runs must be >= 2"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_2(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Unknown names and broken factories are refused before any run, with exit code 2."""
+    assert main(["compare", *args]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert message in err

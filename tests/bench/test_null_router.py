@@ -1,0 +1,151 @@
+"""The harness floor: NullRouter delivers at once and accounts for every event."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bench.null_router import NullRouter
+from events import Event, Permanent, RetryPolicy, Subscription
+from events.model import Category
+
+pytestmark = pytest.mark.anyio
+
+
+def _event(seq: int, subject: str = "fs.file.created") -> Event:
+    return Event(
+        id=f"e{seq}", subject=subject, category=Category.FILESYSTEM, source="test", seq=seq
+    )
+
+
+async def test_delivers_to_every_match_and_counts_unrouted() -> None:
+    """Each matching subscription gets the event once; an unmatched event counts unrouted."""
+    got: list[tuple[str, int]] = []
+    router = NullRouter()
+
+    def handler(name: str):  # type: ignore[no-untyped-def]
+        async def h(event: Event) -> None:
+            got.append((name, event.seq))
+
+        return h
+
+    router.subscribe(Subscription(service="a", pattern="fs.>"), handler("a"))
+    router.subscribe(Subscription(service="b", pattern=">"), handler("b"))
+    await router.start()
+    router.publish(_event(1))
+    router.publish(_event(2, "db.txn.committed"))
+    report = await router.drain(1.0)
+    assert got == [("a", 1), ("b", 1), ("b", 2)]
+    assert report.stats.identity_errors() == []
+    assert (report.stats.accepted, report.stats.deliveries, report.stats.delivered) == (2, 3, 3)
+
+
+async def test_suspending_handler_finishes_in_a_task() -> None:
+    """A handler that awaits completes after publish returns, and drain waits for it."""
+    release = asyncio.Event()
+    done: list[int] = []
+    router = NullRouter()
+
+    async def waits(event: Event) -> None:
+        await release.wait()
+        done.append(event.seq)
+
+    router.subscribe(Subscription(service="w", pattern=">"), waits)
+    await router.start()
+    router.publish(_event(7))
+    assert done == []
+    assert router.stats().pending == 1
+    release.set()
+    report = await router.drain(1.0)
+    assert done == [7]
+    assert (report.completed, report.stats.pending, report.stats.delivered) == (True, 0, 1)
+
+
+async def test_failures_dead_letter_through_the_pipeline() -> None:
+    """A raising handler is retried, then dead-lettered; Permanent dead-letters at once."""
+    router = NullRouter()
+
+    async def fails(event: Event) -> None:
+        await asyncio.sleep(0)
+        raise RuntimeError("boom")
+
+    async def refuses(event: Event) -> None:
+        raise Permanent("never")
+
+    retry = RetryPolicy(attempts=2, backoff_base_s=0.0, backoff_cap_s=0.0)
+    router.subscribe(Subscription(service="f", pattern="fs.>", retry=retry), fails)
+    router.subscribe(Subscription(service="p", pattern="fs.>"), refuses)
+    await router.start()
+    router.publish(_event(1))
+    report = await router.drain(1.0)
+    assert report.stats.dead_lettered == {"failed": 1, "permanent": 1}
+    assert report.stats.retries == 1
+    assert report.stats.identity_errors() == []
+
+
+async def test_watchdog_times_out_a_hung_delivery() -> None:
+    """A handler running past timeout_s is cancelled and dead-lettered as timeout."""
+    router = NullRouter()
+
+    async def hangs(event: Event) -> None:
+        await asyncio.Event().wait()
+
+    sub = Subscription(service="h", pattern=">", timeout_s=0.02, retry=RetryPolicy(attempts=1))
+    router.subscribe(sub, hangs)
+    await router.start()
+    router.publish(_event(1))
+    report = await router.drain(5.0)
+    assert report.stats.dead_lettered == {"timeout": 1}
+    assert True is report.completed
+
+
+async def test_drain_gives_up_on_late_deliveries_and_accounts_them() -> None:
+    """Deliveries still running when drain times out end as drain_timeout dead letters."""
+    router = NullRouter()
+
+    async def hangs(event: Event) -> None:
+        await asyncio.Event().wait()
+
+    router.subscribe(Subscription(service="h", pattern=">", timeout_s=60.0), hangs)
+    await router.start()
+    router.publish(_event(1))
+    report = await router.drain(0.01)
+    assert (report.completed, report.timed_out) == (False, 1)
+    assert report.stats.dead_lettered == {"drain_timeout": 1}
+    assert report.stats.identity_errors() == []
+
+
+async def test_rejects_before_start_after_drain_and_on_bad_subjects() -> None:
+    """publish answers not_started, invalid and draining with a reason, never silently."""
+    router = NullRouter()
+    router.subscribe(Subscription(service="a", pattern=">"), _noop)
+    assert router.publish(_event(1)).reason == "not_started"
+    await router.start()
+    assert router.publish(_event(2, "fs..bad")).reason == "invalid"
+    await router.drain(1.0)
+    assert router.publish(_event(3)).reason == "draining"
+    stats = router.stats()
+    assert stats.rejected == {"not_started": 1, "invalid": 1, "draining": 1}
+    assert stats.identity_errors() == []
+
+
+async def test_queue_group_delivers_to_one_member() -> None:
+    """Members of a queue group share events: each event reaches exactly one of them."""
+    got: list[str] = []
+    router = NullRouter()
+    for name in ("m1", "m2"):
+
+        async def member(event: Event, name: str = name) -> None:
+            got.append(name)
+
+        router.subscribe(Subscription(service=name, pattern=">", queue_group="g"), member)
+    await router.start()
+    for seq in range(4):
+        router.publish(_event(seq))
+    await router.drain(1.0)
+    assert got == ["m1", "m2", "m1", "m2"]
+
+
+async def _noop(event: Event) -> None:
+    return None
