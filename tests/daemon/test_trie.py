@@ -16,7 +16,7 @@ pattern_st = st.lists(st.sampled_from([*TOKENS, "*"]), min_size=1, max_size=5).f
 )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(patterns=st.lists(pattern_st, max_size=12), subjects=st.lists(subject_st, max_size=12))
 def test_trie_matches_brute_force(patterns: list[str], subjects: list[str]) -> None:
     """trie.match returns exactly the patterns subject_matches accepts, in insertion order."""
