@@ -29,3 +29,14 @@ test: lint types unit
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Headless browser check of the HTML report (tests/browser). `make test` runs it
+# too, but it skips there (with the reason shown) when chromium is absent.
+.PHONY: chromium test-browser
+chromium:
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+
+test-browser: $(STAMP) chromium
+	SWITCHYARD_SCREENSHOT=$${SWITCHYARD_SCREENSHOT:-/tmp/switchyard-report.png} \
+		$(PY) -m pytest tests/browser -q -rs
+	@echo "screenshot: $${SWITCHYARD_SCREENSHOT:-/tmp/switchyard-report.png}"

@@ -31,7 +31,6 @@ from pathlib import Path
 import msgspec
 
 from bench.compare import METRICS, compare_metric, values_of
-from bench.results_io import restore_nan
 from bench.schema import SCHEMA, CompareResult, Environment, Ratio, RunResult
 from events.errors import SwitchyardError
 
@@ -145,14 +144,11 @@ def load(name: str, where: Path | None = None) -> Baseline:
     except OSError as exc:
         raise BaselineError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        raw = msgspec.json.decode(data)
-        if isinstance(raw, dict) and raw.get("schema") != BASELINE_SCHEMA:
-            raise BaselineError(f"{path}: schema {raw.get('schema')!r} is not {BASELINE_SCHEMA!r}")
-        if isinstance(raw, dict):
-            restore_nan(raw.get("comparison"))
-        record = msgspec.convert(raw, type=Baseline)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        record = msgspec.json.decode(data, type=Baseline)
+    except msgspec.DecodeError as exc:
         raise BaselineError(f"{path}: {exc}") from None
+    if record.schema != BASELINE_SCHEMA:
+        raise BaselineError(f"{path}: schema {record.schema!r} is not {BASELINE_SCHEMA!r}")
     versions = {record.comparison.schema, *(r.result.schema for r in record.comparison.runs)}
     if versions != {SCHEMA}:
         raise BaselineError(f"{path}: result schema {sorted(versions)} is not {SCHEMA!r}")

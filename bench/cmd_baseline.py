@@ -25,8 +25,7 @@ import tempfile
 from pathlib import Path
 
 from bench import baseline, summary
-from bench.results_io import load_comparison as load_compare
-from bench.schema import CompareResult, Ratio
+from bench.schema import CompareResult, Ratio, load_compare
 
 NAME = "baseline"
 HELP = "save named baselines and check results against them (exit 4 on a regression)"
@@ -87,10 +86,9 @@ def _measure(args: argparse.Namespace) -> CompareResult:
 def _print_verdicts(verdicts: tuple[Ratio, ...], warnings: list[str]) -> None:
     print(f"{'metric':<18} {'comparison':<34} {'ratio':>7} {'95% CI':>15}  verdict")
     for v in verdicts:
-        ci = "n/a" if v.low != v.low else f"{v.low:.3f}-{v.high:.3f}"
-        print(
-            f"{v.metric:<18} {v.arch + '/' + v.baseline:<34} {v.ratio:>7.3f} {ci:>15}  {v.verdict}"
-        )
+        ci = "n/a" if v.low is None or v.high is None else f"{v.low:.3f}-{v.high:.3f}"
+        ratio = "n/a" if v.ratio is None else f"{v.ratio:.3f}"
+        print(f"{v.metric:<18} {v.arch + '/' + v.baseline:<34} {ratio:>7} {ci:>15}  {v.verdict}")
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
 

@@ -13,7 +13,6 @@ Exit codes: 0 written; 2 a file is missing, malformed or of an unknown kind.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from bench import report
@@ -33,7 +32,12 @@ def run(args: argparse.Namespace) -> int:
     if args.html is None and args.markdown is None:
         raise report.ReportError("nothing to write: give --html PATH and/or --markdown PATH")
     inputs = report.load_inputs(args.results)
-    command = " ".join(["python -m bench", *sys.argv[1:]])
+    # Rebuilt from the parsed arguments: main() may be called without sys.argv.
+    command = " ".join(
+        ["python -m bench report", *map(str, args.results)]
+        + [f"--{flag} {value}" for flag, value in (("html", args.html), ("markdown", args.markdown))
+           if value is not None]
+    )  # fmt: skip
     report.write(inputs, args.html, args.markdown, args.title, command)
     for path in (args.html, args.markdown):
         if path is not None:

@@ -9,8 +9,9 @@ the suite only sequences them, shows progress and gathers their JSON.
   --full   every pattern on the medium profile, 5 runs x 20 s each, capacity,
            memory 10 x 3 s: under an hour on 2 cores.
 
-Exit codes: 0 every step exited 0; 1 a step produced no result; otherwise the
-first non-zero step code (3 an invalid run, 5 an SLO not met at --peak, 6 a
+Exit codes: 0 every step exited 0; 1 a step produced no result; 2 usage error;
+otherwise the first non-zero step code, as that command's --help explains
+(compare 3: an invalid run; capacity 5: an SLO not met at --peak; memory 6: a
 leak). The report is written whenever at least one step produced a result.
 """
 

@@ -25,8 +25,7 @@ from bench.report_capacity import (
     view,
 )
 from bench.report_memory import memory_section
-from bench.results_io import decode_comparison
-from bench.schema import SCHEMA, CompareResult, SchemaError
+from bench.schema import SCHEMA, CompareResult, SchemaError, decode_compare
 
 
 class ReportError(SchemaError):
@@ -53,6 +52,9 @@ def _kind(data: bytes, where: str) -> tuple[str, dict[str, Any]]:
     if not isinstance(raw, dict):
         raise ReportError(f"{where}: expected a JSON object, got {type(raw).__name__}")
     schema = raw.get("schema")
+    # Capacity results share the bench schema version; their sizings tell them apart.
+    if is_capacity(raw):
+        return "capacity", raw
     if schema == SCHEMA and "settings" in raw:
         return "compare", raw
     if schema == SCHEMA and "spec" in raw:
@@ -61,8 +63,6 @@ def _kind(data: bytes, where: str) -> tuple[str, dict[str, Any]]:
         )
     if schema == MEMORY_SCHEMA:
         return "memory", raw
-    if is_capacity(raw):
-        return "capacity", raw
     raise ReportError(f"{where}: unknown result kind (schema {schema!r})")
 
 
@@ -76,7 +76,7 @@ def load_inputs(paths: Sequence[str | Path]) -> ReportInputs:
             raise ReportError(f"{path}: cannot read: {exc.strerror}") from None
         kind, raw = _kind(data, str(path))
         if kind == "compare":
-            inputs.comparisons.append(decode_comparison(data, str(path)))
+            inputs.comparisons.append(decode_compare(data, str(path)))
         elif kind == "memory":
             inputs.memories.append(decode_memory(data, str(path)))
         else:

@@ -1,9 +1,9 @@
 """Capacity results in the report: the latency-throughput curve, the SLO line, capacity marked.
 
-Reads what ``python -m bench capacity --json`` writes: each architecture's
-:class:`bench.capacity_step.Sizing` (its search outcome with every measured
-step) and the SLO. The sizings are decoded with their own types, so a change
-of that format fails here loudly rather than drawing something wrong. Steps
+Reads what ``python -m bench capacity --json`` writes, decoded with its own
+type (:class:`bench.cmd_capacity.CapacityReport`: each architecture's
+:class:`~bench.capacity_step.Sizing` with every measured step, and the SLO), so
+a change of that format fails here loudly rather than drawing something wrong. Steps
 are drawn at their offered rate with the first latency objective's point
 estimate (solid) and its upper confidence bound (dashed), the bound the
 search judged.
@@ -19,10 +19,11 @@ from typing import Any
 import msgspec
 
 from bench.capacity_step import Sizing
+from bench.cmd_capacity import CapacityReport
 from bench.report_svg import PALETTE, Axis, Chart, Marker, Series
-from bench.schema import SchemaError
-
-CAPACITY_KEYS = ("sizings", "archs", "architectures", "results")
+from bench.schema import SCHEMA, SchemaError
+from bench.slo import parse_latency
+from events.errors import SwitchyardError
 
 
 @dataclass
@@ -30,54 +31,35 @@ class CapacityView:
     """What the report needs of one capacity search file."""
 
     where: str
-    sizings: list[Sizing]
+    sizings: tuple[Sizing, ...]
     slo_text: str
     slo_ms: float | None
     command: str
 
 
-def _sizing_list(raw: dict[str, Any]) -> list[Any] | None:
-    for key in CAPACITY_KEYS:
-        value = raw.get(key)
-        if (
-            isinstance(value, list)
-            and value
-            and all(isinstance(v, dict) and "outcome" in v for v in value)
-        ):
-            return value
-    return None
-
-
 def is_capacity(raw: dict[str, Any]) -> bool:
-    return _sizing_list(raw) is not None
+    return isinstance(raw.get("sizings"), list)
 
 
 def view(raw: dict[str, Any], where: str) -> CapacityView:
-    """Decode a capacity file; raise :class:`SchemaError` naming what does not fit."""
-    items = _sizing_list(raw)
-    if items is None:
-        raise SchemaError(f"{where}: no per-architecture sizings found")
+    """Decode a capacity file with its own type; raise :class:`SchemaError` saying why not."""
     try:
-        sizings = [msgspec.convert(item, type=Sizing) for item in items]
+        report = msgspec.convert(raw, type=CapacityReport)
     except msgspec.ValidationError as exc:
-        raise SchemaError(f"{where}: capacity sizing: {exc}") from None
-    slo = raw.get("slo") if isinstance(raw.get("slo"), dict) else {}
-    assert isinstance(slo, dict)
-    objectives = slo.get("latency") or []
-    first = objectives[0] if objectives and isinstance(objectives[0], dict) else {}
-    threshold = first.get("threshold_ns")
-    texts = [o.get("text", "") for o in objectives if isinstance(o, dict)]
-    if "error_rate" in slo:
-        texts.append(f"errors<={float(slo['error_rate']) * 100:g}%")
-    env = raw.get("environment") if isinstance(raw.get("environment"), dict) else {}
-    assert isinstance(env, dict)
-    argv = env.get("argv") or raw.get("argv") or []
+        raise SchemaError(f"{where}: capacity results: {exc}") from None
+    if report.schema != SCHEMA:
+        raise SchemaError(f"{where}: schema {report.schema!r} is not {SCHEMA!r}")
+    try:
+        threshold_ms: float | None = parse_latency(report.slo[0]).threshold_ns / 1e6
+    except (IndexError, SwitchyardError):
+        threshold_ms = None
+    texts = [*report.slo, f"errors<={report.error_limit * 100:g}%"]
     return CapacityView(
         where=where,
-        sizings=sizings,
-        slo_text=", ".join(t for t in texts if t) or "unknown SLO",
-        slo_ms=float(threshold) / 1e6 if isinstance(threshold, int | float) else None,
-        command=" ".join(str(a) for a in argv),
+        sizings=report.sizings,
+        slo_text=", ".join(texts),
+        slo_ms=threshold_ms,
+        command=" ".join(report.environment.argv),
     )
 
 
