@@ -144,6 +144,7 @@ class DaemonServer:
         """Wrap ``handler`` to record intended-to-completion latency by subject prefix."""
         by_subject = self._hist_by_subject
         by_prefix = self.metrics.delivery_latency
+        now_ns = time.time_ns
 
         async def measured(event: Event) -> None:
             await handler(event)
@@ -154,7 +155,7 @@ class DaemonServer:
                     hist = by_prefix[prefix_of(event.subject)]
                     if len(by_subject) < 65_536:
                         by_subject[event.subject] = hist
-                hist.record_ns(time.time_ns() - t)
+                hist.record_ns(now_ns() - t)
 
         return measured
 

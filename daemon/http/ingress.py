@@ -11,8 +11,10 @@ reason; if the router refused every item the answer is 503.
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,6 +40,7 @@ from events.subjects import validate_subject
 JSON_TYPES = frozenset({"application/json"})
 MSGPACK_TYPES = frozenset({"application/msgpack", "application/x-msgpack"})
 
+_SUBJECT = operator.attrgetter("subject")
 _CATEGORY_BY_PREFIX = {p.split(".", 1)[0]: c for c, ps in CATEGORY_PATTERNS.items() for p in ps}
 
 
@@ -99,39 +102,48 @@ class Ingress:
         self.journal = journal
         self._id_prefix = os.urandom(4).hex()
         self._ids = itertools.count(1)
-        self._subject_errors: dict[str, str] = {}
+        self._subjects: dict[str, tuple[str, str, Category | None]] = {}
 
     # -- validation ----------------------------------------------------------------
 
-    def _subject_error(self, subject: str) -> str:
-        error = self._subject_errors.get(subject)
-        if error is None:
+    def _subject_info(self, subject: str) -> tuple[str, str, Category | None]:
+        """(error, metrics prefix, category its prefix implies) of ``subject``, cached."""
+        info = self._subjects.get(subject)
+        if info is None:
             try:
                 validate_subject(subject)
                 error = ""
             except InvalidSubject as exc:
                 error = str(exc)
-            if len(self._subject_errors) >= 65_536:
-                self._subject_errors.clear()  # bounded: clients choose subjects
-            self._subject_errors[subject] = error
-        return error
+            head = subject.split(".", 1)[0]
+            info = (error, prefix_of(subject), _CATEGORY_BY_PREFIX.get(head))
+            if len(self._subjects) >= 65_536:
+                self._subjects.clear()  # bounded: clients choose subjects
+            self._subjects[subject] = info
+        return info
 
-    def to_event(self, item: IngressEvent, where: str) -> Event:
-        """Build the ``events.Event``; raise a 422 IngressError naming the field."""
-        error = self._subject_error(item.subject)
+    def to_event(self, item: IngressEvent, index: int = -1) -> Event:
+        """Build the ``events.Event``; raise a 422 IngressError naming the field.
+
+        ``index`` is the item's place in a batch (-1: a single event), for the message.
+        """
+        error, _, implied = self._subject_info(item.subject)
+        where = f"[{index}]." if index >= 0 and (error or item.category is None) else ""
         if error:
             raise IngressError(422, "invalid_subject", f"{where}subject: {error}")
         if not PRIORITY_MIN <= item.priority <= PRIORITY_MAX:
+            where = f"[{index}]." if index >= 0 else ""
             raise IngressError(
                 422,
                 "invalid_field",
                 f"{where}priority: must be in {PRIORITY_MIN}..{PRIORITY_MAX}, got {item.priority}",
             )
         if not item.source:
+            where = f"[{index}]." if index >= 0 else ""
             raise IngressError(422, "invalid_field", f"{where}source: must not be empty")
         category = item.category
         if category is None:
-            category = _CATEGORY_BY_PREFIX.get(item.subject.split(".", 1)[0])
+            category = implied
             if category is None:
                 raise IngressError(
                     422,
@@ -143,18 +155,20 @@ class Ingress:
         if event_id is None:
             event_id = f"{self._id_prefix}-{next(self._ids):x}"
         elif not event_id:
+            where = f"[{index}]." if index >= 0 else ""
             raise IngressError(422, "invalid_field", f"{where}id: must not be empty")
+        # Positional, in Event's field order: measurably cheaper than keywords per event.
         return Event(
-            id=event_id,
-            subject=item.subject,
-            category=category,
-            source=item.source,
-            priority=item.priority,
-            payload=item.payload,
-            targets=item.targets,
-            headers=item.headers,
-            seq=item.seq,
-            t_intended_ns=item.t_intended_ns,
+            event_id,
+            item.subject,
+            category,
+            item.source,
+            item.priority,
+            item.payload,
+            item.targets,
+            item.headers,
+            item.seq,
+            item.t_intended_ns,
         )
 
     async def _read(self, request: web.Request, batch: bool) -> Any:
@@ -195,7 +209,7 @@ class Ingress:
         verdict = self.admission.check_batch_nowait([e.source for e in events])
         if verdict:
             for e in events:
-                self.metrics.count_ingress(prefix_of(e.subject), verdict)
+                self.metrics.count_ingress(self._subject_info(e.subject)[1], verdict)
             raise self._unavailable(verdict)
 
     async def _durable(self, events: list[Event]) -> None:
@@ -232,10 +246,10 @@ class Ingress:
 
     async def _one(self, request: web.Request) -> web.Response:
         item: IngressEvent = await self._read(request, batch=False)
-        event = self.to_event(item, "")
+        event = self.to_event(item)
         self._admit([event])
         ack = self.router.publish(event)
-        self.metrics.count_ingress(prefix_of(event.subject), ack.reason or "accepted")
+        self.metrics.count_ingress(self._subject_info(event.subject)[1], ack.reason or "accepted")
         if not ack.ok:
             raise self._unavailable(ack.reason)
         await self._durable([event])
@@ -250,28 +264,33 @@ class Ingress:
                 413, "too_large", f"batch of {len(items)} events exceeds max_batch {self.max_batch}"
             )
         to_event = self.to_event
-        events = [to_event(item, f"[{i}].") for i, item in enumerate(items)]
+        events = [to_event(item, i) for i, item in enumerate(items)]
         self._admit(events)
         publish = self.router.publish
-        accepted: list[str] = []
-        taken: list[Event] = []
-        rejected: list[Rejected] = []
-        counts: dict[tuple[str, str], int] = {}
-        for index, event in enumerate(events):
-            ack = publish(event)
-            key = (prefix_of(event.subject), ack.reason or "accepted")
-            counts[key] = counts.get(key, 0) + 1
-            if ack.ok:
-                accepted.append(event.id)
-                taken.append(event)
-            else:
-                rejected.append(Rejected(index, event.id, ack.reason))
-        for (prefix, outcome), n in counts.items():
-            self.metrics.count_ingress(prefix, outcome, n)
-        if not accepted:
+        acks = [publish(event) for event in events]
+        by_subject = Counter(map(_SUBJECT, events))
+        rejected = [
+            Rejected(index, events[index].id, ack.reason)
+            for index, ack in enumerate(acks)
+            if not ack.ok
+        ]
+        count = self.metrics.count_ingress
+        info = self._subject_info
+        if rejected:
+            for r in rejected:
+                subject = events[r.index].subject
+                by_subject[subject] -= 1
+                count(info(subject)[1], r.reason)
+            taken = [event for event, ack in zip(events, acks, strict=True) if ack.ok]
+        else:
+            taken = events
+        for subject, n in by_subject.items():
+            if n:
+                count(info(subject)[1], "accepted", n)
+        if not taken:
             raise self._unavailable(rejected[0].reason)
         await self._durable(taken)
-        return self._answer(Accepted(accepted, rejected))
+        return self._answer(Accepted([event.id for event in taken], rejected))
 
     @staticmethod
     def _answer(body: Accepted) -> web.Response:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import psutil  # type: ignore[import-untyped]
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -29,6 +30,7 @@ class Ops:
     def __init__(self, server: DaemonServer) -> None:
         self.server = server
         self.registry = build_registry(server.metrics, server.router.stats)
+        self._process = psutil.Process()
 
     def _count(self, route: str, status: int, t0: int) -> None:
         self.server.metrics.count_request(route, status, time.perf_counter_ns() - t0)
@@ -103,6 +105,10 @@ class Ops:
             "not_ready_reasons": reasons,
             "healthy": s.health.healthy,
             "loop_lag_s": s.health.lag_s,
+            "process": {
+                "cpu_s": time.process_time(),
+                "rss_bytes": self._process.memory_info().rss,
+            },
             "rates": s.rates,
             "reloads": s.reloads,
             "router": msgspec.to_builtins(stats),
