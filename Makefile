@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m workload preview --pattern spike
+	$(PY) -m bench compare --pattern spike
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -40,3 +40,19 @@ test-browser: $(STAMP) chromium
 	SWITCHYARD_SCREENSHOT=$${SWITCHYARD_SCREENSHOT:-/tmp/switchyard-report.png} \
 		$(PY) -m pytest tests/browser -q -rs
 	@echo "screenshot: $${SWITCHYARD_SCREENSHOT:-/tmp/switchyard-report.png}"
+
+# --- production daemon (HTTP ingress) benchmarks; not part of `make test` ---
+.PHONY: wrk bench-ingress daemon
+
+# Debian's wrk, the external HTTP load generator of `python -m bench load --wrk-compare`.
+wrk:
+	command -v wrk >/dev/null 2>&1 || (apt-get update && apt-get install -y wrk)
+
+daemon: $(STAMP)
+	$(PY) -m daemon --config configs/daemon.toml
+
+# Ingress figures of docs/benchmarks.md: wrk vs a bare aiohttp app, batch ingress, idle RSS.
+bench-ingress: $(STAMP) wrk
+	$(PY) -m bench load --wrk-compare --rounds 3 --wrk-duration 10
+	$(PY) -m bench load --spawn sink --pattern steady --duration 10 --base-rate 100000 --batch 100
+	$(PY) -m bench load --idle-rss
