@@ -11,8 +11,10 @@ outside.
 
 A worker takes one event at a time and calls its handlers in turn: a slow
 handler holds up every later event of the module (head-of-line blocking), the
-defining property of this design. With ``workers > 1`` a module runs that many
-events at once, and a subscription's events may then end out of order.
+defining property of this design. A module runs the configured number of
+workers, raised to the largest ``concurrency`` of its subscriptions; with more
+than one, that many events run at once and a subscription's events may end out
+of order (FIFO per subscription holds only with one worker).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import asyncio
 import sys
 from collections import deque
 from collections.abc import Set
+from typing import Any
 
 from coordinator.registration import LEVELS, Entry, Registration
 from events.delivery import (
@@ -56,14 +59,12 @@ _ACCEPTED = Ack.accepted()
 
 
 class _Worker:
-    """A worker task's slot and the entry it is working through (for drain's accounting)."""
+    """What a worker task owns: its slot in the watchdog."""
 
-    __slots__ = ("entry", "index", "slot")
+    __slots__ = ("slot",)
 
     def __init__(self) -> None:
         self.slot = WorkerSlot()
-        self.entry: Entry | None = None
-        self.index = 0
 
 
 class DataCoordinator:
@@ -98,8 +99,11 @@ class DataCoordinator:
         self.match_cache_size = match_cache_size
         self.worker_batch = worker_batch
         self.copies: list[Registration] = []
-        #: Queued events, one FIFO per priority (index 0 is priority 3).
-        self.levels: tuple[deque[Entry], ...] = tuple(deque() for _ in range(LEVELS))
+        #: Queued events, one FIFO per priority (index 0 is priority 3). Each event takes
+        #: two slots: the event, then its copies: the route's tuple when all are ``reject``
+        #: (nothing to allocate per event), else an :class:`Entry` that can record
+        #: displaced deliveries.
+        self.levels: tuple[deque[Any], ...] = tuple(deque() for _ in range(LEVELS))
         self.depth = 0
         self.accepted = 0
         self.rejected: dict[str, int] = {}
@@ -110,6 +114,8 @@ class DataCoordinator:
         self._workers: list[_Worker] = []
         self._idle: deque[asyncio.Future[None]] = deque()
         self._cache: dict[str, Route] = {}
+        #: Subjects whose copies all use ``reject`` and form no queue group.
+        self._fast: dict[str, tuple[Registration, ...]] = {}
 
     # -- registrations ---------------------------------------------------------------
 
@@ -118,6 +124,7 @@ class DataCoordinator:
         pipeline = Pipeline(sub, handler, self.dead_letters, module=self.name, seed=seed)
         self.copies.append(Registration(pipeline, validate_pattern(sub.pattern)))
         self._cache.clear()
+        self._fast.clear()
         if self.started:
             self._spawn_nowait()
 
@@ -125,6 +132,37 @@ class DataCoordinator:
 
     def offer_nowait(self, event: Event) -> Ack:
         """Queue ``event`` for its matching copies, or refuse it whole; never awaits."""
+        # The common case, inlined: a cached subject whose copies all use ``reject``, no
+        # queue group, no explicit targets. Everything else, validation included, takes
+        # the general path (the fast cache holds valid subjects only).
+        copies = self._fast.get(event.subject)
+        priority = event.priority
+        if copies is None or event.targets or not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+            return self._offer_general(event)
+        if not copies:
+            self.accepted += 1
+            self.unrouted += 1
+            return _ACCEPTED
+        if self.depth >= self.queue_size:
+            return self._reject(REJECT_OVERLOADED)
+        size = len(event.payload)
+        for copy in copies:
+            if copy.depth >= copy.capacity or copy.nbytes + size > copy.capacity_bytes:
+                return self._reject(REJECT_OVERLOADED)
+        for copy in copies:
+            copy.deliveries += 1
+            copy.depth += 1
+            copy.nbytes += size
+        level = self.levels[PRIORITY_MAX - priority]
+        level.append(event)
+        level.append(copies)
+        self.depth += 1
+        self.accepted += 1
+        if self._idle:
+            self._wake_one()
+        return _ACCEPTED
+
+    def _offer_general(self, event: Event) -> Ack:
         route = self._cache.get(event.subject)
         if route is None:
             route = self._route_miss(event.subject)
@@ -150,18 +188,15 @@ class DataCoordinator:
                 return self._reject(REJECT_OVERLOADED)
         entry = Entry(event, copies, len(copies))
         for copy in copies:
-            if copy.reject:
-                # Admission was checked above; push_nowait inlined (the hot path).
-                copy.pipeline.deliveries += 1
-                copy.depth += 1
-                copy.nbytes += size
-            elif copy.fits_nowait(size):
+            if copy.reject or copy.fits_nowait(size):
                 copy.push_nowait(entry, priority)
             else:
                 self._displace_nowait(copy, entry, priority, size)
         self.accepted += 1
         if entry.live:
-            self.levels[PRIORITY_MAX - priority].append(entry)
+            level = self.levels[PRIORITY_MAX - priority]
+            level.append(event)
+            level.append(entry)
             self.depth += 1
             if self._idle:
                 self._wake_one()
@@ -178,11 +213,14 @@ class DataCoordinator:
             route = _INVALID
         else:
             route = compile_route([c for c in self.copies if tokens_match(c.tokens, tokens)])
-        cache = self._cache
-        if len(cache) >= self.match_cache_size:
-            # FIFO eviction: a dict iterates in insertion order.
-            del cache[next(iter(cache))]
-        cache[subject] = route
+        for cache in (self._cache, self._fast):
+            if len(cache) >= self.match_cache_size:
+                # FIFO eviction: a dict iterates in insertion order.
+                del cache[next(iter(cache))]
+        self._cache[subject] = route
+        copies, checked, groups = route
+        if route is not _INVALID and not groups and len(checked) == len(copies):
+            self._fast[subject] = copies
         return route
 
     def _targeted(self, route: Route, targets: tuple[str, ...]) -> Route:
@@ -201,7 +239,7 @@ class DataCoordinator:
         if size > copy.capacity_bytes:
             # It can never fit: its own delivery ends as overflow rather than
             # emptying the copy's share for nothing.
-            copy.pipeline.deliveries += 1
+            copy.deliveries += 1
             entry.cancel_nowait(copy)
             copy.displaced_nowait(entry.event)
             return
@@ -209,7 +247,10 @@ class DataCoordinator:
             victim = copy.evict_nowait()
             copy.displaced_nowait(victim.event)
             if not victim.live:
-                self.levels[PRIORITY_MAX - victim.event.priority].remove(victim)
+                level = self.levels[PRIORITY_MAX - victim.event.priority]
+                index = level.index(victim)
+                del level[index]
+                del level[index - 1]
                 self.depth -= 1
         copy.push_nowait(entry, priority)
 
@@ -245,68 +286,65 @@ class DataCoordinator:
         batch = self.worker_batch
         levels = self.levels
         loop = asyncio.get_running_loop()
-        try:
-            while True:
-                if not self.depth:
-                    if self.closing:
-                        return
-                    waiter: asyncio.Future[None] = loop.create_future()
-                    self._idle.append(waiter)
-                    await waiter
-                    continue
-                budget = batch
-                while budget and self.depth:
-                    budget -= 1
-                    # Highest priority first; depth > 0, so some level has an entry.
-                    for level in levels:
-                        if level:
-                            entry = level.popleft()
-                            break
-                    self.depth -= 1
-                    event = entry.event
-                    priority = event.priority
-                    size = len(event.payload)
-                    cancelled = entry.cancelled
-                    copies = entry.copies
-                    for copy in copies:
-                        if copy.levels is None:
-                            # take_nowait inlined: a reject copy is never cancelled.
-                            copy.depth -= 1
-                            copy.nbytes -= size
-                            copy.in_flight += 1
-                        elif cancelled is None or copy not in cancelled:
-                            copy.take_nowait(entry, priority)
-                    worker.entry = entry
-                    for index, copy in enumerate(copies):
-                        if cancelled is not None and copy in cancelled:
-                            continue
-                        worker.index = index
-                        await copy.pipeline.run(event, slot)
-                        copy.in_flight -= 1
-                    worker.entry = None
-                if not budget:
-                    # A long backlog must not starve publishers and the other modules.
-                    await asyncio.sleep(0)
-        except asyncio.CancelledError:
-            self._abandon_current_nowait(worker)
-            raise
-
-    def _abandon_current_nowait(self, worker: _Worker) -> None:
-        """Drain gave up on this worker: account the rest of the event it was on."""
-        entry = worker.entry
-        if entry is None:
-            return
-        worker.entry = None
-        cancelled = entry.cancelled
-        # The delivery at ``index`` ended in Pipeline.run (as drain_timeout).
-        entry.copies[worker.index].in_flight -= 1
-        for copy in entry.copies[worker.index + 1 :]:
-            if cancelled is not None and copy in cancelled:
+        while True:
+            if not self.depth:
+                if self.closing:
+                    return
+                waiter: asyncio.Future[None] = loop.create_future()
+                self._idle.append(waiter)
+                await waiter
                 continue
-            copy.in_flight -= 1
-            copy.pipeline.dead_letter_nowait(
-                entry.event, DL_DRAIN_TIMEOUT, 0, "behind a handler at drain"
-            )
+            budget = batch
+            while budget and self.depth:
+                budget -= 1
+                # Highest priority first; depth > 0, so some level has an event.
+                level = levels[0] or levels[1] or levels[2] or levels[3]
+                event = level.popleft()
+                tag = level.popleft()
+                self.depth -= 1
+                size = len(event.payload)
+                cancelled: set[Registration] | None = None
+                if tag.__class__ is tuple:
+                    copies = tag
+                    if len(copies) == 1:
+                        # One copy, nothing behind it to account for if cancelled.
+                        copy = copies[0]
+                        copy.depth -= 1
+                        copy.nbytes -= size
+                        await copy.run(event, slot)
+                        continue
+                    for copy in copies:
+                        copy.depth -= 1
+                        copy.nbytes -= size
+                else:
+                    copies = tag.copies
+                    cancelled = tag.cancelled
+                    for copy in copies:
+                        if cancelled is None or copy not in cancelled:
+                            copy.take_nowait(tag, event.priority)
+                index = 0
+                try:
+                    for index, copy in enumerate(copies):  # noqa: B007 (read by except)
+                        if cancelled is None or copy not in cancelled:
+                            await copy.run(event, slot)
+                except asyncio.CancelledError:
+                    # Drain gave up: the delivery at ``index`` ended in Pipeline.run
+                    # (as drain_timeout); the ones behind it end here.
+                    self._abandon_nowait(event, copies[index + 1 :], cancelled)
+                    raise
+            if not budget:
+                # A long backlog must not starve publishers and the other modules.
+                await asyncio.sleep(0)
+
+    @staticmethod
+    def _abandon_nowait(
+        event: Event, copies: tuple[Registration, ...], cancelled: set[Registration] | None
+    ) -> None:
+        for copy in copies:
+            if cancelled is None or copy not in cancelled:
+                copy.pipeline.dead_letter_nowait(
+                    event, DL_DRAIN_TIMEOUT, 0, "behind a handler at drain"
+                )
 
     def _wake_one(self) -> None:
         while self._idle:
@@ -327,15 +365,18 @@ class DataCoordinator:
         """Dead-letter every queued delivery as ``drain_timeout``; return how many."""
         abandoned = 0
         for level in self.levels:
-            for entry in level:
-                cancelled = entry.cancelled
-                for copy in entry.copies:
+            while level:
+                event = level.popleft()
+                tag = level.popleft()
+                copies, cancelled = (
+                    (tag, None) if isinstance(tag, tuple) else (tag.copies, tag.cancelled)
+                )
+                for copy in copies:
                     if cancelled is None or copy not in cancelled:
                         copy.pipeline.dead_letter_nowait(
-                            entry.event, DL_DRAIN_TIMEOUT, 0, "queued at drain"
+                            event, DL_DRAIN_TIMEOUT, 0, "queued at drain"
                         )
                         abandoned += 1
-            level.clear()
         self.depth = 0
         for copy in self.copies:
             copy.clear_nowait()
@@ -355,10 +396,10 @@ class DataCoordinator:
     @property
     def pending(self) -> int:
         """Deliveries of this module not yet ended."""
-        return sum(copy.depth + copy.in_flight for copy in self.copies)
+        return sum(copy.pending for copy in self.copies)
 
     def subscription_stats(self) -> list[SubscriptionStats]:
-        return [copy.pipeline.stats(copy.depth, copy.in_flight) for copy in self.copies]
+        return [copy.stats() for copy in self.copies]
 
 
 def compile_route(copies: list[Registration]) -> Route:
@@ -378,4 +419,4 @@ def compile_route(copies: list[Registration]) -> Route:
 
 
 def _pending(copy: Registration) -> int:
-    return copy.depth + copy.in_flight
+    return copy.pending

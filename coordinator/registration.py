@@ -25,13 +25,15 @@ from collections import deque
 import msgspec
 
 from events.delivery import DL_OVERFLOW, DROP_OVERFLOW, Pipeline
-from events.model import PRIORITY_MAX, Event
+from events.model import PRIORITY_MAX, Event, SubscriptionStats
 
 LEVELS = PRIORITY_MAX + 1
 
 
-class Entry(msgspec.Struct, gc=False):
-    """One queued event of a module and the copies it goes to.
+class Entry(msgspec.Struct, gc=False, eq=False):
+    """The copies one queued event goes to, when some may be displaced or never fit.
+
+    ``eq=False``: entries are found in a queue by identity, never by value.
 
     ``gc=False``: a module may hold hundreds of thousands of entries, and
     entries tracked by the cyclic GC made every collection scan them all
@@ -61,14 +63,15 @@ class Registration:
     __slots__ = (
         "capacity",
         "capacity_bytes",
+        "deliveries",
         "depth",
         "group",
-        "in_flight",
         "levels",
         "nbytes",
         "pipeline",
         "policy",
         "reject",
+        "run",
         "service",
         "tokens",
     )
@@ -76,6 +79,8 @@ class Registration:
     def __init__(self, pipeline: Pipeline, tokens: tuple[str, ...]) -> None:
         sub = pipeline.sub
         self.pipeline = pipeline
+        #: Bound once: the worker calls it per delivery.
+        self.run = pipeline.run
         self.tokens = tokens
         self.service = sub.service
         self.group = sub.queue_group
@@ -83,11 +88,11 @@ class Registration:
         self.reject = sub.overflow == "reject"
         self.capacity = sub.mailbox
         self.capacity_bytes = sub.mailbox_bytes
+        #: ``Pipeline.deliveries``, copied there for stats (one attribute hop fewer per event).
+        self.deliveries = 0
         #: Queued deliveries and their payload bytes (not yet taken by a worker).
         self.depth = 0
         self.nbytes = 0
-        #: Deliveries a worker has taken and not yet ended.
-        self.in_flight = 0
         #: Displacing copies only: live entries per priority (index 0 is priority 3).
         self.levels: tuple[deque[Entry], ...] | None = (
             None if self.reject else tuple(deque() for _ in range(LEVELS))
@@ -96,14 +101,19 @@ class Registration:
     @property
     def pending(self) -> int:
         """Deliveries not yet ended: queued plus in flight."""
-        return self.depth + self.in_flight
+        return self.deliveries - self.pipeline.ended
+
+    @property
+    def in_flight(self) -> int:
+        """Deliveries a worker has taken and not yet ended (derived: no bookkeeping per event)."""
+        return self.deliveries - self.pipeline.ended - self.depth
 
     def fits_nowait(self, size: int) -> bool:
         return self.depth < self.capacity and self.nbytes + size <= self.capacity_bytes
 
     def push_nowait(self, entry: Entry, priority: int) -> None:
         """Count a new queued delivery of ``entry``."""
-        self.pipeline.deliveries += 1
+        self.deliveries += 1
         self.depth += 1
         self.nbytes += len(entry.event.payload)
         if self.levels is not None:
@@ -113,7 +123,6 @@ class Registration:
         """A worker took ``entry``: its delivery moves from queued to in flight."""
         self.depth -= 1
         self.nbytes -= len(entry.event.payload)
-        self.in_flight += 1
         if self.levels is not None:
             # FIFO within a priority on both sides: the taken entry is our head.
             self.levels[PRIORITY_MAX - priority].popleft()
@@ -129,6 +138,11 @@ class Registration:
                 entry.cancel_nowait(self)
                 return entry
         raise IndexError("evict from a copy with nothing queued")
+
+    def stats(self) -> SubscriptionStats:
+        pipeline = self.pipeline
+        pipeline.deliveries = self.deliveries
+        return pipeline.stats(self.depth, self.in_flight)
 
     def displaced_nowait(self, event: Event) -> None:
         """End one delivery of ``event`` as overflow, by this copy's policy."""

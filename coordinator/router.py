@@ -59,6 +59,8 @@ class CoordinatorRouter:
             )
             for category in Category
         }
+        #: Each module's intake, bound once (publish runs per event).
+        self._offers = {category: module.offer_nowait for category, module in self.modules.items()}
         self._n_copies = 0
         self._watchdog_task: asyncio.Task[None] | None = None
         self._started = False
@@ -113,10 +115,10 @@ class CoordinatorRouter:
         if self._closed:
             return self._reject(REJECT_DRAINING)
         try:
-            module = self.modules[event.category]
+            offer = self._offers[event.category]
         except (KeyError, TypeError):
             return self._reject(REJECT_INVALID)
-        return module.offer_nowait(event)
+        return offer(event)
 
     def _reject(self, reason: str) -> Ack:
         self._rejected[reason] = self._rejected.get(reason, 0) + 1
@@ -181,13 +183,13 @@ class CoordinatorRouter:
             _merge(rejected, module.rejected.items())
             for copy in module.copies:
                 pipeline = copy.pipeline
-                deliveries += pipeline.deliveries
+                deliveries += copy.deliveries
                 delivered += pipeline.delivered
                 retries += pipeline.retries
-                pending += copy.depth + copy.in_flight
+                pending += copy.pending
                 _merge(dead_lettered, pipeline.dead_lettered.items())
                 _merge(dropped, pipeline.dropped.items())
-            subs.extend(module.subscription_stats())
+                subs.append(copy.stats())
         return RouterStats(
             published=self._published,
             accepted=accepted,
