@@ -133,3 +133,18 @@ async def test_higher_priority_first_within_module() -> None:
     await router.start()
     await router.drain(5)
     assert [events[i].id for i in (2, 4, 1, 3, 0)] == rec.ids
+
+
+async def test_subscribe_after_publish_sees_later_events() -> None:
+    """A subscription added while running gets the events published after it (caches reset)."""
+    router = CoordinatorRouter()
+    first, late = Recorder(), Recorder()
+    router.subscribe(sub("first", "svc.>"), first)
+    await router.start()
+    before = ev("svc.a.status")
+    router.publish(before)
+    router.subscribe(sub("late", "svc.*.status"), late)
+    after = ev("svc.a.status")
+    router.publish(after)
+    await router.drain(5)
+    assert (first.ids, late.ids) == ([before.id, after.id], [after.id])
