@@ -101,13 +101,17 @@ def compare_metric(
         )
     if not any(a) and not any(b):
         return ratio("equivalent", f"{metric.name} is 0 in every run of both", 1.0, 1.0, 1.0)
+    if min(a) <= 0:
+        zeros = sum(1 for x in a if x <= 0)
+        return ratio(
+            "inconclusive",
+            f"no ratio: {metric.name} of {baseline} is 0 in {zeros} of {len(a)} runs"
+            f" (means {mean_a:.3g} vs {mean_b:.3g} {metric.unit})",
+        )
     try:
         ci = bootstrap_ratio_ci(a, b, seed=seed)
     except ValueError as exc:
-        return ratio(
-            "inconclusive",
-            f"no ratio: {exc} (mean {baseline} {mean_a}, {arch} {mean_b} {metric.unit})",
-        )
+        return ratio("inconclusive", f"no ratio: {exc}")
     v = verdict(
         ci, noise=noise, higher_is_better=metric.higher_is_better, a_name=baseline, b_name=arch
     )

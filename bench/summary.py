@@ -69,7 +69,12 @@ def ratio_rows(result: CompareResult) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for r in result.ratios:
         ci = "n/a" if r.low is None else f"{_fmt(r.low)}-{_fmt(r.high)}"
-        note = f"{r.runs_needed} runs/arch needed" if r.runs_needed else ""
+        if r.runs_needed:
+            note = f"{r.runs_needed} runs/arch needed"
+        elif r.ratio is None:
+            note = r.explanation  # why there is no ratio at all
+        else:
+            note = ""
         if r.n_baseline < len(_by_arch(result)[r.baseline]) or r.n_arch < len(
             _by_arch(result)[r.arch]
         ):
