@@ -126,3 +126,10 @@ def write(
         html_path.write_text(render_html(inputs, title, generated_by), encoding="utf-8")
     if markdown_path is not None:
         markdown_path.write_text(render_markdown(inputs, title), encoding="utf-8")
+
+
+def write_comparison_html(result: CompareResult, path: Path, command: str) -> None:
+    """The report of one comparison (the hook behind ``compare --html PATH``)."""
+    inputs = ReportInputs(comparisons=[result])
+    title = f"Switchyard comparison: {result.settings.pattern} / {result.settings.profile}"
+    write(inputs, path, None, title, command)
