@@ -133,7 +133,10 @@ def _describe(s: Sizing) -> list[str]:
             f" {s.low_load_latency_ns / 1e6:.1f} ms beyond it)"
         )
     if s.memory_per_1k_eps_bytes is not None:
-        lines.append(f"  memory {s.memory_per_1k_eps_bytes / 2**20:.2f} MiB per 1,000 events/s")
+        lines.append(
+            f"  memory {s.memory_per_1k_eps_bytes / 2**20:.2f} MiB per 1,000 events/s"
+            f" (RSS growth over set-up at {o.low:,.0f} events/s)"
+        )
     if s.peak is not None:
         if s.headroom is not None and s.instances is not None:
             lines.append(
