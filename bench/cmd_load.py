@@ -146,6 +146,7 @@ def _drive(args: argparse.Namespace) -> int:
 
 def _wrk_compare(args: argparse.Namespace) -> int:
     rates: dict[str, list[float]] = {"bare": [], "daemon": []}
+    cpu_us: dict[str, list[float]] = {"bare": [], "daemon": []}
     order = []
     for r in range(args.rounds):
         order += ["bare", "daemon"] if r % 2 == 0 else ["daemon", "bare"]
@@ -154,16 +155,25 @@ def _wrk_compare(args: argparse.Namespace) -> int:
     for target in order:
         server = spawn_daemon(None, cpu=0) if target == "daemon" else spawn_bare(cpu=0)
         try:
+            cpu0 = server.cpu_s()
             result = run_wrk(server.url, args.wrk_duration, args.wrk_connections, cpu=1)
+            cpu = server.cpu_s() - cpu0
         finally:
             server.stop()
-        rates[target].append(result["requests_per_s"])
+        rate = result["requests_per_s"]
+        rates[target].append(rate)
+        cpu_us[target].append(cpu / (rate * args.wrk_duration) * 1e6)
         print(
-            f"  {target:<7} {result['requests_per_s']:>10,.0f} req/s"
+            f"  {target:<7} {rate:>10,.0f} req/s  server CPU {cpu_us[target][-1]:.1f} us/request"
             f"  non-2xx {result['non_2xx']:.0f}  socket errors {bool(result['socket_errors'])}"
         )
     bare, daemon = statistics.median(rates["bare"]), statistics.median(rates["daemon"])
     print(f"median: bare {bare:,.0f} req/s, daemon {daemon:,.0f} req/s, ratio {daemon / bare:.3f}")
+    cb, cd = statistics.median(cpu_us["bare"]), statistics.median(cpu_us["daemon"])
+    print(
+        f"median server CPU per request: bare {cb:.1f} us, daemon {cd:.1f} us;"
+        f" CPU-bound rate ratio (projection) {cb / cd:.3f}"
+    )
     print(f"load average after: {os.getloadavg()}")
     return 0
 

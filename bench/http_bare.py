@@ -104,6 +104,10 @@ class Server:
         self.url = url
         self.workdir = workdir
 
+    def cpu_s(self) -> float:
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return float(times.user + times.system)
+
     def rss_bytes(self) -> int:
         rss: int = psutil.Process(self.proc.pid).memory_info().rss
         return rss
