@@ -12,12 +12,15 @@ search judged.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
 
 import msgspec
+import numpy as np
 
+from bench.capacity import StepResult
 from bench.capacity_step import Sizing
 from bench.cmd_capacity import CapacityReport
 from bench.report_svg import PALETTE, Axis, Chart, Marker, Series
@@ -63,6 +66,19 @@ def view(raw: dict[str, Any], where: str) -> CapacityView:
     )
 
 
+def _medians(steps: Sequence[StepResult]) -> tuple[list[float], list[float], list[float]]:
+    """Per measured rate: the median point estimate and median upper bound (ms)."""
+    rates = sorted({s.rate for s in steps})
+    point: list[float] = []
+    upper: list[float] = []
+    for rate in rates:
+        at = [s for s in steps if s.rate == rate]
+        point.append(float(np.median([s.latency_ns[0] for s in at])) / 1e6)
+        bounds = [s.latency_upper_ns[0] for s in at if s.latency_upper_ns]
+        upper.append(float(np.median(bounds)) / 1e6 if bounds else math.nan)
+    return rates, point, upper
+
+
 def curve(cap: CapacityView) -> Chart:
     """Latency against offered rate per architecture, with the SLO line and capacities."""
     chart = Chart(
@@ -71,23 +87,28 @@ def curve(cap: CapacityView) -> Chart:
         Axis("latency (ms, log)", "log"),
         width=1300,
         height=420,
-        note="solid: point estimate; dashed: upper confidence bound judged",
+        note="lines: median per rate (solid: estimate; dashed: upper bound judged)",
     )
     rates: list[float] = []
     values: list[float] = []
     for i, sizing in enumerate(cap.sizings):
         colour = PALETTE[i % len(PALETTE)]
-        steps = sorted((s for s in sizing.outcome.steps if s.latency_ns), key=lambda s: s.rate)
-        xs = [s.rate for s in steps]
-        point = [s.latency_ns[0] / 1e6 for s in steps]
-        upper = [s.latency_upper_ns[0] / 1e6 if s.latency_upper_ns else math.nan for s in steps]
+        steps = [s for s in sizing.outcome.steps if s.latency_ns]
+        xs, point, upper = _medians(steps)
         chart.series += [
             Series(sizing.arch, xs, point, colour, "line"),
-            Series("", xs, point, colour, "points"),
             Series("", xs, upper, colour, "line", dash="4 3", width=1.2),
         ]
+        passed = [s for s in steps if s.passed]
+        other = [s for s in steps if not s.passed]
+        chart.series += [
+            Series(f"{sizing.arch} step passed", [s.rate for s in passed],
+                   [s.latency_ns[0] / 1e6 for s in passed], colour, "points"),
+            Series(f"{sizing.arch} step not passed", [s.rate for s in other],
+                   [s.latency_ns[0] / 1e6 for s in other], colour, "rings"),
+        ]  # fmt: skip
         rates += xs
-        values += point + upper
+        values += point + upper + [s.latency_ns[0] / 1e6 for s in steps]
         outcome = sizing.outcome
         if outcome.capacity is not None:
             label = f"{sizing.arch} capacity {outcome.capacity:,.0f}/s"

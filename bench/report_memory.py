@@ -35,7 +35,7 @@ def heap_chart(report: MemoryReport) -> Chart:
             fit = [mid_y + slope * (x - mid_x) for x in xs[1:]]
             chart.series.append(Series("", xs[1:], fit, colour, "line", dash="6 4", width=1.2))
         values += ys
-    chart.x.fit([1.0, *[float(len(p.traced_bytes)) for p in report.profiles]])
+    chart.x.fit([1.0, *[float(len(p.traced_bytes)) for p in report.profiles]], include_zero=False)
     chart.y.fit(values, include_zero=False, pad=0.2)
     return chart
 

@@ -16,7 +16,7 @@ from html import escape
 from typing import Literal
 
 AxisKind = Literal["linear", "log", "nines"]
-SeriesKind = Literal["line", "step", "area", "points"]
+SeriesKind = Literal["line", "step", "area", "points", "rings"]
 
 #: Colour-blind-safe palette (Okabe-Ito); architectures take colours in order.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -212,6 +212,12 @@ class Chart:
             return "".join(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{s.colour}"/>' for x, y in pts
             )
+        if s.kind == "rings":
+            return "".join(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#fff" stroke="{s.colour}"'
+                ' stroke-width="1.5"/>'
+                for x, y in pts
+            )
         if s.kind == "step":
             stepped: list[tuple[float, float]] = [pts[0]]
             for x, y in pts[1:]:
@@ -295,11 +301,18 @@ class Chart:
                 x = self.left + offset
                 dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
                 width = 10 if s.kind == "area" else 2.5
-                out.append(
-                    f'<line x1="{x}" y1="{y - 4}" x2="{x + 18}" y2="{y - 4}"'
-                    f' stroke="{s.colour}" stroke-width="{width}"{dash}/>'
-                    f'<text x="{x + 22}" y="{y}">{escape(s.name)}</text>'
-                )
+                if s.kind in ("points", "rings"):
+                    fill = s.colour if s.kind == "points" else "#fff"
+                    mark = (
+                        f'<circle cx="{x + 9}" cy="{y - 4}" r="4" fill="{fill}"'
+                        f' stroke="{s.colour}" stroke-width="1.5"/>'
+                    )
+                else:
+                    mark = (
+                        f'<line x1="{x}" y1="{y - 4}" x2="{x + 18}" y2="{y - 4}"'
+                        f' stroke="{s.colour}" stroke-width="{width}"{dash}/>'
+                    )
+                out.append(f'{mark}<text x="{x + 22}" y="{y}">{escape(s.name)}</text>')
         return out
 
     def svg(self) -> str:
