@@ -58,15 +58,6 @@ _INVALID: Route = ((), (), ())
 _ACCEPTED = Ack.accepted()
 
 
-class _Worker:
-    """What a worker task owns: its slot in the watchdog."""
-
-    __slots__ = ("slot",)
-
-    def __init__(self) -> None:
-        self.slot = WorkerSlot()
-
-
 class DataCoordinator:
     """The coordinator of one module (``category``)."""
 
@@ -111,7 +102,7 @@ class DataCoordinator:
         self.unknown_targets = 0
         self.closing = False
         self.tasks: list[asyncio.Task[None]] = []
-        self._workers: list[_Worker] = []
+        self._slots: list[WorkerSlot] = []
         self._idle: deque[asyncio.Future[None]] = deque()
         self._cache: dict[str, Route] = {}
         #: Subjects whose copies all use ``reject`` and form no queue group.
@@ -273,16 +264,15 @@ class DataCoordinator:
         self._spawn_nowait()
 
     def _spawn_nowait(self) -> None:
-        for index in range(len(self._workers), self.n_workers):
-            worker = _Worker()
-            task = asyncio.create_task(self._work(worker), name=f"{self.name} worker #{index}")
-            worker.slot.task = task
-            self.watchdog.slots.append(worker.slot)
-            self._workers.append(worker)
+        for index in range(len(self._slots), self.n_workers):
+            slot = WorkerSlot()
+            task = asyncio.create_task(self._work(slot), name=f"{self.name} worker #{index}")
+            slot.task = task
+            self.watchdog.slots.append(slot)
+            self._slots.append(slot)
             self.tasks.append(task)
 
-    async def _work(self, worker: _Worker) -> None:
-        slot = worker.slot
+    async def _work(self, slot: WorkerSlot) -> None:
         batch = self.worker_batch
         levels = self.levels
         loop = asyncio.get_running_loop()
