@@ -97,6 +97,13 @@ def _check(args: argparse.Namespace) -> list[str]:
     return archs
 
 
+def _command_line() -> list[str]:
+    """The command as typed: ``python -m bench …`` rather than the path of ``__main__.py``."""
+    if sys.argv and sys.argv[0].endswith("__main__.py"):
+        return ["python", "-m", "bench", *sys.argv[1:]]
+    return list(sys.argv)
+
+
 def run(args: argparse.Namespace) -> int:
     archs = _check(args)
     names = labels(archs)
@@ -131,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"runs saw different schedules ({len(hashes)} hashes): not comparable")
     result = CompareResult(
         schema=SCHEMA,
-        environment=environment.capture(args.loop, args.seed, hashes.pop(), sys.argv),
+        environment=environment.capture(args.loop, args.seed, hashes.pop(), _command_line()),
         settings=CompareSettings(
             archs=tuple(order),
             profile=args.profile,

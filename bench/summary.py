@@ -115,7 +115,10 @@ def headline(result: CompareResult) -> str:
 def render(result: CompareResult, console: Console) -> None:
     """Print both tables and any invalid runs to ``console``."""
     console.print(headline(result), highlight=False)
-    archs = Table(*ARCH_HEADER, title="Per architecture (means over valid runs)")
+    archs = Table(
+        *ARCH_HEADER,
+        title="Per architecture (means over valid runs, or all runs when none is valid)",
+    )
     for row in arch_rows(result):
         archs.add_row(*row)
     console.print(archs)
@@ -147,7 +150,7 @@ def markdown(result: CompareResult) -> str:
         f" x{env.cpu_count}, git {env.git_sha or 'unknown'}, config {env.config_hash},"
         f" schedule {env.schedule_hash}",
         "",
-        "## Per architecture (means over valid runs)",
+        "## Per architecture (means over valid runs, or all runs when none is valid)",
         "",
         *_md_table(ARCH_HEADER, arch_rows(result)),
         "",

@@ -125,13 +125,13 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
     if waker is not None:
         waker.attach(asyncio.get_running_loop())
     pauses.install()
-    cpu_before = os.times()
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     t0_ns = time.perf_counter_ns() + LEAD_NS
     try:
         log = await run_open_loop(router.publish, events, offsets, t0_ns, waker)
         drain = await router.drain(spec.drain_timeout_s)
     finally:
-        cpu_after = os.times()
+        cpu_after = resource.getrusage(resource.RUSAGE_SELF)
         pauses.remove()
         if waker is not None:
             waker.close()
@@ -170,8 +170,9 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
         drain.completed,
         drain.duration_s,
     )
-    user = cpu_after.user - cpu_before.user
-    system = cpu_after.system - cpu_before.system
+    # getrusage resolves microseconds; os.times() only clock ticks (10 ms).
+    user = cpu_after.ru_utime - cpu_before.ru_utime
+    system = cpu_after.ru_stime - cpu_before.ru_stime
     resources = Resources(
         startup_s=startup_s,
         rss_setup_bytes=rss_setup,
