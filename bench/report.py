@@ -105,7 +105,8 @@ def render_markdown(inputs: ReportInputs, title: str) -> str:
     """The report's tables as Markdown (the figures live in the HTML)."""
     parts = [f"# {title}", ""]
     for result in inputs.comparisons:
-        body = summary.markdown(result).split("\n", 1)[1]
+        # The comparison's own headings sit one level below this report's.
+        body = summary.markdown(result).split("\n", 1)[1].replace("\n## ", "\n### ")
         parts += [f"## Comparison: {result.settings.pattern} / {result.settings.profile}", body]
     for cap in inputs.capacities:
         parts += [capacity_markdown(cap), ""]

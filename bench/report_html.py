@@ -74,7 +74,7 @@ def comparison_section(result: CompareResult, index: int) -> str:
         f" profile {escape(s.profile)}</h2>",
         f"<p>{escape(summary.headline(result))}</p>",
         f'<p class="meta">Command: <code>{escape(" ".join(env.argv))}</code></p>',
-        "<h3>Per architecture (means over valid runs)</h3>",
+        "<h3>Per architecture (means over valid runs, or all runs when none is valid)</h3>",
         table(summary.ARCH_HEADER, summary.arch_rows(result)),
         "<h3>Ratios against the first architecture (95% bootstrap CI)</h3>",
         table(summary.RATIO_HEADER, summary.ratio_rows(result), verdict_col=4),

@@ -44,11 +44,12 @@ def test_markdown_has_the_comparison_tables(compare_file: Path, tmp_path: Path) 
     out = tmp_path / "r.md"
     assert main(["report", str(compare_file), "--markdown", str(out)]) == 0
     text = out.read_text()
-    headings = [line for line in text.splitlines() if line.startswith("## ")]
-    assert headings[:3] == [
+    headings = [line.split(" (")[0] for line in text.splitlines() if line.startswith("#")]
+    assert headings[:4] == [
+        "# Switchyard benchmark report",
         "## Comparison: spike / light",
-        "## Per architecture (means over valid runs)",
-        "## Ratios against the first architecture",
+        "### Per architecture",
+        "### Ratios against the first architecture",
     ]
 
 
