@@ -122,11 +122,17 @@ def write(
     title: str,
     generated_by: str,
 ) -> None:
-    """Write whichever documents were asked for."""
+    """Write whichever documents were asked for; raise :class:`ReportError` if one cannot be."""
+    documents = []
     if html_path is not None:
-        html_path.write_text(render_html(inputs, title, generated_by), encoding="utf-8")
+        documents.append((html_path, render_html(inputs, title, generated_by)))
     if markdown_path is not None:
-        markdown_path.write_text(render_markdown(inputs, title), encoding="utf-8")
+        documents.append((markdown_path, render_markdown(inputs, title)))
+    for path, text in documents:
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise ReportError(f"{path}: cannot write: {exc.strerror}") from None
 
 
 def write_comparison_html(result: CompareResult, path: Path, command: str) -> None:

@@ -87,3 +87,9 @@ def test_nines_axis_spaces_percentiles_evenly() -> None:
     steps = [axis.fraction(p) for p in (0.0, 0.9, 0.99, 0.999)]
     assert [round(b - a, 9) for a, b in itertools.pairwise(steps)] == [round(1 / 3, 9)] * 3
     assert [text for _, text in axis.ticks()] == ["0%", "90%", "99%", "99.9%"]
+
+
+def test_unwritable_output_exits_2(compare_file: Path, tmp_path: Path) -> None:
+    """An output path in a missing folder is a clear error (exit 2), not a traceback."""
+    code = main(["report", str(compare_file), "--html", str(tmp_path / "missing" / "r.html")])
+    assert code == 2
