@@ -132,6 +132,12 @@ def _describe(s: Sizing) -> list[str]:
             f"  knee {s.knee_rate:,.0f} events/s (latency above 2x its low-load"
             f" {s.low_load_latency_ns / 1e6:.1f} ms beyond it)"
         )
+    elif s.low_load_latency_ns is not None:
+        top = max(t.rate for t in o.steps if t.verdict in ("pass", "fail"))
+        lines.append(
+            f"  no knee up to {top:,.0f} events/s: latency stayed within 2x its low-load"
+            f" {s.low_load_latency_ns / 1e6:.1f} ms"
+        )
     if s.memory_per_1k_eps_bytes is not None:
         lines.append(
             f"  memory {s.memory_per_1k_eps_bytes / 2**20:.2f} MiB per 1,000 events/s"

@@ -154,7 +154,7 @@ def analyse(arch: str, points: Sequence[Point], resamples: int = 1000) -> Scalin
     valid = [p for p in points if p.valid and p.throughput_dps > 0]
     if len(valid) < len(points):
         notes.append(f"{len(points) - len(valid)} of {len(points)} points left out (invalid)")
-    limited = sorted({p.concurrency for p in valid if p.load_limited})
+    limited = sorted({p.concurrency for p in points if p.load_limited})
     if limited:
         notes.append(
             f"at concurrency {', '.join(map(str, limited))} throughput reached the offered"
