@@ -4,7 +4,8 @@ Completions never pace sends (design §7). Every event whose intended time has
 come is published in one batch, stamped with the batch's dispatch time; then
 the generator waits for the next intended time: on a timerfd when it has one
 (see :mod:`bench.waker`), otherwise a timed sleep when the next event is more
-than ``SPIN_NS`` away and ``sleep(0)`` polling when closer. Rejections are
+than ``SPIN_NS`` away and polling when closer (the clock, with a ``sleep(0)``
+turn of the event loop at least every ``YIELD_EVERY_NS``). Rejections are
 counted by reason and kept per event so phases can report them.
 """
 
@@ -22,8 +23,13 @@ from events import Ack, Event
 
 #: Closer than this, poll instead of sleeping (uvloop timers resolve ~1 ms).
 SPIN_NS = 1_500_000
-#: With a timerfd, a wake-up costs tens of microseconds; closer than this, poll.
+#: With a timerfd, a wake-up costs tens of microseconds; closer than this, poll
+#: (polling burns CPU the run is charged for, so the window stays small).
 TIMERFD_SPIN_NS = 20_000
+#: While polling, the generator polls the clock and gives the event loop a turn
+#: (``sleep(0)``) at least this often: a loop turn costs more than an event at
+#: high rates, and the routers' workers still run every half millisecond.
+YIELD_EVERY_NS = 500_000
 
 
 class GeneratorLog:
@@ -73,6 +79,7 @@ async def run_open_loop(
     spin_ns = TIMERFD_SPIN_NS if waker is not None else SPIN_NS
     n = len(events)
     i = 0
+    last_yield = clock()
     while i < n:
         now = clock() - t0_ns
         j = i
@@ -88,13 +95,19 @@ async def run_open_loop(
             i = j
             if i == n:
                 break
-        wait = offsets[i] - (clock() - t0_ns)
+        now = clock()
+        wait = offsets[i] - (now - t0_ns)
         if wait <= spin_ns:
+            if now - last_yield < YIELD_EVERY_NS:
+                continue  # microseconds away: poll the clock, not the whole loop
             await asyncio.sleep(0)
+            last_yield = clock()
         elif waker is not None:
             await waker.wait_until(t0_ns + offsets[i])
+            last_yield = clock()
         else:
             await asyncio.sleep((wait - SPIN_NS // 2) / 1e9)
+            last_yield = clock()
     log.published = n
     log.accepted = n - len(log.rejected_seq)
     log.finished_ns = clock() - t0_ns
