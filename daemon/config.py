@@ -238,6 +238,52 @@ def resolve_factory(path: str, where: str) -> Callable[..., Any]:
     return factory  # type: ignore[no-any-return]
 
 
+class SubscriberDiff(msgspec.Struct, frozen=True):
+    """What a reload may add (``fresh``), and what it cannot apply (``unsupported``)."""
+
+    fresh: Loaded
+    unsupported: list[str]
+
+
+def diff_subscribers(
+    active: dict[str, tuple[Subscription, HandlerConfig | WebhookConfig]], loaded: Loaded
+) -> SubscriberDiff:
+    """Compare running subscribers (by key) with a newly loaded config.
+
+    The router cannot unsubscribe or replace a subscription, so removed and changed
+    ones are reported and keep running as they are.
+    """
+    wanted: dict[str, tuple[Subscription, HandlerConfig | WebhookConfig]] = {}
+    for sub, h in loaded.handler_subs:
+        wanted[sub.key] = (sub, h)
+    for sub, w in loaded.webhook_subs:
+        wanted[sub.key] = (sub, w)
+    fresh = [pair for key, pair in wanted.items() if key not in active]
+    unsupported = sorted(
+        f"{key}: removed (the router cannot unsubscribe yet; still running)"
+        for key in active.keys() - wanted.keys()
+    ) + sorted(
+        f"{key}: changed (the router cannot replace a subscription yet; old kept)"
+        for key, pair in wanted.items()
+        if key in active and active[key] != pair
+    )
+    subset = Loaded(
+        config=loaded.config,
+        path=loaded.path,
+        handler_subs=[(s, c) for s, c in fresh if isinstance(c, HandlerConfig)],
+        webhook_subs=[(s, c) for s, c in fresh if isinstance(c, WebhookConfig)],
+    )
+    return SubscriberDiff(fresh=subset, unsupported=unsupported)
+
+
+#: Tables a running daemon cannot swap in: a change to them needs a restart.
+RESTART_TABLES = ("router", "server", "journal", "lifecycle", "streams", "webhook_client")
+
+
+def restart_required(old: DaemonConfig, new: DaemonConfig) -> list[str]:
+    return [name for name in RESTART_TABLES if getattr(old, name) != getattr(new, name)]
+
+
 def validate(config: DaemonConfig, path: str) -> Loaded:
     """Check what Struct validation alone cannot: subscriptions, factories, unique keys."""
     handler_subs: list[tuple[Subscription, HandlerConfig]] = []

@@ -22,7 +22,8 @@ from pathlib import Path
 import msgspec
 
 from events.delivery import DeadLetterStore
-from events.model import DeadLetter, Event
+from events.model import REJECT_OVERLOADED, DeadLetter, Event
+from events.router import Router
 
 
 class SpilledDeadLetter(msgspec.Struct, frozen=True):
@@ -232,3 +233,39 @@ class EventJournal:
         self._wake.set()
         if self._task is not None:
             await self._task
+
+
+class ReplayResult(msgspec.Struct, frozen=True):
+    """What replaying a journal at start did."""
+
+    events: int
+    duplicates: int
+    torn: int
+    published: int
+    refused: int
+
+
+async def replay(journal: EventJournal, router: Router, retry_s: float) -> ReplayResult:
+    """Publish the journal's events again (each id once) and journal them anew.
+
+    Replay is not open loop: an event refused as overloaded is retried for up to
+    ``retry_s`` while mailboxes empty. If any is refused for good, the moved-aside
+    file is kept, so a later start replays it again (at-least-once).
+    """
+    events, duplicates, torn = journal.take_replay()
+    waits: list[asyncio.Future[None]] = []
+    refused = 0
+    for event in events:
+        ack = router.publish(event)
+        deadline = time.monotonic() + retry_s
+        while not ack.ok and ack.reason == REJECT_OVERLOADED and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+            ack = router.publish(event)
+        if ack.ok:
+            waits.append(journal.append_nowait([event]))
+        else:
+            refused += 1
+    await asyncio.gather(*waits)
+    if not refused:
+        journal.replay_done()
+    return ReplayResult(len(events), duplicates, torn, len(events) - refused, refused)

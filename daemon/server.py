@@ -21,11 +21,18 @@ import msgspec
 from aiohttp import web
 
 from daemon.admission import Admission
-from daemon.config import HandlerConfig, Loaded, WebhookConfig, load_config
+from daemon.config import (
+    HandlerConfig,
+    Loaded,
+    WebhookConfig,
+    diff_subscribers,
+    load_config,
+    restart_required,
+)
 from daemon.http.app import build_app
 from daemon.http.health import LagWatchdog
 from daemon.http.ingress import Ingress
-from daemon.journal import DeadLetterJournal, EventJournal
+from daemon.journal import DeadLetterJournal, EventJournal, replay
 from daemon.logs import configure, get_logger
 from daemon.metrics import LatencyHistogram, ServerMetrics, prefix_of
 from daemon.subscribers.inprocess import build_handler
@@ -127,6 +134,7 @@ class DaemonServer:
         self._hist_by_subject: dict[str, LatencyHistogram] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
+        self.app: web.Application | None = None
         self._stop = asyncio.Event()
         self.final: FinalReport | None = None
 
@@ -135,10 +143,8 @@ class DaemonServer:
     @property
     def capacity(self) -> int:
         """Total mailbox capacity, the denominator of the high-water mark."""
-        subs = [sub for sub, _ in self.active.values()]
-        return sum(sub.mailbox for sub in subs) + sum(
-            self.streams.subscription(p).mailbox for p in self.streams.hubs
-        )
+        configured = sum(sub.mailbox for sub, _ in self.active.values())
+        return configured + self.streams.config.mailbox * len(self.streams.hubs)
 
     def _measured(self, handler: Handler) -> Handler:
         """Wrap ``handler`` to record intended-to-completion latency by subject prefix."""
@@ -181,7 +187,7 @@ class DaemonServer:
         if self.journal is not None:
             self.journal.start()
             await self._replay(self.journal)
-        app = build_app(self)
+        app = self.app = build_app(self)
         self._runner = web.AppRunner(
             app, access_log=log if self.loaded.config.server.access_log else None
         )
@@ -197,28 +203,14 @@ class DaemonServer:
         self._tasks.append(asyncio.create_task(coro, name=name))
 
     async def _replay(self, journal: EventJournal) -> None:
-        events, duplicates, torn = journal.take_replay()
-        waits: list[asyncio.Future[None]] = []
-        refused = 0
-        for event in events:
-            ack = self.router.publish(event)
-            deadline = time.monotonic() + self.loaded.config.lifecycle.drain_timeout_s
-            while not ack.ok and ack.reason == "overloaded" and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)  # replay is not open loop: let mailboxes empty
-                ack = self.router.publish(event)
-            if ack.ok:
-                waits.append(journal.append_nowait([event]))
-            else:
-                refused += 1
-        await asyncio.gather(*waits)
-        if refused:
-            log.error("replay refused events; journal kept", refused=refused)
-        else:
-            journal.replay_done()
-        self.replayed = len(events) - refused
-        self.metrics.journal_replayed = self.replayed
-        if events or duplicates or torn:
-            log.info("journal replayed", events=len(events), duplicates=duplicates, torn_lines=torn)
+        retry_s = self.loaded.config.lifecycle.drain_timeout_s
+        result = await replay(journal, self.router, retry_s)
+        if result.refused:
+            log.error("replay refused events; journal kept", refused=result.refused)
+        self.replayed = result.published
+        self.metrics.journal_replayed = result.published
+        if result.events or result.duplicates or result.torn:
+            log.info("journal replayed", **msgspec.structs.asdict(result))
 
     async def _sample(self) -> None:
         """Feed admission the router's pending count; keep rates; checkpoint the journal."""
@@ -261,37 +253,13 @@ class DaemonServer:
         """Re-read the config file; apply it whole, or not at all."""
         try:
             loaded = await asyncio.to_thread(load_config, self.loaded.path)
-            old, new = self.loaded.config, loaded.config
-            wanted: dict[str, tuple[Subscription, HandlerConfig | WebhookConfig]] = {}
-            for sub, h in loaded.handler_subs:
-                wanted[sub.key] = (sub, h)
-            for sub, w in loaded.webhook_subs:
-                wanted[sub.key] = (sub, w)
-            fresh = [pair for key, pair in wanted.items() if key not in self.active]
-            subset = Loaded(
-                config=new,
-                path=loaded.path,
-                handler_subs=[(s, c) for s, c in fresh if isinstance(c, HandlerConfig)],
-                webhook_subs=[(s, c) for s, c in fresh if isinstance(c, WebhookConfig)],
-            )
-            built = self._build(subset)
+            change = diff_subscribers(self.active, loaded)
+            built = self._build(change.fresh)
         except ConfigError as exc:
             log.error("reload refused: config invalid; old config kept", error=str(exc))
             self.reloads["refused"] += 1
             return ReloadReport(ok=False, error=str(exc))
-        unsupported = sorted(
-            f"{key}: removed (the router cannot unsubscribe yet; still running)"
-            for key in self.active.keys() - wanted.keys()
-        ) + sorted(
-            f"{key}: changed (the router cannot replace a subscription yet; old kept)"
-            for key, (sub, src) in wanted.items()
-            if key in self.active and self.active[key] != (sub, src)
-        )
-        restart = [
-            name
-            for name in ("router", "server", "journal", "lifecycle", "streams", "webhook_client")
-            if getattr(old, name) != getattr(new, name)
-        ]
+        old, new = self.loaded.config, loaded.config
         # Everything is built: from here the swap cannot fail half-way.
         for sub, handler, source in built:
             self.router.subscribe(sub, handler)
@@ -303,8 +271,8 @@ class DaemonServer:
         report = ReloadReport(
             ok=True,
             added=[sub.key for sub, _, _ in built],
-            unsupported=unsupported,
-            restart_required=restart,
+            unsupported=change.unsupported,
+            restart_required=restart_required(old, new),
         )
         self.reloads["ok"] += 1
         log.info("config reloaded", **msgspec.structs.asdict(report))
@@ -320,6 +288,7 @@ class DaemonServer:
         timeout = self.loaded.config.lifecycle.drain_timeout_s
         log.info("draining", timeout_s=timeout)
         report = await self.router.drain(timeout)
+        self._log_dead_letter_samples()
         spilled = await self._spill()
         lost = self.dead_letter_journal.lost
         if self.journal is not None:
@@ -357,6 +326,22 @@ class DaemonServer:
         )
         log.info("stopped", **msgspec.structs.asdict(self.final))
         return self.final
+
+    def _log_dead_letter_samples(self, limit: int = 5) -> None:
+        """A few of the newest dead letters, with the keys an operator greps for."""
+        store = self.dead_letter_store
+        if store is None:
+            return
+        for dl in list(store.entries)[-limit:]:
+            log.warning(
+                "dead letter",
+                event_id=dl.event.id,
+                subject=dl.event.subject,
+                service=dl.service,
+                attempt=dl.attempts,
+                reason=dl.reason,
+                error=dl.error,
+            )
 
     # -- process wiring ------------------------------------------------------------
 

@@ -151,3 +151,33 @@ def test_check_config_exit_codes(tmp_path: Path) -> None:
     )
     assert (good.returncode, bad.returncode) == (0, 2)
     assert b"server.port" in bad.stderr
+
+
+STUCK = """
+[[handlers]]
+service = "stuck"
+pattern = ">"
+factory = "tests.daemon.test_server_support:blocked"
+"""
+
+
+async def test_second_signal_exits_at_once(tmp_path: Path, anyio_backend: Any) -> None:
+    """A SIGTERM during a long drain is answered by exiting at once, with code 1."""
+    if anyio_backend[1]:
+        pytest.skip("a process test: one event-loop flavour is enough")
+    proc, base = start_daemon(write_config(tmp_path, STUCK, drain_s=60.0))
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.post(f"{base}/v1/events", json={"subject": "fs.a", "source": "t"}):
+                pass
+            proc.send_signal(signal.SIGTERM)
+            for _ in range(500):  # handshake: readiness turns off once draining began
+                async with s.get(f"{base}/readyz") as resp:
+                    if resp.status == 503:
+                        break
+                await asyncio.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=10)
+    finally:
+        stop(proc)
+    assert (resp.status, code) == (503, 1)
