@@ -37,6 +37,7 @@ from bench.runner import Launcher, run_in_subprocess
 from bench.schema import RunResult, RunSpec
 from bench.slo import LatencyObjective, latency_upper_bound_ns, response_histogram
 from bench.stats import linear_slope_ci, min_samples_for_upper_bound
+from events.errors import ConfigError
 
 #: The knee is where latency first exceeds this multiple of its low-load value.
 KNEE_FACTOR = 2.0
@@ -125,7 +126,13 @@ def judge(
             )
     if result.error_rate > error_limit:
         reasons.append(f"errors {result.error_rate:.3%} > {error_limit:.3%}")
-    slope = backlog_growth(result)
+    try:
+        slope = backlog_growth(result)
+    except ValueError as exc:
+        raise ConfigError(
+            f"capacity steps need a pattern of at least 3 steady segments ({STEP_PATTERN}"
+            f" in configs/scenarios.toml): {exc}"
+        ) from None
     offered_dps = sum(p.accepted_eps * p.duration_s for p in result.phases) / max(
         result.window_s, 1e-9
     )

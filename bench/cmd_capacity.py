@@ -66,10 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--slo",
         default=None,
-        help="latency objectives, e.g. 'p99<=50ms,p99.9<=200ms' (default: configs/slo.toml)",
+        help="latency objectives, e.g. 'p99<=50ms,p99.9<=200ms'; unset: configs/slo.toml",
     )
     parser.add_argument(
-        "--errors", default=None, help="error-rate limit, e.g. 0.1%% (default: configs/slo.toml)"
+        "--errors", default=None, help="error-rate limit, e.g. 0.1%%; unset: configs/slo.toml"
     )
     parser.add_argument("--peak", type=float, default=None, help="production peak, events/s")
     parser.add_argument("--json", type=Path, default=None, help="write the report here")

@@ -10,6 +10,7 @@ from bench.capacity import SearchOutcome, StepResult
 from bench.capacity_step import Criteria, backlog_growth, judge, knee, size
 from bench.schema import Gate, RunResult, RunSpec
 from bench.slo import parse_latencies
+from events.errors import ConfigError
 
 LAX = parse_latencies("p99<=10s")
 
@@ -78,6 +79,13 @@ def test_backlog_needs_three_phases(soak_run: RunResult) -> None:
     short = msgspec.structs.replace(soak_run, phases=soak_run.phases[:2])
     with pytest.raises(ValueError, match="3 phases"):
         backlog_growth(short)
+
+
+def test_judging_a_run_of_too_few_segments_is_a_config_error(soak_run: RunResult) -> None:
+    """A step run without 3 segments cannot show backlog growth: ConfigError says why."""
+    short = msgspec.structs.replace(soak_run, phases=soak_run.phases[:2])
+    with pytest.raises(ConfigError, match="at least 3 steady segments"):
+        judge(short, 400.0, LAX, 1.0)
 
 
 def test_generator_gate_alone_gives_a_generator_verdict(soak_run: RunResult) -> None:
