@@ -57,15 +57,15 @@ def run(args: argparse.Namespace) -> int:
     if unknown or not archs or args.reps < 1 or args.deliveries < 1 or args.batch < 1:
         print(f"error: bad arguments (unknown scenarios: {unknown})", file=sys.stderr)
         return 2
+    everyone = [*archs, micro.CEILING]
+    if args.breakdown:
+        return _breakdown(everyone)
     print(
         f"python {platform.python_version()}, uvloop, {args.reps} reps, ~{args.deliveries}"
         f" deliveries each, batch {args.batch}, 1 KiB payloads;"
         f" load average {_load()} (other processes share the 2 cores)",
         flush=True,
     )
-    everyone = [*archs, micro.CEILING]
-    if args.breakdown:
-        return _breakdown(everyone)
 
     def progress(rep: micro.Repetition) -> None:
         flag = "" if rep.valid else f"  INVALID {rep.identity_errors} delivered={rep.delivered}"
@@ -119,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _breakdown(everyone: list[str]) -> int:
+    print(f"python {platform.python_version()}, uvloop; load average {_load()}", flush=True)
     rows, (pipeline_ns, bare_ns) = micro.run_breakdown(everyone)
     print(f"best of {rows[0].rounds} rounds of {rows[0].events} events, fan-out 1, ns:")
     print(f"{'arch':<28} {'publish/event':>14} {'start+drain/delivery':>21} {'total':>8}")
