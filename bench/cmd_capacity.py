@@ -160,7 +160,13 @@ def migration_summary(sizings: list[Sizing], slo_text: str) -> list[str]:
     lines = ["Migration summary:"]
     for s in sizings:
         if s.outcome.capacity is None:
-            lines.append(f"  {s.arch} has no capacity claim ({s.outcome.limited_by} limit).")
+            shown = s.outcome.low
+            bound = (
+                f": it met the SLO up to {shown:,.0f} events/s, a lower bound only"
+                if shown is not None
+                else ""
+            )
+            lines.append(f"  {s.arch} has no capacity claim ({s.outcome.limited_by} limit){bound}.")
     if len(claimed) >= 2:
         ranked = sorted(claimed, key=lambda s: s.outcome.capacity or 0.0, reverse=True)
         best, other = ranked[0], ranked[-1]
@@ -173,6 +179,14 @@ def migration_summary(sizings: list[Sizing], slo_text: str) -> list[str]:
             f"  Under {slo_text}, {best.arch} sustains {cb:,.0f} events/s against"
             f" {other.arch}'s {co:,.0f} ({cb / co:.2f}x){tail}"
         )
+        if not overlap:
+            lines.append(
+                f"  Per instance, moving from {other.arch} to {best.arch} carries"
+                f" {cb / co:.2f}x the load within the SLO."
+                if best.arch != sizings[0].arch
+                else f"  Per instance, {other.arch} would carry only {co / cb:.2f}x the load"
+                f" {best.arch} carries within the SLO."
+            )
         if best.instances is not None and other.instances is not None:
             lines.append(
                 f"  At the stated peak that is {best.instances} instance(s) of {best.arch}"

@@ -44,7 +44,10 @@ def test_summary_compares_two_claimed_capacities() -> None:
     assert lines[1] == (
         "  Under p99<=50ms, daemon sustains 3,000 events/s against coordinator's 1,000 (3.00x)."
     )
-    assert "2 instance(s) of daemon against 5 of coordinator" in lines[2]
+    assert lines[2] == (
+        "  Per instance, moving from coordinator to daemon carries 3.00x the load within the SLO."
+    )
+    assert "2 instance(s) of daemon against 5 of coordinator" in lines[3]
 
 
 def test_summary_refuses_to_rank_overlapping_intervals() -> None:
@@ -57,5 +60,6 @@ def test_summary_says_when_there_is_no_claim() -> None:
     """A generator-limited architecture is named as having no capacity claim."""
     sizings = [size("a", outcome(None, 900.0, "generator"), None)]
     assert migration_summary(sizings, "p99<=50ms")[1:] == [
-        "  a has no capacity claim (generator limit)."
+        "  a has no capacity claim (generator limit): it met the SLO up to 600 events/s,"
+        " a lower bound only."
     ]
