@@ -61,6 +61,33 @@ _ACCEPTED = Ack.accepted()
 class DataCoordinator:
     """The coordinator of one module (``category``)."""
 
+    __slots__ = (
+        "_cache",
+        "_fast",
+        "_idle",
+        "_slots",
+        "accepted",
+        "category",
+        "closing",
+        "copies",
+        "dead_letters",
+        "depth",
+        "levels",
+        "match_cache_size",
+        "min_workers",
+        "name",
+        "queue_size",
+        "queue_size_config",
+        "rejected",
+        "services",
+        "started",
+        "tasks",
+        "unknown_targets",
+        "unrouted",
+        "watchdog",
+        "worker_batch",
+    )
+
     def __init__(
         self,
         category: Category,
