@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from bench import worker
-from bench.schema import RunSpec
+from bench.cli import main
+from bench.schema import RunSpec, decode_run
 from tests.bench import routers
 
 #: A 20 ms asyncio.sleep wakes 20-21 ms later (timers resolve ~1 ms); a busy
@@ -52,19 +57,22 @@ def test_capacity_router_shows_its_ceiling_in_throughput() -> None:
     assert result.accounting.identity_errors == ()
 
 
-def test_lossy_router_is_invalid_with_the_reason() -> None:
-    """A router that drops events but counts them delivered fails the completions gate."""
-    spec = RunSpec(
-        arch="tests.bench.routers:LossyRouter",
-        profile="light",
-        pattern="steady",
-        seed=5,
-        duration_s=0.5,
-        base_rate=200.0,
-        services="noop",
-    )
-    result = worker.run(spec)
+def test_lossy_router_run_is_invalid_with_the_reason_and_exit_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``bench run`` on a router that drops events but counts them delivered: exit 3,
+    the completions gate failed, and the result still written."""
+    out = tmp_path / "run.json"
+    code = main(
+        [
+            "run", "--arch", "tests.bench.routers:LossyRouter", "--profile", "light",
+            "--pattern", "steady", "--seed", "5", "--duration", "0.5", "--base-rate", "200",
+            "--services", "noop", "--json", str(out), "--quiet",
+        ]
+    )  # fmt: skip
+    assert code == 3
+    result = decode_run(out.read_bytes())
     failed = [g.name for g in result.gates if not g.passed and g.scope == "all"]
     assert failed == ["completions"]
     assert result.valid is False
-    assert any(reason.startswith("completions:") for reason in result.reasons)
+    assert "completions:" in capsys.readouterr().err
