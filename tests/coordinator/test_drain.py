@@ -84,3 +84,25 @@ async def test_drain_twice_returns_same_report() -> None:
     await router.start()
     first = await router.drain(1)
     assert first is await router.drain(1)
+
+
+async def test_drain_timeout_with_displacing_copies() -> None:
+    """Events queued with a displacing copy are accounted at drain like any other."""
+    router = CoordinatorRouter()
+    started, gate = asyncio.Event(), asyncio.Event()
+    router.subscribe(sub("stuck", "db.>"), gated(started, gate))
+    router.subscribe(sub("lossy", "db.>", mailbox=2, overflow="drop_oldest"), Recorder())
+    await router.start()
+    for _ in range(4):
+        router.publish(ev("db.txn.committed"))
+    await asyncio.wait_for(started.wait(), 5)
+    report = await router.drain(0.02)
+    stats = report.stats
+    # All four are published before the worker runs: lossy keeps events 3 and 4 (two
+    # dropped). In hand: stuck on event 1; queued: stuck x3, lossy x2.
+    assert (stats.dead_lettered, stats.dropped, report.timed_out) == (
+        {"drain_timeout": 6},
+        {"overflow": 2},
+        6,
+    )
+    assert (stats.identity_errors(), stats.pending) == ([], 0)
