@@ -74,7 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peak", type=float, default=None, help="production peak, events/s")
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
     parser.add_argument(
-        "--quick", action="store_true", help="~1 min: 2 s steps, 10%% precision, 1 confirmation"
+        "--quick",
+        action="store_true",
+        help="~1 min: 2 s steps, 10%% precision, 1 confirmation, <= 10 steps",
     )
     parser.add_argument("--step", type=float, default=4.0, help="seconds per step (at least)")
     parser.add_argument("--start", type=float, default=500.0, help="first rate, events/s")
@@ -203,12 +205,13 @@ def run(args: argparse.Namespace) -> int:
     defaults = load()
     latency = parse_latencies(args.slo) if args.slo else defaults.latency
     error_limit = parse_error_rate(args.errors) if args.errors else defaults.error_rate
-    step_s, precision, confirm = args.step, args.precision, args.confirm
+    step_s, precision, confirm, steps = args.step, args.precision, args.confirm, args.max_steps
     if args.quick:
         step_s, precision, confirm = min(step_s, 2.0), max(precision, 0.10), min(confirm, 1)
+        steps = min(steps, 10)
     settings = SearchSettings(
         start_rate=args.start, precision=precision, max_rate=args.max_rate,
-        confirmations=confirm, max_steps=args.max_steps,
+        confirmations=confirm, max_steps=steps,
     )  # fmt: skip
     slo_text = ", ".join(o.text for o in latency) + f", errors<={error_limit:.3%}"
     base = RunSpec(
