@@ -1,0 +1,58 @@
+"""The ingress wire format: what clients send, what the 202 answers, the decoders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from events.model import Category, Event
+
+JSON_TYPES = frozenset({"application/json"})
+MSGPACK_TYPES = frozenset({"application/msgpack", "application/x-msgpack"})
+
+
+class IngressEvent(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
+    """An event as a client sends it: ``id`` and ``category`` may be omitted."""
+
+    subject: str
+    source: str
+    id: str | None = None
+    category: Category | None = None
+    priority: int = 1
+    payload: bytes = b""
+    targets: tuple[str, ...] = ()
+    headers: dict[str, str] = {}
+    seq: int = 0
+    t_intended_ns: int = 0
+
+
+class Rejected(msgspec.Struct, frozen=True):
+    index: int
+    id: str
+    reason: str
+
+
+class Accepted(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The 202 body: ids accepted, and (batch only) items the router refused."""
+
+    accepted: list[str]
+    rejected: list[Rejected] = []
+
+
+#: Per content type: (one IngressEvent, a batch of them, one Event, a batch of Events).
+DECODERS: dict[str, tuple[Any, Any, Any, Any]] = {}
+for _t in JSON_TYPES:
+    DECODERS[_t] = (
+        msgspec.json.Decoder(IngressEvent),
+        msgspec.json.Decoder(list[IngressEvent]),
+        msgspec.json.Decoder(Event),
+        msgspec.json.Decoder(list[Event]),
+    )
+for _t in MSGPACK_TYPES:
+    DECODERS[_t] = (
+        msgspec.msgpack.Decoder(IngressEvent),
+        msgspec.msgpack.Decoder(list[IngressEvent]),
+        msgspec.msgpack.Decoder(Event),
+        msgspec.msgpack.Decoder(list[Event]),
+    )
