@@ -199,7 +199,9 @@ class CapacitySearch:
 
     def _best_pass_below(self, rate: float) -> float | None:
         passes = [t.rate for t in self.steps if t.passed and t.rate < rate]
-        failed = {t.rate for t in self.steps if not t.passed}
+        # Only the router failing at a rate makes its earlier pass suspect; a stalled
+        # generator says nothing about the router.
+        failed = {t.rate for t in self.steps if t.verdict in ("fail", "invalid")}
         trusted = [r for r in passes if r not in failed]
         return max(trusted, default=None)
 

@@ -126,7 +126,9 @@ def _describe(s: Sizing) -> list[str]:
     elif o.limited_by == "min_rate":
         lines.append("  no rate down to the minimum met the SLO")
     else:
-        lines.append(f"  search ran out of steps; highest pass {o.low}, lowest failure {o.high}")
+        low = f"{o.low:,.0f} events/s" if o.low is not None else "none"
+        high = f"{o.high:,.0f} events/s" if o.high is not None else "none"
+        lines.append(f"  search ran out of steps: highest pass {low}, lowest non-pass {high}")
     if s.deliveries_per_s is not None:
         lines.append(f"  at that rate {s.deliveries_per_s:,.0f} deliveries/s completed")
     if s.knee_rate is not None and s.low_load_latency_ns is not None:

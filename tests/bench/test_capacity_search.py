@@ -133,6 +133,23 @@ def test_failed_confirmation_searches_again_below() -> None:
     assert True is (outcome.capacity >= 1800.0 / 1.05**2)
 
 
+def test_generator_stall_at_a_confirmation_keeps_earlier_passes() -> None:
+    """A pass at a rate the generator once spoiled still bounds the search from below."""
+    seen: dict[float, int] = {}
+
+    def measure(rate: float) -> StepResult:
+        seen[rate] = seen.get(rate, 0) + 1
+        if rate == 300.0:
+            return StepResult(rate, "generator" if seen[rate] == 1 else "pass")
+        if rate <= 360.0 and seen[rate] == 1:
+            return StepResult(rate, "pass")
+        return StepResult(rate, "generator")
+
+    outcome = search(measure, SearchSettings(start_rate=300.0))
+    assert min(s.rate for s in outcome.steps) == 300.0
+    assert (outcome.limited_by, outcome.low) == ("generator", 300.0)
+
+
 def test_record_after_the_end_is_an_error() -> None:
     """Recording a step once the search is over raises instead of corrupting it."""
     machine = CapacitySearch(SearchSettings(start_rate=100.0, max_rate=100.0))
