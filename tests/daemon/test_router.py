@@ -137,3 +137,35 @@ async def test_drain_runs_once_for_concurrent_callers() -> None:
     gate.set()
     one, two = await asyncio.gather(first, second)
     assert (one is two, ack, one.stats.delivered) == (True, Ack.rejected("draining"), 1)
+
+
+async def test_full_group_member_refuses_the_whole_event() -> None:
+    """With 'reject', a full chosen group member refuses the event for every subscription."""
+    router = CentralRouter()
+    member, other = Recorder(), Recorder()
+    sub = Subscription(service="m", pattern="fs.>", queue_group="g", mailbox=1)
+    router.subscribe(sub, member)
+    router.subscribe(Subscription(service="other", pattern="fs.>"), other)
+    acks = [router.publish(event(n)) for n in range(2)]
+    async with running(router):
+        pass
+    assert (acks, member.ids, other.ids) == (
+        [Ack.accepted(), Ack.rejected("overloaded")],
+        ["e0"],
+        ["e0"],
+    )
+
+
+async def test_targets_narrow_queue_groups_too() -> None:
+    """An explicit target picks its member out of a queue group."""
+    router = CentralRouter()
+    recs = [Recorder() for _ in range(2)]
+    for i, rec in enumerate(recs):
+        router.subscribe(Subscription(service=f"m{i}", pattern="fs.>", queue_group="g"), rec)
+    async with running(router):
+        for n in range(3):
+            router.publish(event(n, targets=("m1",)))
+    assert ([rec.ids for rec in recs], router.stats().unknown_targets) == (
+        [[], ["e0", "e1", "e2"]],
+        0,
+    )
