@@ -10,9 +10,9 @@ function in the tests).
    very first step fails, divide instead until one passes (or ``min_rate`` is passed).
 2. Bisect the bracket [highest pass, lowest non-pass] at its geometric midpoint until
    high / low <= 1 + ``precision``.
-3. Recheck the lowest failure once: if it passes now, its failure was noise, the bracket
-   moves above it and the search goes on (a noisy failure would otherwise pin the
-   capacity too low).
+3. Recheck the lowest failure once, if the router failed there: if it passes now, the
+   failure was noise, the bracket moves above it and the search goes on (a noisy
+   failure would otherwise pin the capacity too low).
 4. Confirm: measure the highest pass ``confirmations`` more times. One failure there
    makes that rate the new upper end and the search bisects again below it, so a lucky
    pass near the threshold is not reported as capacity.
@@ -225,7 +225,8 @@ class CapacitySearch:
             self.phase = "bisect"
             self._rate = math.sqrt(self.low * self.high.rate)
             return
-        if self.settings.recheck and not self._rechecked:
+        # Generator stalls were re-measured already; the recheck is for router noise.
+        if self.settings.recheck and not self._rechecked and self.high.verdict == "fail":
             self.phase = "recheck"
             self._rate = self.high.rate
             return
