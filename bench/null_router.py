@@ -64,6 +64,7 @@ class NullRouter:
         self._pipelines: list[Pipeline] = []
         self._groups: dict[str, list[Pipeline]] = {}
         self._group_next: dict[str, int] = {}
+        self._members: dict[tuple[str, str], list[Pipeline]] = {}
         self._routes: dict[str, tuple[Pipeline, ...]] = {}
         self._dead_letters = DeadLetterStore()
         self._watchdog = TimeoutWatchdog()
@@ -85,6 +86,7 @@ class NullRouter:
         if sub.queue_group is not None:
             self._groups.setdefault(sub.queue_group, []).append(pipeline)
         self._routes.clear()
+        self._members.clear()
 
     async def start(self) -> None:
         self._open = True
@@ -123,7 +125,7 @@ class NullRouter:
         for pipeline in routes:
             group = pipeline.sub.queue_group
             if group is not None:
-                pipeline = self._next_member(group)
+                pipeline = self._next_member(group, event.subject)
             pipeline.deliveries += 1
             slot = self._spare
             coro = pipeline.run(event, slot)
@@ -142,8 +144,12 @@ class NullRouter:
         self.unknown_targets += sum(1 for t in targets if t not in known)
         return tuple(p for p in routes if p.sub.service in targets)
 
-    def _next_member(self, group: str) -> Pipeline:
-        members = self._groups[group]
+    def _next_member(self, group: str, subject: str) -> Pipeline:
+        """Round robin over the members of ``group`` whose pattern matches ``subject``."""
+        members = self._members.get((group, subject))
+        if members is None:
+            members = [p for p in self._groups[group] if subject_matches(p.sub.pattern, subject)]
+            self._members[(group, subject)] = members
         index = self._group_next.get(group, 0)
         self._group_next[group] = index + 1
         return members[index % len(members)]

@@ -147,5 +147,22 @@ async def test_queue_group_delivers_to_one_member() -> None:
     assert got == ["m1", "m2", "m1", "m2"]
 
 
+async def test_queue_group_skips_members_whose_pattern_does_not_match() -> None:
+    """A group member subscribed to other subjects never gets this subject's events."""
+    got: list[str] = []
+    router = NullRouter()
+    for name, pattern in (("fs", "fs.>"), ("db", "db.>"), ("all", ">")):
+
+        async def member(event: Event, name: str = name) -> None:
+            got.append(name)
+
+        router.subscribe(Subscription(service=name, pattern=pattern, queue_group="g"), member)
+    await router.start()
+    for seq in range(4):
+        router.publish(_event(seq))
+    await router.drain(1.0)
+    assert got == ["fs", "all", "fs", "all"]
+
+
 async def _noop(event: Event) -> None:
     return None
