@@ -1,12 +1,13 @@
 """The open-loop generator: publishes each pre-built event when its intended time comes.
 
 Completions never pace sends (design §7). Every event whose intended time has
-come is published in one batch, stamped with the batch's dispatch time; then
-the generator waits for the next intended time: on a timerfd when it has one
-(see :mod:`bench.waker`), otherwise a timed sleep when the next event is more
-than ``SPIN_NS`` away and polling when closer (the clock, with a ``sleep(0)``
-turn of the event loop at least every ``YIELD_EVERY_NS``). Rejections are
-counted by reason and kept per event so phases can report them.
+come is published, in batches of at most ``MAX_BATCH`` each stamped with its
+dispatch time; then the generator waits for the next intended time: on a
+timerfd when it has one (see :mod:`bench.waker`), otherwise a timed sleep when
+the next event is more than ``SPIN_NS`` away; closer than that it polls the
+clock, giving the event loop a ``sleep(0)`` turn at least every
+``YIELD_EVERY_NS``. Rejections are counted by reason and kept per event so
+phases can report them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ TIMERFD_SPIN_NS = 20_000
 #: (``sleep(0)``) at least this often: a loop turn costs more than an event at
 #: high rates, and the routers' workers still run every half millisecond.
 YIELD_EVERY_NS = 500_000
+#: A batch gets one dispatch stamp; a generator that fell behind would otherwise
+#: stamp thousands of events with the time it started publishing them.
+MAX_BATCH = 64
 
 
 class GeneratorLog:
@@ -83,7 +87,8 @@ async def run_open_loop(
     while i < n:
         now = clock() - t0_ns
         j = i
-        while j < n and offsets[j] <= now:
+        limit = min(n, i + MAX_BATCH)
+        while j < limit and offsets[j] <= now:
             ack = publish(events[j])
             if not ack.ok:
                 rejected_seq(j)
