@@ -55,6 +55,7 @@ class Admission:
         self, config: AdmissionConfig, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.config = config
+        self.unlimited = config.default_limit is None and not config.sources
         self.clock = clock
         self.buckets: OrderedDict[str, TokenBucket] = OrderedDict()
         self.draining = False
@@ -66,6 +67,7 @@ class Admission:
     def reconfigure_nowait(self, config: AdmissionConfig) -> None:
         """Swap limits; buckets restart full under the new limits."""
         self.config = config
+        self.unlimited = config.default_limit is None and not config.sources
         self.buckets.clear()
         self.observe_nowait(self.pending, self.capacity)
 

@@ -40,14 +40,18 @@ class Accepted(msgspec.Struct, frozen=True, omit_defaults=True):
     rejected: list[Rejected] = []
 
 
-#: Per content type: (one IngressEvent, a batch of them, one Event, a batch of Events).
-DECODERS: dict[str, tuple[Any, Any, Any, Any]] = {}
+#: Per content type: decoders of (one IngressEvent, a batch of them, one Event, a batch
+#: of Events), then the encoded ``id`` and ``category`` keys: a body holding neither
+#: cannot decode as complete Events.
+DECODERS: dict[str, tuple[Any, ...]] = {}
 for _t in JSON_TYPES:
     DECODERS[_t] = (
         msgspec.json.Decoder(IngressEvent),
         msgspec.json.Decoder(list[IngressEvent]),
         msgspec.json.Decoder(Event),
         msgspec.json.Decoder(list[Event]),
+        b'"id"',
+        b'"category"',
     )
 for _t in MSGPACK_TYPES:
     DECODERS[_t] = (
@@ -55,4 +59,6 @@ for _t in MSGPACK_TYPES:
         msgspec.msgpack.Decoder(list[IngressEvent]),
         msgspec.msgpack.Decoder(Event),
         msgspec.msgpack.Decoder(list[Event]),
+        msgspec.msgpack.encode("id"),
+        msgspec.msgpack.encode("category"),
     )
