@@ -26,7 +26,8 @@ class CoordinatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     #: sum of the module's subscription mailboxes, the most its copies could hold anyway, so
     #: the module bound refuses nothing a per-subscription mailbox would accept.
     queue_size: int | None = None
-    #: Worker tasks per module. One keeps FIFO per subscription (the design being migrated).
+    #: Worker tasks per module, a floor: a module runs at least the largest ``concurrency``
+    #: of its subscriptions. One keeps FIFO per subscription (the design being migrated).
     workers: int = 1
     #: Per-module overrides of ``queue_size``, by module name (e.g. ``filesystem``).
     module_queue_size: dict[str, int] = {}
