@@ -8,7 +8,7 @@ from bench.architectures import make
 from events import Router
 
 #: Router factory names the contract suite runs against.
-ROUTERS = ["daemon"]
+ROUTERS = ["daemon", "coordinator"]
 
 
 @pytest.fixture(params=ROUTERS)
