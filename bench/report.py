@@ -123,6 +123,10 @@ def write(
     generated_by: str,
 ) -> None:
     """Write whichever documents were asked for; raise :class:`ReportError` if one cannot be."""
+    for path in (html_path, markdown_path):
+        # Before the (costly) rendering: a missing folder fails fast.
+        if path is not None and not path.parent.is_dir():
+            raise ReportError(f"{path}: cannot write: folder {path.parent} does not exist")
     documents = []
     if html_path is not None:
         documents.append((html_path, render_html(inputs, title, generated_by)))
