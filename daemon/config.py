@@ -59,7 +59,7 @@ class AdmissionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     high_water: float = 0.8
     retry_after_s: int = 1
-    sample_interval_s: float = 0.02
+    sample_interval_s: float = 0.05
     default_limit: SourceLimit | None = None
     sources: dict[str, SourceLimit] = {}
     max_tracked_sources: int = 10_000
