@@ -1,6 +1,6 @@
 """The comparison's tables as rows of text, rendered with rich or as Markdown.
 
-One table per architecture (means over its runs) and one of ratios with their
+One table per architecture (means over the runs each metric may use) and one of ratios with their
 CI and verdict; invalid runs are named with their reasons in plain words.
 """
 
@@ -13,6 +13,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from bench.compare import METRICS, values_of
 from bench.schema import CompareResult, RunResult
 
 ARCH_HEADER = (
@@ -33,31 +34,38 @@ def _by_arch(result: CompareResult) -> dict[str, list[RunResult]]:
     return out
 
 
+#: Columns of the per-architecture table: (metric of bench.compare, format).
+_ARCH_COLUMNS = (
+    ("throughput", "{:,.0f}"),
+    ("response_p50", "{:.2f}"),
+    ("response_p99", "{:.2f}"),
+    ("response_p99.9", "{:.2f}"),
+    ("peak_rss", "{:.1f}"),
+    ("error_rate", "{:.3f}%"),
+)
+
+
+def _status(runs: Sequence[RunResult]) -> str:
+    voided = sum(1 for r in runs if any(not g.passed and g.scope == "all" for g in r.gates))
+    behind = sum(1 for r in runs if not r.valid) - voided
+    if not voided and not behind:
+        return "valid"
+    parts = [f"INVALID {voided + behind}/{len(runs)}"]
+    if behind:
+        parts.append(f"{behind} for capacity only")
+    return ": ".join(parts)
+
+
 def arch_rows(result: CompareResult) -> list[tuple[str, ...]]:
+    """Means over the runs each metric may use (the rule of :mod:`bench.compare`)."""
+    metrics = {m.name: m for m in METRICS}
     rows: list[tuple[str, ...]] = []
     for arch, runs in _by_arch(result).items():
-        ok = [r for r in runs if r.valid]
-        shown = ok or runs
-
-        def ms(metric: str, field: str, shown: list[RunResult] = shown) -> str:
-            return f"{_mean([getattr(r.summary(metric), field) / 1e6 for r in shown]):.2f}"
-
-        invalid = len(runs) - len(ok)
-        status = "valid" if not invalid else f"INVALID {invalid}/{len(runs)}"
-        errors = _mean([r.error_rate * 100 for r in shown])
-        rows.append(
-            (
-                arch,
-                str(len(runs)),
-                f"{_mean([r.throughput_dps for r in shown]):,.0f}",
-                ms("response", "p50"),
-                ms("response", "p99"),
-                ms("response", "p999"),
-                f"{_mean([r.resources.rss_peak_bytes / 2**20 for r in shown]):.1f}",
-                f"{errors:.3f}%",
-                status,
-            )
-        )
+        cells = []
+        for name, fmt in _ARCH_COLUMNS:
+            values = values_of(metrics[name], runs)
+            cells.append(fmt.format(_mean(values)) if values else "n/a")
+        rows.append((arch, str(len(runs)), *cells, _status(runs)))
     return rows
 
 
@@ -117,7 +125,7 @@ def render(result: CompareResult, console: Console) -> None:
     console.print(headline(result), highlight=False)
     archs = Table(
         *ARCH_HEADER,
-        title="Per architecture (means over valid runs, or all runs when none is valid)",
+        title="Per architecture (means over usable runs)",
     )
     for row in arch_rows(result):
         archs.add_row(*row)
@@ -150,7 +158,10 @@ def markdown(result: CompareResult) -> str:
         f" x{env.cpu_count}, git {env.git_sha or 'unknown'}, config {env.config_hash},"
         f" schedule {env.schedule_hash}",
         "",
-        "## Per architecture (means over valid runs, or all runs when none is valid)",
+        "## Per architecture (means over usable runs)",
+        "",
+        "Throughput uses runs that passed every gate; the other columns, runs whose"
+        " accounting holds (a generator that fell behind voids throughput claims only).",
         "",
         *_md_table(ARCH_HEADER, arch_rows(result)),
         "",
