@@ -136,10 +136,10 @@ class _Run:
         self.cfg = cfg
         self.events = events
         self.offsets = offsets
-        n = len(events)
-        self.lag = [0] * n
-        self.accept = [0] * n
-        self.status = [_NOT_SENT] * n
+        # One record per request (first, end, sent, answered, status); per-event
+        # arrays are built from them after the run, off the hot path.
+        self.log: list[tuple[int, int, int, int, int]] = []
+        self.refused_items: list[int] = []
         self.item_rejects: dict[str, int] = {}
         self.requests = 0
         self.ctype = MSGPACK if cfg.codec == "msgpack" else JSON
@@ -161,11 +161,6 @@ class _Run:
 
     async def send(self, session: aiohttp.ClientSession, url: str, a: int, b: int) -> None:
         t_send = time.perf_counter_ns()
-        base = self.t0_perf
-        offs = self.offsets
-        lag, accept, status_of = self.lag, self.accept, self.status
-        for k in range(a, b):
-            lag[k] = t_send - base - offs[k]
         body = self.encode(self.events[a:b] if self.cfg.batch > 1 else self.events[a])
         self.requests += 1
         try:
@@ -174,16 +169,27 @@ class _Run:
                 answer = await resp.read()
         except (aiohttp.ClientError, OSError, TimeoutError):
             status, answer = _CONN_ERROR, b""
-        t_done = time.perf_counter_ns()
-        for k in range(a, b):
-            accept[k] = t_done - base - offs[k]
-            status_of[k] = status
+        self.log.append((a, b, t_send, time.perf_counter_ns(), status))
         if status == 202 and self.cfg.batch > 1 and b"rejected" in answer:
             for item in msgspec.json.decode(answer).get("rejected", []):
-                k = a + int(item["index"])
-                status_of[k] = 0
+                self.refused_items.append(a + int(item["index"]))
                 reason = f"item:{item['reason']}"
                 self.item_rejects[reason] = self.item_rejects.get(reason, 0) + 1
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per event: dispatch lag, acceptance latency (ns) and HTTP status (0: item refused)."""
+        n = len(self.offsets)
+        offs = np.asarray(self.offsets, dtype=np.int64) + self.t0_perf
+        lag = np.zeros(n, dtype=np.int64)
+        accept = np.zeros(n, dtype=np.int64)
+        status = np.full(n, _NOT_SENT, dtype=np.int32)
+        for a, b, t_send, t_done, code in self.log:
+            lag[a:b] = t_send - offs[a:b]
+            accept[a:b] = t_done - offs[a:b]
+            status[a:b] = code
+        if self.refused_items:
+            status[np.asarray(self.refused_items, dtype=np.int64)] = 0
+        return lag, accept, status
 
     def _spawn(self, session: aiohttp.ClientSession, url: str, a: int, b: int) -> None:
         task = asyncio.create_task(self.send(session, url, a, b))
@@ -289,8 +295,7 @@ def _result(
     t_sent: int,
     t_settled: int,
 ) -> LoadResult:
-    status = np.asarray(run.status, dtype=np.int32)
-    accept = np.asarray(run.accept, dtype=np.int64)
+    lag_ns, accept, status = run.arrays()
     ok = status == 202
     outcomes: dict[str, int] = {}
     codes, counts = np.unique(status[status != 0], return_counts=True)
@@ -304,7 +309,7 @@ def _result(
     settle_window_s = max(1e-9, (t_settled - run.t0_perf) / 1e9)
     rb, ra = before["router"], after["router"]
     delivered = ra["delivered"] - rb["delivered"]
-    lag = percentiles(np.asarray(run.lag, dtype=np.int64)[status != _NOT_SENT])
+    lag = percentiles(lag_ns[status != _NOT_SENT])
     reasons = []
     if lag.p99_ms > cfg.max_dispatch_lag_ms:
         reasons.append(
