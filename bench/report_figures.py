@@ -82,6 +82,9 @@ def percentile_points(hist: HdrHistogram, steps: int = 200) -> tuple[list[float]
     levels = [p for p in levels if p <= 1 - 1 / total] or [0.0]
     xs = list(levels)
     ys = [hist.get_value_at_percentile(p * 100) / 1e6 for p in levels]
+    # The curve ends on the largest sample, drawn at the last percentile the samples resolve.
+    xs.append(max(xs[-1], 1 - 1 / total))
+    ys.append(hist.get_max_value() / 1e6)
     return xs, ys
 
 
