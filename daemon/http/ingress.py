@@ -95,21 +95,26 @@ class Ingress:
 
     def _check(self, item: IngressEvent | Event, index: int) -> Category | None:
         """Validate what the codec cannot; answer the category the subject implies."""
-        error, _, implied = self._subject_info(item.subject)
+        info = self._subjects.get(item.subject)  # the cache hit inlined: once per event
+        error, _, implied = info if info is not None else self._subject_info(item.subject)
         if error:
             raise IngressError(422, "invalid_subject", f"{_where(index)}subject: {error}")
+        if not PRIORITY_MIN <= item.priority <= PRIORITY_MAX or not item.source or item.id == "":
+            self._refuse_field(item, index)
+        return implied
+
+    @staticmethod
+    def _refuse_field(item: IngressEvent | Event, index: int) -> None:
+        where = _where(index)
         if not PRIORITY_MIN <= item.priority <= PRIORITY_MAX:
             raise IngressError(
                 422,
                 "invalid_field",
-                f"{_where(index)}priority: must be in {PRIORITY_MIN}..{PRIORITY_MAX},"
-                f" got {item.priority}",
+                f"{where}priority: must be in {PRIORITY_MIN}..{PRIORITY_MAX}, got {item.priority}",
             )
         if not item.source:
-            raise IngressError(422, "invalid_field", f"{_where(index)}source: must not be empty")
-        if item.id is not None and not item.id:
-            raise IngressError(422, "invalid_field", f"{_where(index)}id: must not be empty")
-        return implied
+            raise IngressError(422, "invalid_field", f"{where}source: must not be empty")
+        raise IngressError(422, "invalid_field", f"{where}id: must not be empty")
 
     def to_event(self, item: IngressEvent | Event, index: int = -1) -> Event:
         """The ``events.Event`` of ``item``; raise a 422 IngressError naming the field.

@@ -82,6 +82,8 @@ async def test_batch_json_and_msgpack_keep_client_ids(tmp_path: Path) -> None:
         ),
         (b'{"subject": "zz.a", "source": "t"}', "application/json", 422, "invalid_field"),
         (b'{"subject": 5, "source": "t"}', "application/json", 422, "invalid_field"),
+        (b'{"subject": "fs.a", "source": ""}', "application/json", 422, "invalid_field"),
+        (b'{"subject": "fs.a", "source": "t", "id": ""}', "application/json", 422, "invalid_field"),
         (b"x" * 70_000, "application/json", 413, "too_large"),
     ],
 )
