@@ -21,6 +21,10 @@ ARCH_HEADER = (
     "resp p99.9 (ms)", "peak RSS (MiB)", "errors", "status",
 )  # fmt: skip
 RATIO_HEADER = ("metric", "comparison", "ratio", "95% CI", "verdict", "note")
+PHASE_HEADER = (
+    "phase", "architecture", "offered (ev/s)", "completed (deliv/s)", "resp p50 (ms)",
+    "resp p99 (ms)", "rejected",
+)  # fmt: skip
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -66,6 +70,33 @@ def arch_rows(result: CompareResult) -> list[tuple[str, ...]]:
             values = values_of(metrics[name], runs)
             cells.append(fmt.format(_mean(values)) if values else "n/a")
         rows.append((arch, str(len(runs)), *cells, _status(runs)))
+    return rows
+
+
+def phase_rows(result: CompareResult) -> list[tuple[str, ...]]:
+    """Per phase of the pattern and architecture: rates and response, means over the runs
+    whose accounting holds."""
+    by_arch = {
+        arch: [r for r in runs if all(g.passed or g.scope != "all" for g in r.gates)]
+        for arch, runs in _by_arch(result).items()
+    }
+    names = [p.name for p in next((r.phases for rs in by_arch.values() for r in rs), ())]
+    rows: list[tuple[str, ...]] = []
+    for index, name in enumerate(names):
+        for arch, runs in by_arch.items():
+            phases = [r.phases[index] for r in runs]
+            latencies = [r.summary("response", f"phase:{name}") for r in runs]
+            rows.append(
+                (
+                    name,
+                    arch,
+                    f"{_mean([p.offered_eps for p in phases]):,.0f}",
+                    f"{_mean([p.completed_dps for p in phases]):,.0f}",
+                    f"{_mean([s.p50 / 1e6 for s in latencies]):.2f}",
+                    f"{_mean([s.p99 / 1e6 for s in latencies]):.2f}",
+                    f"{_mean([p.rejected for p in phases]):.0f}",
+                )
+            )
     return rows
 
 
@@ -134,6 +165,10 @@ def render(result: CompareResult, console: Console) -> None:
     for row in ratio_rows(result):
         ratios.add_row(*row)
     console.print(ratios)
+    phases = Table(*PHASE_HEADER, title="Per phase (means over runs whose accounting holds)")
+    for row in phase_rows(result):
+        phases.add_row(*row)
+    console.print(phases)
     for line in invalid_lines(result):
         console.print(line, style="bold red", highlight=False, markup=False)
 
@@ -168,6 +203,10 @@ def markdown(result: CompareResult) -> str:
         "## Ratios against the first architecture",
         "",
         *_md_table(RATIO_HEADER, ratio_rows(result)),
+        "",
+        "## Per phase (means over runs whose accounting holds)",
+        "",
+        *_md_table(PHASE_HEADER, phase_rows(result)),
         "",
     ]
     invalid = invalid_lines(result)
