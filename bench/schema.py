@@ -236,8 +236,22 @@ def _check_schema(schema: str, where: str) -> None:
         raise SchemaError(f"{where}: schema {schema!r} is not {SCHEMA!r}")
 
 
+class _Head(msgspec.Struct):
+    schema: str = "(none)"
+
+
+def _check_head(data: bytes | str, where: str) -> None:
+    """Check the version first, so another version is named as such, not as bad fields."""
+    try:
+        head = msgspec.json.decode(data, type=_Head)
+    except msgspec.DecodeError as exc:
+        raise SchemaError(f"{where}: {exc}") from None
+    _check_schema(head.schema, where)
+
+
 def decode_run(data: bytes | str, where: str = "run result") -> RunResult:
     """Validate and decode a :class:`RunResult`; raise :class:`SchemaError` saying why not."""
+    _check_head(data, where)
     try:
         result = msgspec.json.decode(data, type=RunResult)
     except msgspec.DecodeError as exc:
@@ -248,6 +262,7 @@ def decode_run(data: bytes | str, where: str = "run result") -> RunResult:
 
 def decode_compare(data: bytes | str, where: str = "comparison") -> CompareResult:
     """Validate and decode a :class:`CompareResult`; raise :class:`SchemaError` saying why not."""
+    _check_head(data, where)
     try:
         result = msgspec.json.decode(data, type=CompareResult)
     except msgspec.DecodeError as exc:

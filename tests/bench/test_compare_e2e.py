@@ -69,6 +69,7 @@ def test_compare_writes_valid_json_with_both_architectures(
     delay = next(r for r in result.ratios if r.metric == "response_p50")
     assert delay.verdict == "worse"
     assert "Ratios against the first architecture" in (tmp_path / "compare.md").read_text()
+    assert "block 1/1 warm-up" in proc.stderr  # plain progress lines under CI=true
     if proc.returncode == 3:
         assert "INVALID" in proc.stdout
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bench import histograms
+from bench import compare, histograms
 from bench.cli import main
 from bench.cmd_compare import labels
 from bench.generator import run_open_loop
 from bench.runner import plan
+from bench.schema import SchemaError, load_compare
 from bench.waker import open_waker
 from events import Ack, Event
 from events.model import Category
@@ -116,3 +118,30 @@ def test_bad_input_is_one_clear_line_and_exit_2(
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
     assert message in err
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "verdict", "says"),
+    [
+        ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], "equivalent", "0 in every run"),
+        ([0.0, 1.0, 0.0], [1.0, 1.0, 1.0], "inconclusive", "is 0 in 2 of 3 runs"),
+        ([5.0], [5.0, 5.0], "inconclusive", "at least 2 valid runs"),
+        ([10.0, 10.2, 9.9], [20.0, 20.5, 19.8], "worse", "worse"),
+    ],
+)
+def test_compare_metric_edge_cases_get_an_explained_verdict(
+    a: list[float], b: list[float], verdict: str, says: str
+) -> None:
+    """Zeros, too few runs and a clear difference each get a verdict and a reason."""
+    metric = next(m for m in compare.METRICS if m.name == "response_p99")
+    ratio = compare.compare_metric(metric, "A", "B", a, b, noise=0.05, seed=1)
+    assert (ratio.verdict, ratio.n_baseline, ratio.n_arch) == (verdict, len(a), len(b))
+    assert says in ratio.explanation
+
+
+def test_results_of_another_schema_version_are_refused(tmp_path: Path) -> None:
+    """Loading a results file of another schema names the file and both versions."""
+    path = tmp_path / "old.json"
+    path.write_text('{"schema": "switchyard.bench/0", "runs": []}')
+    with pytest.raises(SchemaError, match=r"old\.json: schema 'switchyard.bench/0' is not"):
+        load_compare(path)
