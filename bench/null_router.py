@@ -38,6 +38,14 @@ async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
         try:
             if waiting is None:
                 await asyncio.sleep(0)  # a bare yield asks for one turn of the loop
+            elif not asyncio.isfuture(waiting):
+                # What Task does with a bad yield: tell the coroutine, don't wait on it.
+                bad = RuntimeError(f"bad yield in a delivery: {waiting!r}")
+                try:
+                    waiting = coro.throw(bad)
+                except StopIteration:
+                    return
+                continue
             else:
                 # A Task clears this flag on the future its coroutine yields; the
                 # C future refuses to be awaited again while it is still set.
@@ -58,7 +66,7 @@ async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
 
 
 class NullRouter:
-    """Delivers every event immediately, one task per matching subscription."""
+    """Delivers every event at once; a delivery that suspends finishes in its own task."""
 
     def __init__(self, config: object = None) -> None:
         self._pipelines: list[Pipeline] = []

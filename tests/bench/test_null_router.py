@@ -164,5 +164,26 @@ async def test_queue_group_skips_members_whose_pattern_does_not_match() -> None:
     assert got == ["fs", "all", "fs", "all"]
 
 
+class _BadAwaitable:
+    def __await__(self):  # type: ignore[no-untyped-def]
+        yield 42
+
+
+async def test_a_bad_yield_fails_the_delivery_as_a_task_would() -> None:
+    """A handler yielding a non-future fails its attempt, and the delivery dead-letters."""
+    router = NullRouter()
+
+    async def bad(event: Event) -> None:
+        await asyncio.sleep(0)
+        await _BadAwaitable()
+
+    router.subscribe(Subscription(service="b", pattern=">", retry=RetryPolicy(attempts=1)), bad)
+    await router.start()
+    router.publish(_event(1))
+    report = await router.drain(1.0)
+    assert report.stats.dead_lettered == {"failed": 1}
+    assert report.stats.identity_errors() == []
+
+
 async def _noop(event: Event) -> None:
     return None
