@@ -26,8 +26,8 @@ from events.model import CATEGORY_PATTERNS, RouterStats
 KNOWN_PREFIXES = frozenset(p.split(".", 1)[0] for ps in CATEGORY_PATTERNS.values() for p in ps)
 OTHER = "other"
 
-_SUB = 4  # sub-buckets per power of two: relative error under 25%
-_NBUCKETS = _SUB * 40
+SUB_BUCKETS = 4  # sub-buckets per power of two: relative error under 25%
+N_BUCKETS = SUB_BUCKETS * 40
 
 
 def prefix_of(subject: str) -> str:
@@ -38,63 +38,68 @@ def prefix_of(subject: str) -> str:
 
 def bucket_index(us: int) -> int:
     """Log-linear bucket of a value in microseconds (4 sub-buckets per octave)."""
-    if us < _SUB:
+    if us < SUB_BUCKETS:
         return us if us > 0 else 0
     e = us.bit_length() - 1
-    index = _SUB * (e - 1) + ((us >> (e - 2)) & (_SUB - 1))
-    return index if index < _NBUCKETS else _NBUCKETS - 1
+    index = SUB_BUCKETS * (e - 1) + ((us >> (e - 2)) & (SUB_BUCKETS - 1))
+    return index if index < N_BUCKETS else N_BUCKETS - 1
 
 
 def bucket_upper_us(index: int) -> int:
     """The exclusive upper bound, in microseconds, of bucket ``index``."""
-    if index < _SUB:
+    if index < SUB_BUCKETS:
         return index + 1
-    e = index // _SUB + 1
-    sub = index % _SUB
+    e = index // SUB_BUCKETS + 1
+    sub = index % SUB_BUCKETS
     return (1 << e) + ((sub + 1) << (e - 2))
 
 
 class LatencyHistogram:
     """Counts of latencies in log-linear microsecond buckets; cheap to record."""
 
-    __slots__ = ("count", "counts", "sum_us")
+    __slots__ = ("counts", "sum_us")
 
     def __init__(self) -> None:
-        self.counts = [0] * _NBUCKETS
-        self.count = 0
+        self.counts = [0] * N_BUCKETS
         self.sum_us = 0
+
+    @property
+    def count(self) -> int:
+        # Derived, not kept: one attribute update less per recorded value.
+        return sum(self.counts)
 
     def record_ns(self, ns: int) -> None:
         # bucket_index inlined: this runs once per delivery.
         us = ns // 1000 if ns > 0 else 0
-        if us < _SUB:
+        if us < SUB_BUCKETS:
             index = us
         else:
             e = us.bit_length() - 1
-            index = _SUB * (e - 1) + ((us >> (e - 2)) & (_SUB - 1))
-            if index >= _NBUCKETS:
-                index = _NBUCKETS - 1
+            index = SUB_BUCKETS * (e - 1) + ((us >> (e - 2)) & (SUB_BUCKETS - 1))
+            if index >= N_BUCKETS:
+                index = N_BUCKETS - 1
         self.counts[index] += 1
-        self.count += 1
         self.sum_us += us
 
     def percentile_s(self, q: float) -> float:
         """Upper bound (seconds) of the bucket holding quantile ``q``; 0 when empty."""
-        if not self.count:
+        count = self.count
+        if not count:
             return 0.0
-        rank = q * self.count
+        rank = q * count
         seen = 0
         for index, n in enumerate(self.counts):
             seen += n
             if n and seen >= rank:
                 return bucket_upper_us(index) / 1e6
-        return bucket_upper_us(_NBUCKETS - 1) / 1e6
+        return bucket_upper_us(N_BUCKETS - 1) / 1e6
 
     def summary(self) -> dict[str, Any]:
         """Count, mean, percentiles, and the raw non-empty buckets (upper bound in µs)."""
+        count = self.count
         return {
-            "count": self.count,
-            "mean_s": (self.sum_us / self.count / 1e6) if self.count else 0.0,
+            "count": count,
+            "mean_s": (self.sum_us / count / 1e6) if count else 0.0,
             "p50_s": self.percentile_s(0.50),
             "p90_s": self.percentile_s(0.90),
             "p99_s": self.percentile_s(0.99),
@@ -108,9 +113,9 @@ class LatencyHistogram:
         seen = 0
         for index, n in enumerate(self.counts):
             seen += n
-            if index % (2 * _SUB) == _SUB - 1 and index < _NBUCKETS - 1:
+            if index % (2 * SUB_BUCKETS) == SUB_BUCKETS - 1 and index < N_BUCKETS - 1:
                 out.append((repr(bucket_upper_us(index) / 1e6), float(seen)))
-        out.append(("+Inf", float(self.count)))
+        out.append(("+Inf", float(seen)))
         return out
 
 

@@ -35,7 +35,7 @@ from daemon.http.health import LagWatchdog
 from daemon.http.ingress import Ingress
 from daemon.journal import DeadLetterJournal, EventJournal, replay
 from daemon.logs import configure, get_logger
-from daemon.metrics import LatencyHistogram, ServerMetrics, prefix_of
+from daemon.metrics import N_BUCKETS, SUB_BUCKETS, LatencyHistogram, ServerMetrics, prefix_of
 from daemon.subscribers.inprocess import build_handler
 from daemon.subscribers.streams import StreamRegistry
 from daemon.subscribers.webhook import WebhookHandler, WebhookPool
@@ -147,7 +147,7 @@ class DaemonServer:
         configured = sum(sub.mailbox for sub, _ in self.active.values())
         return configured + self.streams.config.mailbox * len(self.streams.hubs)
 
-    def _measured(self, handler: Handler) -> Handler:
+    def measured(self, handler: Handler) -> Handler:
         """Wrap ``handler`` to record intended-to-completion latency by subject prefix."""
         by_subject = self._hist_by_subject
         by_prefix = self.metrics.delivery_latency
@@ -162,7 +162,20 @@ class DaemonServer:
                     hist = by_prefix[prefix_of(event.subject)]
                     if len(by_subject) < 65_536:
                         by_subject[event.subject] = hist
-                hist.record_ns(now_ns() - t)
+                # LatencyHistogram.record_ns inlined: a method call is a measurable
+                # share of a no-op delivery.
+                us = (now_ns() - t) // 1000
+                if us < SUB_BUCKETS:
+                    if us < 0:
+                        us = 0  # the client's clock is ahead of ours
+                    index = us
+                else:
+                    e = us.bit_length() - 1
+                    index = SUB_BUCKETS * (e - 1) + ((us >> (e - 2)) & (SUB_BUCKETS - 1))
+                    if index >= N_BUCKETS:
+                        index = N_BUCKETS - 1
+                hist.counts[index] += 1
+                hist.sum_us += us
 
         return measured
 
@@ -170,9 +183,9 @@ class DaemonServer:
         built: list[tuple[Subscription, Handler, Any]] = []
         for index, (sub, h) in enumerate(loaded.handler_subs):
             handler = build_handler(h, f"{loaded.path} handlers[{index}] ({h.service})")
-            built.append((sub, self._measured(handler), h))
+            built.append((sub, self.measured(handler), h))
         for sub, w in loaded.webhook_subs:
-            built.append((sub, self._measured(WebhookHandler(w, self.webhooks, self.metrics)), w))
+            built.append((sub, self.measured(WebhookHandler(w, self.webhooks, self.metrics)), w))
         return built
 
     # -- start ---------------------------------------------------------------------
