@@ -9,7 +9,8 @@ the prefix is not a known category's, so clients cannot explode cardinality.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -125,6 +126,9 @@ class ServerMetrics:
     def __init__(self) -> None:
         self.http: dict[tuple[str, int], int] = {}
         self.ingress: dict[tuple[str, str], int] = {}
+        #: Accepted events by subject, updated once per request with Counter.update
+        #: (C speed) and folded into ``ingress`` by prefix when read.
+        self.accepted_subjects: Counter[str] = Counter()
         self.request_latency: dict[str, LatencyHistogram] = {}
         self.delivery_latency: dict[str, LatencyHistogram] = {
             p: LatencyHistogram() for p in sorted(KNOWN_PREFIXES | {OTHER})
@@ -152,6 +156,18 @@ class ServerMetrics:
         key = (prefix, outcome)
         self.ingress[key] = self.ingress.get(key, 0) + n
 
+    def count_accepted(self, subjects: Iterable[str]) -> None:
+        self.accepted_subjects.update(subjects)
+        if len(self.accepted_subjects) > 65_536:
+            self.fold_accepted()  # bounded: clients choose subjects
+
+    def fold_accepted(self) -> dict[tuple[str, str], int]:
+        """Move the per-subject accepted counts into ``ingress``; answer ``ingress``."""
+        for subject, n in self.accepted_subjects.items():
+            self.count_ingress(prefix_of(subject), "accepted", n)
+        self.accepted_subjects.clear()
+        return self.ingress
+
     def count_webhook(self, service: str, outcome: str) -> None:
         key = (service, outcome)
         self.webhook_calls[key] = self.webhook_calls.get(key, 0) + 1
@@ -177,7 +193,7 @@ class DaemonCollector(Collector):
             "Events offered to the ingress, by subject prefix and outcome",
             labels=["prefix", "outcome"],
         )
-        for (prefix, outcome), n in sorted(m.ingress.items()):
+        for (prefix, outcome), n in sorted(m.fold_accepted().items()):
             ingress.add_metric([prefix, outcome], n)
         yield ingress
         req = HistogramMetricFamily(

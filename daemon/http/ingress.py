@@ -14,7 +14,6 @@ import itertools
 import operator
 import os
 import time
-from collections import Counter
 from typing import Any
 
 import msgspec
@@ -261,9 +260,10 @@ class Ingress:
         event = self.to_event(item)
         self._admit([event])
         ack = self.router.publish(event)
-        self.metrics.count_ingress(self._subject_info(event.subject)[1], ack.reason or "accepted")
         if not ack.ok:
+            self.metrics.count_ingress(self._subject_info(event.subject)[1], ack.reason)
             raise self._unavailable(ack.reason)
+        self.metrics.count_accepted((event.subject,))
         return event
 
     def _publish_batch_nowait(
@@ -281,25 +281,19 @@ class Ingress:
         self._admit(events)
         publish = self.router.publish
         acks = [publish(event) for event in events]
-        by_subject = Counter(map(_SUBJECT, events))
         rejected = [
             Rejected(index, events[index].id, ack.reason)
             for index, ack in enumerate(acks)
             if not ack.ok
         ]
-        count = self.metrics.count_ingress
-        info = self._subject_info
         if rejected:
             for r in rejected:
                 subject = events[r.index].subject
-                by_subject[subject] -= 1
-                count(info(subject)[1], r.reason)
+                self.metrics.count_ingress(self._subject_info(subject)[1], r.reason)
             taken = [event for event, ack in zip(events, acks, strict=True) if ack.ok]
         else:
             taken = events
-        for subject, n in by_subject.items():
-            if n:
-                count(info(subject)[1], "accepted", n)
+        self.metrics.count_accepted(map(_SUBJECT, taken))
         if not taken:
             raise self._unavailable(rejected[0].reason)
         return taken, rejected

@@ -128,7 +128,8 @@ class Ops:
                 "recent": recent,
             },
             "ingress": [
-                {"prefix": p, "outcome": o, "count": n} for (p, o), n in sorted(m.ingress.items())
+                {"prefix": p, "outcome": o, "count": n}
+                for (p, o), n in sorted(m.fold_accepted().items())
             ],
             "delivery_latency": {
                 prefix: hist.summary() for prefix, hist in m.delivery_latency.items() if hist.count
