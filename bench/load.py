@@ -129,6 +129,20 @@ def histogram_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, 
     return out
 
 
+class WireEvent(msgspec.Struct, frozen=True, omit_defaults=True):
+    """An event as the driver sends it: every field the daemon needs, defaults left out
+    (a smaller body is less to send and to parse, as any client would do)."""
+
+    id: str
+    subject: str
+    category: str
+    source: str
+    payload: bytes
+    seq: int
+    t_intended_ns: int
+    priority: int = 1
+
+
 class _Run:
     """The state of one open-loop run; per-event records are plain lists (cheap to set)."""
 
@@ -148,20 +162,29 @@ class _Run:
         self.t0_perf = 0
         self.t0_wall = 0
         self.tasks: set[asyncio.Task[None]] = set()
+        self.wire: list[WireEvent] = []
 
     def stamp(self, t0_wall: int) -> None:
         """Give every event a run-unique id and its intended wall-clock time, before the run."""
         tag = os.urandom(3).hex()
-        replace = msgspec.structs.replace
         self.t0_wall = t0_wall
-        self.events = [
-            replace(e, id=f"{tag}-{k}", t_intended_ns=t0_wall + off)
+        self.wire = [
+            WireEvent(
+                f"{tag}-{k}",
+                e.subject,
+                e.category.value,
+                e.source,
+                e.payload,
+                e.seq,
+                t0_wall + off,
+                e.priority,
+            )
             for k, (e, off) in enumerate(zip(self.events, self.offsets, strict=True))
         ]
 
     async def send(self, session: aiohttp.ClientSession, url: str, a: int, b: int) -> None:
         t_send = time.perf_counter_ns()
-        body = self.encode(self.events[a:b] if self.cfg.batch > 1 else self.events[a])
+        body = self.encode(self.wire[a:b] if self.cfg.batch > 1 else self.wire[a])
         self.requests += 1
         try:
             async with session.post(url, data=body, headers={"Content-Type": self.ctype}) as resp:
