@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import compare, histograms
+from bench import compare, histograms, measure
 from bench.cli import main
 from bench.cmd_compare import labels
 from bench.generator import run_open_loop
@@ -145,3 +145,34 @@ def test_results_of_another_schema_version_are_refused(tmp_path: Path) -> None:
     path.write_text('{"schema": "switchyard.bench/0", "runs": []}')
     with pytest.raises(SchemaError, match=r"old\.json: schema 'switchyard.bench/0' is not"):
         load_compare(path)
+
+
+def test_phases_and_latencies_come_from_intended_dispatch_and_completion_times() -> None:
+    """Response counts from intended, service from dispatch; rates are per phase window."""
+    ms = 1_000_000
+    arrays = measure.RunArrays(
+        intended=np.array([0, 100 * ms, 600 * ms, 700 * ms], dtype=np.int64),
+        phase_idx=np.array([0, 0, 1, 1]),
+        category_idx=np.array([0, 1, 0, 1]),
+        dispatch=np.array([1 * ms, 103 * ms, 600 * ms, 750 * ms], dtype=np.int64),
+        accepted=np.array([True, True, True, False]),
+        done_seq=np.array([0, 1, 2], dtype=np.int64),
+        done_t=np.array([11 * ms, 110 * ms, 1200 * ms], dtype=np.int64),
+    )
+    response, _ = arrays.values("response")
+    service, _ = arrays.values("service")
+    lag, _ = arrays.values("dispatch_lag")
+    assert (response.tolist(), service.tolist()) == (
+        [11 * ms, 10 * ms, 600 * ms],
+        [10 * ms, 7 * ms, 600 * ms],
+    )
+    assert lag.tolist() == [1 * ms, 3 * ms, 0, 50 * ms]
+    first, second = measure.phases(arrays, ["a", "b"], [0.0, 0.5], [0.5, 0.5])
+    assert (first.offered_eps, first.accepted_eps, first.completed_dps) == (4.0, 4.0, 4.0)
+    assert (second.offered_eps, second.accepted_eps, second.completed_dps, second.rejected) == (
+        4.0, 2.0, 0.0, 1,
+    )  # fmt: skip
+    scopes = {(h.metric, h.scope) for h in measure.histograms(arrays, ["a", "b"], ["x", "y"])}
+    assert ("response", "phase:b") in scopes
+    assert ("response", "category:y") in scopes
+    assert ("dispatch_lag", "all") in scopes
