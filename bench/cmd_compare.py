@@ -94,6 +94,12 @@ def _check(args: argparse.Namespace) -> list[str]:
     if not 0.0 <= args.noise < 1.0:
         raise ConfigError(f"--noise must be a fraction in [0, 1), got {args.noise}")
     runner.check_names(sorted(set(archs)), args.profile, args.pattern)
+    # Build the schedule once here: a bad rate or duration fails before any run is spawned.
+    import workload
+
+    workload.build_schedule(
+        args.seed, args.profile, args.pattern, duration_s=args.duration, base_rate=args.base_rate
+    )
     return archs
 
 

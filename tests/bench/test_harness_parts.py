@@ -108,6 +108,7 @@ async def test_generator_publishes_each_event_not_before_its_time() -> None:
         (["--arch", "null,tests.bench.routers:broken_factory"], "factory raised"),
         (["--arch", "null"], "at least two architectures"),
         (["--runs", "1"], "--runs must be >= 2"),
+        (["--base-rate", "-5"], "base_rate"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(
