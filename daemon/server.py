@@ -134,6 +134,7 @@ class DaemonServer:
         self.reloads = {"ok": 0, "refused": 0}
         self._hist_by_subject: dict[str, LatencyHistogram] = {}
         self._tasks: list[asyncio.Task[Any]] = []
+        self._reloads: set[asyncio.Task[ReloadReport]] = set()
         self._runner: web.AppRunner | None = None
         self.app: web.Application | None = None
         self._stop = asyncio.Event()
@@ -370,7 +371,9 @@ class DaemonServer:
         self._stop.set()
 
     def _on_hup(self) -> None:
-        self._spawn(self.reload(), "reload")
+        task = asyncio.create_task(self.reload(), name="reload")
+        self._reloads.add(task)  # a strong reference until it ends
+        task.add_done_callback(self._reloads.discard)
 
     async def serve(self, on_listening: Any = None) -> FinalReport:
         """Start, run until SIGTERM/SIGINT, shut down. ``on_listening(host, port)`` is called."""

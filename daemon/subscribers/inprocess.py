@@ -18,6 +18,9 @@ def build_handler(cfg: HandlerConfig, where: str) -> Handler:
         raise ConfigError(f"{where}.factory {cfg.factory!r}: {exc}") from None
     except TypeError as exc:
         raise ConfigError(f"{where}.args do not fit {cfg.factory!r}: {exc}") from None
+    except Exception as exc:
+        # Whatever a factory raises, the config cannot start: say which entry and why.
+        raise ConfigError(f"{where}.factory {cfg.factory!r} raised {exc!r}") from exc
     if not callable(handler) or not (
         inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(type(handler).__call__)
     ):
