@@ -263,7 +263,10 @@ class Ingress:
         if not ack.ok:
             self.metrics.count_ingress(self._subject_info(event.subject)[1], ack.reason)
             raise self._unavailable(ack.reason)
-        self.metrics.accepted_subjects[event.subject] += 1  # Counter: missing keys are 0
+        accepted = self.metrics.accepted_subjects
+        accepted[event.subject] += 1  # a Counter: missing keys count from 0
+        if len(accepted) > 65_536:
+            self.metrics.fold_accepted()  # bounded: clients choose subjects
         return event
 
     def _publish_batch_nowait(
