@@ -41,6 +41,9 @@ class CoordinatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     match_cache_size: int = 4096
     #: Events a worker handles back to back before yielding to the event loop.
     worker_batch: int = 512
+    #: A worker yields to the event loop after this long busy (seconds), so a CPU-heavy
+    #: backlog cannot hold up publishers and other modules for a whole batch.
+    worker_slice_s: float = 0.001
     #: Seed of the backoff jitter (copy i uses seed + i); None draws from the OS.
     seed: int | None = None
 
@@ -51,6 +54,8 @@ class CoordinatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
         _at_least("dead_letter_capacity", self.dead_letter_capacity, 1)
         _at_least("match_cache_size", self.match_cache_size, 1)
         _at_least("worker_batch", self.worker_batch, 1)
+        if self.worker_slice_s <= 0:
+            raise ConfigError(f"coordinator.worker_slice_s must be > 0, got {self.worker_slice_s}")
         if self.watchdog_tick_s <= 0:
             raise ConfigError(
                 f"coordinator.watchdog_tick_s must be > 0, got {self.watchdog_tick_s}"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections import deque
 from collections.abc import Set
 from typing import Any
@@ -86,6 +87,7 @@ class DataCoordinator:
         "unrouted",
         "watchdog",
         "worker_batch",
+        "worker_slice_s",
     )
 
     def __init__(
@@ -99,6 +101,7 @@ class DataCoordinator:
         dead_letter_capacity: int = 10_000,
         match_cache_size: int = 4096,
         worker_batch: int = 512,
+        worker_slice_s: float = 0.001,
     ) -> None:
         self.category = category
         self.name = category.value
@@ -116,6 +119,7 @@ class DataCoordinator:
         self.dead_letters = DeadLetterStore(dead_letter_capacity)
         self.match_cache_size = match_cache_size
         self.worker_batch = worker_batch
+        self.worker_slice_s = worker_slice_s
         self.copies: list[Registration] = []
         #: Queued events, one FIFO per priority (index 0 is priority 3). Each event takes
         #: two slots: the event, then its copies: the route's tuple when all are ``reject``
@@ -301,6 +305,8 @@ class DataCoordinator:
 
     async def _work(self, slot: WorkerSlot) -> None:
         batch = self.worker_batch
+        slice_s = self.worker_slice_s
+        clock = time.perf_counter
         levels = self.levels
         loop = asyncio.get_running_loop()
         while True:
@@ -312,7 +318,8 @@ class DataCoordinator:
                 await waiter
                 continue
             budget = batch
-            while budget and self.depth:
+            until = clock() + slice_s
+            while budget and self.depth and clock() < until:
                 budget -= 1
                 # Highest priority first; depth > 0, so some level has an event.
                 level = levels[0] or levels[1] or levels[2] or levels[3]
@@ -349,8 +356,9 @@ class DataCoordinator:
                     # (as drain_timeout); the ones behind it end here.
                     self._abandon_nowait(event, copies[index + 1 :], cancelled)
                     raise
-            if not budget:
-                # A long backlog must not starve publishers and the other modules.
+            if self.depth:
+                # Batch or time slice used up: a long backlog must not starve
+                # publishers and the other modules.
                 await asyncio.sleep(0)
 
     @staticmethod

@@ -56,6 +56,7 @@ class CoordinatorRouter:
                 dead_letter_capacity=config.dead_letter_capacity,
                 match_cache_size=config.match_cache_size,
                 worker_batch=config.worker_batch,
+                worker_slice_s=config.worker_slice_s,
             )
             for category in Category
         }

@@ -217,6 +217,8 @@ class CentralRouter:
         run = box.pipeline.run
         levels = box.levels
         batch = self.config.worker_batch
+        slice_s = self.config.worker_slice_s
+        clock = time.perf_counter
         while True:
             if not box.count:
                 if box.closing:
@@ -224,7 +226,8 @@ class CentralRouter:
                 await box.wait()
                 continue
             budget = batch
-            while box.count and budget:
+            until = clock() + slice_s
+            while box.count and budget and clock() < until:
                 # Mailbox.pop_nowait, inlined: this loop is the router's hot path.
                 # (In-flight is derived from the counters, so it needs no bookkeeping here.)
                 event = (levels[0] or levels[1] or levels[2] or levels[3]).popleft()
@@ -232,8 +235,9 @@ class CentralRouter:
                 box.nbytes -= len(event.payload)
                 await run(event, slot)
                 budget -= 1
-            if not budget:
-                # A long backlog must not starve publishers and other workers.
+            if box.count:
+                # Batch or time slice used up: a long backlog must not starve
+                # publishers and other workers.
                 await asyncio.sleep(0)
 
     # -- shutdown and stats ----------------------------------------------------------

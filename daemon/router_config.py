@@ -23,6 +23,9 @@ class RouterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     match_cache_size: int = 4096
     #: Deliveries a worker runs back to back before yielding to the event loop.
     worker_batch: int = 512
+    #: A worker yields to the event loop after this long busy (seconds), so a CPU-heavy
+    #: backlog cannot hold up publishers and other workers for a whole batch.
+    worker_slice_s: float = 0.001
     #: Seed of the backoff jitter (subscription i uses seed + i); None draws from the OS.
     seed: int | None = None
 
@@ -37,6 +40,8 @@ class RouterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigError(f"router.match_cache_size must be >= 1, got {self.match_cache_size}")
         if self.worker_batch < 1:
             raise ConfigError(f"router.worker_batch must be >= 1, got {self.worker_batch}")
+        if self.worker_slice_s <= 0:
+            raise ConfigError(f"router.worker_slice_s must be > 0, got {self.worker_slice_s}")
 
 
 def load_router_config(path: str | Path = DEFAULT_PATH) -> RouterConfig:

@@ -60,3 +60,37 @@ async def test_state_kept_for_an_audit_subscription(name: str) -> None:
     copies = len(router.stats().subscriptions)
     await router.drain(5)
     assert copies == COPIES_OF_A_WILDCARD_SUBSCRIPTION[name]
+
+
+@pytest.mark.parametrize("name", sorted(HEAD_OF_LINE_BLOCKING))
+async def test_a_cpu_bound_backlog_yields_the_loop(name: str) -> None:
+    """A worker with a backlog of CPU-heavy deliveries lets other tasks run within its slice."""
+    import time
+
+    router = make(name)
+    done: list[str] = []
+
+    async def busy(event: object) -> None:
+        # Real CPU work, 0.3 ms of it: longer than a tenth of the 1 ms worker slice.
+        until = time.perf_counter() + 0.0003
+        while time.perf_counter() < until:
+            pass
+        done.append("x")
+
+    router.subscribe(sub("busy", "fs.>"), busy)
+    await router.start()
+    for _ in range(100):
+        router.publish(ev("fs.file.created"))
+    seen_by_observer: list[int] = []
+
+    async def observer() -> None:
+        seen_by_observer.append(len(done))
+
+    watcher = asyncio.ensure_future(observer())
+    await watcher
+    report = await router.drain(10)
+    assert (seen_by_observer[0] < 100, len(done), report.stats.identity_errors()) == (
+        True,
+        100,
+        [],
+    )
