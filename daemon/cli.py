@@ -8,6 +8,7 @@ daemon cannot start (e.g. the port is taken) or a second signal forced it out.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _listening(host: str, port: int) -> None:
+    # Start-up objects (modules, config, subscriptions) live as long as the process:
+    # freezing them keeps every later full collection from walking them again.
+    gc.collect()
+    gc.freeze()
     # The line tests and supervisors wait for: the daemon accepts requests now.
     print(f"listening http://{host}:{port}", flush=True)
 

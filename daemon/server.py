@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import signal
 import time
@@ -210,10 +209,6 @@ class DaemonServer:
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
         host, port = self._runner.addresses[0][:2]
-        # Start-up objects (modules, config, subscriptions) live as long as the process:
-        # freezing them keeps every later full collection from walking them again.
-        gc.collect()
-        gc.freeze()
         self.ready = True
         log.info("listening", host=host, port=port, subscriptions=len(self.active))
         return host, port
