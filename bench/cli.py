@@ -20,20 +20,31 @@ from events.errors import SwitchyardError
 EXIT_USAGE = 2
 
 
-def _commands() -> list[ModuleType]:
-    names = sorted(
-        m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("cmd_")
-    )
+def _module_names() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("cmd_"))
+
+
+def _commands(argv: Sequence[str] = ()) -> list[ModuleType]:
+    """The command modules to build the parser from.
+
+    Only the one ``argv`` names is imported when it names one: each command
+    pulls in its own heavy dependencies (numpy, scipy, aiohttp), and a
+    measurement worker must not pay for the others' start-up time and memory.
+    """
+    names = _module_names()
+    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
+    if chosen is not None and f"cmd_{chosen.replace('-', '_')}" in names:
+        names = [f"cmd_{chosen.replace('-', '_')}"]
     return [importlib.import_module(f"bench.{name}") for name in names]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Measure, compare and size the Switchyard routers under identical seeded load.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in _commands():
+    for module in _commands(argv):
         sub = subparsers.add_parser(
             module.NAME, help=module.HELP, description=module.__doc__, formatter_class=_Formatter
         )
@@ -47,7 +58,8 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         code: int = args._run(args)
