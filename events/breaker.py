@@ -69,6 +69,13 @@ class Breaker:
         return 0.0
 
     def on_success(self) -> None:
+        if self.state == "closed":
+            # The common case, inlined: one more call in the tumbling window.
+            self._calls += 1
+            if self._calls >= self.policy.window:
+                self._calls = 0
+                self._failures = 0
+            return
         if self.state == "half_open":
             self._probes_ok += 1
             if self._probes_ok >= self.policy.half_open_probes:

@@ -111,6 +111,7 @@ class Pipeline:
         "module",
         "retries",
         "sub",
+        "timeout_s",
         "uniform",
     )
 
@@ -125,6 +126,7 @@ class Pipeline:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sub = sub
+        self.timeout_s = sub.timeout_s
         self.handler = handler
         self.dead_letters = dead_letters
         self.module = module
@@ -165,13 +167,14 @@ class Pipeline:
             max_attempts = sub.retry.attempts
             error: BaseException | None = None
             while attempt < max_attempts:
-                while not breaker.allow():
+                # allow() is always true when closed; skip the call on the hot path.
+                while breaker.state != "closed" and not breaker.allow():
                     if sub.breaker.on_open == "dead_letter":
                         self.dead_letter_nowait(event, DL_BREAKER_OPEN, attempt, "breaker open")
                         return
                     await asyncio.sleep(breaker.retry_after())
                 attempt += 1
-                slot.deadline = self.clock() + sub.timeout_s
+                slot.deadline = self.clock() + self.timeout_s
                 try:
                     await self.handler(event)
                 except asyncio.CancelledError:
