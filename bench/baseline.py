@@ -35,8 +35,6 @@ from bench.schema import SCHEMA, CompareResult, Environment, Ratio, RunResult
 from events.errors import SwitchyardError
 
 BASELINE_SCHEMA = "switchyard.baseline/1"
-#: Exit code of a confirmed regression against a baseline.
-EXIT_REGRESSION = 4
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "baselines"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

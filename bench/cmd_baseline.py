@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import baseline, summary
+from bench import baseline, exits, summary
 from bench.schema import CompareResult, Ratio, load_compare
 
 NAME = "baseline"
@@ -122,6 +122,6 @@ def run(args: argparse.Namespace) -> int:
     if regression:
         for line in baseline.regressions(verdicts):
             print(f"REGRESSION: {line}", file=sys.stderr)
-        return baseline.EXIT_REGRESSION
+        return exits.EXIT_REGRESSION
     print(f"no regression against baseline {name}")
     return 0

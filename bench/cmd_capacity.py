@@ -14,7 +14,7 @@ When the generator, not the router, failed first, no capacity is claimed.
 Exit codes:
   0  every architecture sustains --peak (or no --peak was given)
   2  usage or configuration error
-  4  a run worker crashed or produced no result
+  1  a run worker crashed or produced no result
   5  an architecture cannot meet the SLO at --peak
   6  whether an architecture sustains --peak could not be determined
      (the generator or the step budget ran out first)
@@ -34,6 +34,7 @@ from bench import runner
 from bench.capacity import SearchSettings, StepResult
 from bench.capacity_step import STEP_PATTERN, Criteria, Sizing, search_architectures, size
 from bench.environment import capture
+from bench.exits import EXIT_SLO, EXIT_UNDETERMINED, EXIT_WORKER
 from bench.runner import RunFailed
 from bench.schema import SCHEMA, Environment, RunSpec
 from bench.slo import load, parse_error_rate, parse_latencies
@@ -41,9 +42,7 @@ from bench.slo import load, parse_error_rate, parse_latencies
 NAME = "capacity"
 HELP = "maximum sustainable throughput per architecture under an SLO"
 
-EXIT_WORKER = 4
-EXIT_SLO_AT_PEAK = 5
-EXIT_UNDETERMINED = 6
+EXIT_SLO_AT_PEAK = EXIT_SLO
 
 
 class CapacityReport(msgspec.Struct, frozen=True):

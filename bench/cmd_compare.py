@@ -5,8 +5,14 @@ runs are interleaved in randomized ABBA blocks, each after a discarded
 warm-up. Every metric gets the ratio (architecture / first architecture) with
 a 95% bootstrap CI over runs and a verdict against the ``--noise`` band.
 
-Exit codes: 0 done; 2 usage or configuration error; 3 a run was invalid
-(the tables and files are still written, and say which run and why).
+A run whose generator fell behind its schedule is INVALID for capacity claims:
+its throughput is left out and the summary says so, but its latencies (measured
+from the intended times) still count and the comparison stands.
+
+Exit codes, first that applies: 0 done; 1 a run worker crashed; 2 usage or
+configuration error; 3 a run was invalid (accounting broken, events lost: the
+tables and files are still written, and say which run and why); 4 a confirmed
+regression against --baseline; 5 an objective of --slo was broken.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench import compare, environment, runner, summary
+from bench import baseline, compare, environment, exits, report, runner, slo, summary
 from bench.progress import RunProgress
 from bench.schema import (
     SCHEMA,
@@ -65,6 +71,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, default=None, help="write the versioned results here")
     parser.add_argument("--markdown", type=Path, default=None, help="write Markdown tables here")
     parser.add_argument(
+        "--html", type=Path, default=None, help="write a self-contained HTML report"
+    )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        metavar="NAME",
+        help="judge every metric against saved baseline NAME (python -m bench baseline save)",
+    )
+    parser.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="with --baseline: warn instead of refusing when the environment differs",
+    )
+    parser.add_argument(
+        "--slo",
+        nargs="?",
+        type=Path,
+        const=slo.DEFAULT_PATH,
+        default=None,
+        metavar="PATH",
+        help="check every run against the objectives of PATH (configs/slo.toml if no PATH)",
+    )
+    parser.add_argument(
         "--run-timeout", type=float, default=120.0, help="seconds before a run counts as hung"
     )
 
@@ -93,6 +122,10 @@ def _check(args: argparse.Namespace) -> list[str]:
         raise ConfigError(f"--warmup must be >= 0, got {args.warmup}")
     if not 0.0 <= args.noise < 1.0:
         raise ConfigError(f"--noise must be a fraction in [0, 1), got {args.noise}")
+    if args.slo is not None:
+        slo.load(args.slo)  # a bad objectives file fails before any run is spawned
+    if args.baseline is not None:
+        baseline.load(args.baseline)
     runner.check_names(sorted(set(archs)), args.profile, args.pattern)
     # Build the schedule once here: a bad rate or duration fails before any run is spawned.
     import workload
@@ -166,4 +199,40 @@ def run(args: argparse.Namespace) -> int:
         args.json.write_bytes(encode(result))
     if args.markdown is not None:
         args.markdown.write_text(summary.markdown(result))
-    return 0 if all(r.result.valid for r in records) else runner.EXIT_INVALID
+    if args.html is not None:
+        report.write_comparison_html(result, args.html, " ".join(_command_line()))
+    return _verdict(result, args)
+
+
+def _verdict(result: CompareResult, args: argparse.Namespace) -> int:
+    """Judge the finished comparison: validity, then the baseline, then the objectives."""
+    voided = [
+        (record, gate)
+        for record in result.runs
+        for gate in record.result.gates
+        if not gate.passed and gate.scope == "all"
+    ]
+    regression = False
+    if args.baseline is not None:
+        verdicts, regression, warnings = baseline.compare_to_baseline(
+            result, args.baseline, allow_mismatch=args.allow_mismatch
+        )
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(f"\nAgainst baseline {args.baseline!r}:")
+        for ratio in verdicts:
+            print(f"  {ratio.arch:<14} {ratio.metric:<18} {ratio.verdict:<12} {ratio.explanation}")
+        for line in baseline.regressions(verdicts):
+            print(f"REGRESSION: {line}")
+    violations = [] if args.slo is None else slo.check(result, slo.load(args.slo))
+    for violation in violations:
+        print(f"SLO broken: run {violation.run} of {violation.arch}: {violation.detail}")
+    if args.slo is not None and not violations:
+        print(f"Every run met the objectives of {args.slo}.")
+    if voided:
+        return exits.EXIT_INVALID
+    if regression:
+        return exits.EXIT_REGRESSION
+    if violations:
+        return exits.EXIT_SLO
+    return exits.EXIT_OK

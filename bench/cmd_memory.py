@@ -6,7 +6,8 @@ whole CI lies above max(4 KiB, 1 B x events per iteration)), the allocation site
 that grew most (file:line), bytes the router holds per buffered event, traced peak
 and peak RSS (tracemalloc inflates RSS: compare RSS from `compare`, not from here).
 
-Exit codes: 0 no leak; 2 usage or configuration error; 6 a leak was found.
+Exit codes: 0 no leak; 2 usage or configuration error; 5 a leak was found
+(a broken memory-growth objective).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from pathlib import Path
 import msgspec
 
 from bench import environment, memory, runner
+from bench.exits import EXIT_SLO
 from bench.memory_probe import run_child
 
 NAME = "memory"
 HELP = "heap growth per iteration, leak verdict, allocation sites, bytes per buffered event"
-EXIT_LEAK = 6
+#: A leak is a broken memory-growth objective.
+EXIT_LEAK = EXIT_SLO
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

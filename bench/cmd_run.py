@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import runner, worker
+from bench import exits, runner, worker
 from bench.schema import RunResult, RunSpec, encode
 
 NAME = "run"
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         _print_summary(result)
     elif not result.valid:
         print("INVALID: " + "; ".join(result.reasons), file=sys.stderr)
-    return 0 if result.valid else runner.EXIT_INVALID
+    return 0 if result.valid else exits.EXIT_INVALID
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from workers; CPU-bound ones share one core whatever N is. Points whose throughp
 reached the offered load are capped by the load, not by N: they are flagged and
 left out of the fit. N* outside the measured levels is flagged as an extrapolation.
 
-Exit codes: 0 done; 2 usage or configuration error; 4 a run worker crashed.
+Exit codes: 0 done; 2 usage or configuration error; 1 a run worker crashed.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import msgspec
 import workload
 from bench import runner
 from bench.environment import capture
+from bench.exits import EXIT_WORKER
 from bench.runner import RunFailed
 from bench.scalability import LEVELS, Point, Scaling, analyse, arch_at, sweep
 from bench.schema import SCHEMA, Environment, RunSpec
@@ -33,7 +34,6 @@ from events.errors import ConfigError
 
 NAME = "scalability"
 HELP = "throughput against worker concurrency, with a USL fit per architecture"
-EXIT_WORKER = 4
 #: Default offered rate, in multiples of the profile's base rate: enough to saturate
 #: the I/O-bound services at the low concurrencies without saturating the CPU.
 RATE_FACTOR = 8.0

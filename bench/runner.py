@@ -22,11 +22,9 @@ from pathlib import Path
 import msgspec
 
 from bench.architectures import make
+from bench.exits import EXIT_INVALID
 from bench.schema import RunResult, RunSpec, SchemaError, decode_run
 from events.errors import ConfigError, SwitchyardError
-
-#: Exit code of a worker whose run completed but failed a validity gate.
-EXIT_INVALID = 3
 
 
 class RunFailed(SwitchyardError):

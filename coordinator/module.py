@@ -414,6 +414,24 @@ class DataCoordinator:
         configured = self.queue_size_config
         return structural if configured is None else min(configured, structural)
 
+    def observed_pending(self) -> int:
+        """Deliveries not yet ended, counted where they are rather than from the counters.
+
+        Queued ones are counted in the module queue itself (each entry with its live
+        copies). In-flight ones can only be derived from the counters, and only while
+        a worker lives to hold one: after drain a counter that drifted shows up as an
+        identity error instead of hiding in ``pending``.
+        """
+        queued = 0
+        for level in self.levels:
+            # A level alternates event, tag; a tag is the copies tuple or an Entry.
+            for index in range(1, len(level), 2):
+                tag = level[index]
+                queued += len(tag) if tag.__class__ is tuple else tag.live
+        if not any(not task.done() for task in self.tasks):
+            return queued
+        return queued + max(0, self.in_flight)
+
     @property
     def in_flight(self) -> int:
         return sum(copy.in_flight for copy in self.copies)

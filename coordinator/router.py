@@ -158,11 +158,15 @@ class CoordinatorRouter:
             for task in m.tasks
             if not task.cancelled() and task.exception()
         ]
+        stats = self.stats()
         self._drain_report = DrainReport(
-            completed=completed and not timed_out,
+            completed=completed
+            and not timed_out
+            and not stats.pending
+            and not stats.identity_errors(),
             duration_s=time.monotonic() - began,
             timed_out=timed_out,
-            stats=self.stats(),
+            stats=stats,
         )
         if failures:
             raise RuntimeError(f"{len(failures)} coordinator worker(s) crashed") from failures[0]
@@ -174,7 +178,8 @@ class CoordinatorRouter:
         dead_lettered: dict[str, int] = {}
         dropped: dict[str, int] = {}
         accepted = unrouted = unknown = store = 0
-        deliveries = delivered = retries = pending = 0
+        deliveries = delivered = retries = 0
+        pending = sum(module.observed_pending() for module in self.modules.values())
         subs = []
         for module in self.modules.values():
             accepted += module.accepted
@@ -187,7 +192,6 @@ class CoordinatorRouter:
                 deliveries += copy.deliveries
                 delivered += pipeline.delivered
                 retries += pipeline.retries
-                pending += copy.pending
                 _merge(dead_lettered, pipeline.dead_lettered.items())
                 _merge(dropped, pipeline.dropped.items())
                 subs.append(copy.stats())

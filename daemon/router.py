@@ -282,28 +282,45 @@ class CentralRouter:
         failures = [
             task.exception() for task in self._tasks if not task.cancelled() and task.exception()
         ]
+        stats = self.stats()
         report = DrainReport(
-            completed=completed and not timed_out,
+            completed=completed
+            and not timed_out
+            and not stats.pending
+            and not stats.identity_errors(),
             duration_s=time.monotonic() - began,
             timed_out=timed_out,
-            stats=self.stats(),
+            stats=stats,
         )
         if failures:
             raise RuntimeError(f"{len(failures)} router worker(s) crashed") from failures[0]
         return report
 
+    def _observed_pending(self) -> int:
+        """Deliveries not yet ended, counted where they are rather than from the counters.
+
+        Queued ones are counted in the mailboxes' queues. In-flight ones can only be
+        derived from the counters, and only while a worker lives to hold one: once
+        drain has ended every worker there is nothing in flight, so a counter that
+        drifted shows up as an identity error instead of hiding in ``pending``.
+        """
+        queued = sum(len(level) for box in self._boxes for level in box.levels)
+        if not any(not task.done() for task in self._tasks):
+            return queued
+        return queued + sum(max(0, box.in_flight) for box in self._boxes)
+
     def stats(self) -> RouterStats:
         """A snapshot of every counter, with each subscription's depth, in-flight and breaker."""
         dead_lettered: dict[str, int] = {}
         dropped: dict[str, int] = {}
-        deliveries = delivered = retries = pending = 0
+        deliveries = delivered = retries = 0
+        pending = self._observed_pending()
         subs = []
         for box in self._boxes:
             pipeline = box.pipeline
             deliveries += box.deliveries
             delivered += pipeline.delivered
             retries += pipeline.retries
-            pending += box.pending
             _merge(dead_lettered, pipeline.dead_lettered.items())
             _merge(dropped, pipeline.dropped.items())
             pipeline.deliveries = box.deliveries

@@ -7,7 +7,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from bench import baseline
+from bench import baseline, exits
 from bench.cli import main
 from tests.bench.test_report_support import EXTRA_MS_ENV, TUNABLE, comparison, write
 
@@ -26,7 +26,7 @@ def test_slower_architecture_against_saved_baseline_exits_4(
     monkeypatch.setenv(EXTRA_MS_ENV, "4")
     slow = write(comparison((TUNABLE,)), tmp_path / "slow.json")
     code = main(["baseline", "check", "before", "--from", str(slow), "--dir", str(folder)])
-    assert code == baseline.EXIT_REGRESSION
+    assert code == exits.EXIT_REGRESSION
 
 
 def test_same_results_are_no_regression(tmp_path: Path, fast_file: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from bench.cli import main
 from bench.schema import SCHEMA, CompareResult, load_compare
+from tests.bench.test_report_support import EXTRA_MS_ENV, TUNABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 SHORT = ["--profile", "light", "--pattern", "steady", "--base-rate", "200", "--duration", "0.5"]
@@ -55,7 +56,8 @@ def test_compare_writes_valid_json_with_both_architectures(
         "--arch", "null,tests.bench.routers:DelayRouter", "--runs", "2",
         "--warmup", "0.2", "--markdown", str(tmp_path / "compare.md"),
     )  # fmt: skip
-    assert proc.returncode in (0, 3), proc.stderr
+    # A generator that fell behind voids capacity claims only: the comparison stands.
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     result = load_compare(out)
     assert result.schema == SCHEMA
     archs = ("null", "tests.bench.routers:DelayRouter")
@@ -70,8 +72,6 @@ def test_compare_writes_valid_json_with_both_architectures(
     assert delay.verdict == "worse"
     assert "Ratios against the first architecture" in (tmp_path / "compare.md").read_text()
     assert "block 1/1 warm-up" in proc.stderr  # plain progress lines under CI=true
-    if proc.returncode == 3:
-        assert "INVALID" in proc.stdout
 
 
 @pytest.mark.timeout(120)
@@ -107,8 +107,43 @@ def test_a_a_comparison_says_neither_better_nor_worse(
         tmp_path, capsys, monkeypatch,
         "--arch", "daemon,daemon", "--runs", "3", "--warmup", "0", "--noise", "0.5",
     )  # fmt: skip
-    assert proc.returncode in (0, 3), proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     result = load_compare(out)
     assert result.settings.archs == ("daemon", "daemon#2")
     verdicts = {r.metric: r.verdict for r in result.ratios}
     assert {m for m, v in verdicts.items() if v in ("better", "worse")} == set()
+
+
+@pytest.mark.timeout(180)
+def test_compare_against_a_baseline_exits_4_on_a_regression(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """compare --baseline: handlers 4 ms slower than when the baseline was saved is exit 4."""
+    folder = tmp_path / "baselines"
+    monkeypatch.setenv("SWITCHYARD_BASELINES_DIR", str(folder))
+    arch = ("--arch", f"{TUNABLE},{TUNABLE}", "--runs", "3", "--warmup", "0")
+    before, saved = _compare(tmp_path, capsys, monkeypatch, *arch)
+    assert before.returncode == 0, before.stdout + before.stderr
+    assert main(["baseline", "save", "fast", "--from", str(saved)]) == 0
+    monkeypatch.setenv(EXTRA_MS_ENV, "4")
+    html = tmp_path / "after.html"
+    after, _ = _compare(
+        tmp_path, capsys, monkeypatch, *arch, "--baseline", "fast", "--html", str(html)
+    )
+    assert (after.returncode, "REGRESSION" in after.stdout) == (4, True)
+    assert "<svg" in html.read_text()
+
+
+@pytest.mark.timeout(120)
+def test_a_broken_objective_exits_5(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """compare --slo FILE: a 20 ms handler delay breaks 'p50<=5ms', so the exit code is 5."""
+    objectives = tmp_path / "slo.toml"
+    objectives.write_text('[slo]\nlatency = ["p50<=5ms"]\nerrors = "1%"\n')
+    proc, _ = _compare(
+        tmp_path, capsys, monkeypatch,
+        "--arch", "null,tests.bench.routers:DelayRouter", "--runs", "2", "--warmup", "0",
+        "--slo", str(objectives),
+    )  # fmt: skip
+    assert (proc.returncode, "SLO broken" in proc.stdout) == (5, True)
