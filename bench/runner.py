@@ -21,6 +21,7 @@ from pathlib import Path
 
 import msgspec
 
+import workload.cpu
 from bench.architectures import make
 from bench.exits import EXIT_INVALID
 from bench.schema import RunResult, RunSpec, SchemaError, decode_run
@@ -91,7 +92,12 @@ def _worker_command(spec: RunSpec, out: Path) -> list[str]:
 
 
 def run_in_subprocess(spec: RunSpec, timeout_s: float) -> RunResult:
-    """Run one measurement in a fresh interpreter and return its validated result."""
+    """Run one measurement in a fresh interpreter and return its validated result.
+
+    Every run hashes the same bytes per simulated microsecond of CPU work: the
+    speed is measured once, here, and handed to each worker.
+    """
+    workload.cpu.share_speed_with_children()
     env = dict(os.environ)
     cwd = os.getcwd()
     env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd, env.get("PYTHONPATH", "")) if p)

@@ -19,6 +19,7 @@ import numpy as np
 import psutil  # type: ignore[import-untyped]
 
 import workload
+import workload.cpu
 from bench import gates, measure
 from bench.architectures import make
 from bench.generator import run_open_loop
@@ -95,6 +96,9 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
     """The body of :func:`run`, on the running loop."""
     process_start = spawned_at if spawned_at is not None else time.time() - process_age_s()
     router = make(spec.arch)
+    # Fix the simulated services' CPU speed now, not on the first handler call
+    # inside the measured window.
+    workload.cpu.bytes_per_us()
     recorder = Recorder()
     services = noop_services() if spec.services == "noop" else sim_services(spec.profile, spec.seed)
     for sub, handler in services:

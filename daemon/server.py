@@ -253,8 +253,12 @@ class DaemonServer:
             ):
                 last_ckpt_t = now
                 cut = journal.appended
+                lost_before = self.dead_letter_journal.lost
                 await self._spill()
-                journal.request_checkpoint_nowait(cut)
+                if self.dead_letter_journal.lost == lost_before:
+                    # Only when every journaled event is delivered or spilled: a dead
+                    # letter evicted before it reached the journal must stay replayable.
+                    journal.request_checkpoint_nowait(cut)
 
     async def _spill(self) -> dict[str, int]:
         counts = await self.dead_letter_journal.spill()

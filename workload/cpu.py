@@ -5,11 +5,16 @@ resolve ~1 ms), and a sleep costs no CPU anyway. A budget of microseconds is
 turned into a number of bytes to hash, using a hashing speed measured once per
 process (lazily, on first use), so the work scales with the machine but the
 amount of work per call is fixed once calibrated.
+
+A bench that compares processes sets ``SWITCHYARD_CPU_BYTES_PER_US`` (measured
+once, in the parent) so that every run hashes the same bytes per call: a speed
+measured in each process would vary with the machine's load at that moment.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import statistics
 import time
 
@@ -19,6 +24,9 @@ _CALIBRATION_BYTES = 1 << 20
 _CALIBRATION_ROUNDS = 5
 
 _bytes_per_us: float | None = None
+
+#: Environment variable holding a hashing speed to use instead of calibrating.
+SPEED_ENV = "SWITCHYARD_CPU_BYTES_PER_US"
 
 
 def hash_bytes(n: int) -> int:
@@ -50,8 +58,29 @@ def calibrate(rounds: int = _CALIBRATION_ROUNDS) -> float:
 
 
 def bytes_per_us() -> float:
-    """The calibrated hashing speed, calibrating on first call."""
-    return calibrate() if _bytes_per_us is None else _bytes_per_us
+    """The hashing speed: from ``SPEED_ENV`` if set, else calibrated on first call."""
+    global _bytes_per_us
+    if _bytes_per_us is None:
+        given = os.environ.get(SPEED_ENV)
+        if given is None:
+            return calibrate()
+        try:
+            speed = float(given)
+        except ValueError:
+            speed = 0.0
+        if not speed > 0:
+            raise ValueError(
+                f"{SPEED_ENV} must be a positive number of bytes per µs, got {given!r}"
+            )
+        _bytes_per_us = speed
+    return _bytes_per_us
+
+
+def share_speed_with_children() -> float:
+    """Calibrate here (unless already given) and export the speed to child processes."""
+    speed = bytes_per_us()
+    os.environ[SPEED_ENV] = repr(speed)
+    return speed
 
 
 def burn_us(us: float) -> int:
