@@ -66,7 +66,7 @@ class CoordinatorRouter:
         self._watchdog_task: asyncio.Task[None] | None = None
         self._started = False
         self._closed = False
-        self._drain_report: DrainReport | None = None
+        self._drain_task: asyncio.Task[DrainReport] | None = None
         self._published = 0
         self._rejected: dict[str, int] = {}
 
@@ -128,11 +128,20 @@ class CoordinatorRouter:
     # -- shutdown and stats ----------------------------------------------------------
 
     async def drain(self, timeout_s: float) -> DrainReport:
-        """Stop intake, let workers finish for up to ``timeout_s``, dead-letter the rest."""
-        if self._drain_report is not None:
-            return self._drain_report
+        """Stop intake, let workers finish for up to ``timeout_s``, dead-letter the rest.
+
+        Drain runs once: a second call (concurrent or later) awaits the first one's
+        report. It runs in its own task, so a caller cancelled while waiting does not
+        leave the router half drained (as in the centralised router).
+        """
+        if self._drain_task is None:
+            # Intake stops now, not when the drain task first runs.
+            self._closed = True
+            self._drain_task = asyncio.create_task(self._drain(timeout_s), name="router-drain")
+        return await asyncio.shield(self._drain_task)
+
+    async def _drain(self, timeout_s: float) -> DrainReport:
         began = time.monotonic()
-        self._closed = True
         await self.start()
         modules = list(self.modules.values())
         for module in modules:
@@ -159,7 +168,7 @@ class CoordinatorRouter:
             if not task.cancelled() and task.exception()
         ]
         stats = self.stats()
-        self._drain_report = DrainReport(
+        report = DrainReport(
             completed=completed
             and not timed_out
             and not stats.pending
@@ -170,7 +179,7 @@ class CoordinatorRouter:
         )
         if failures:
             raise RuntimeError(f"{len(failures)} coordinator worker(s) crashed") from failures[0]
-        return self._drain_report
+        return report
 
     def stats(self) -> RouterStats:
         """A snapshot of every counter, with each (subscription, module) copy's state."""

@@ -6,6 +6,7 @@ not as ``deliveries - ended``, so a counter that drifts cannot hide after drain.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -46,3 +47,13 @@ async def test_a_ghost_delivery_breaks_the_identity_after_drain(name: str) -> No
     report = await router.drain(5)
     errors = report.stats.identity_errors()
     assert (report.completed, len(errors), "deliveries" in errors[0]) == (False, 1, True)
+
+
+async def test_concurrent_drains_share_one_report(router: Router) -> None:
+    """Two callers draining at once get the same report; the drain ran once."""
+    router.subscribe(sub("s", "fs.>"), Recorder())
+    await router.start()
+    router.publish(ev("fs.file.created"))
+    first, second = await asyncio.gather(router.drain(5), router.drain(5))
+    again = await router.drain(5)
+    assert (first is second, second is again, first.stats.delivered) == (True, True, 1)
