@@ -19,7 +19,9 @@ function in the tests).
 
 A step the generator spoiled is measured again at the same rate, up to
 ``generator_retries`` times (background load on a shared machine is often
-transient), before it counts as a non-pass.
+transient, and near 4,000 events/s on the medium profile the dispatch-lag gate
+sits at its own noise level for both routers: with one retry, which router got
+a capacity was left to chance), before it counts as a non-pass.
 
 A step that is not a pass is either the router's failure (``fail``, ``invalid``) or the
 generator's (``generator``: it fell behind schedule while the SLO still held). Both end
@@ -74,7 +76,7 @@ class SearchSettings(msgspec.Struct, frozen=True):
     max_rate: float = 64_000.0
     min_rate: float = 10.0
     confirmations: int = 2
-    generator_retries: int = 1
+    generator_retries: int = 3
     recheck: bool = True
     max_steps: int = 30
 

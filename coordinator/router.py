@@ -22,6 +22,7 @@ from coordinator.config import CoordinatorConfig
 from coordinator.module import DataCoordinator
 from events.delivery import Handler, TimeoutWatchdog
 from events.errors import ConfigError
+from events.lifecycle import end_workers, finish_drain
 from events.model import (
     CATEGORY_PATTERNS,
     REJECT_DRAINING,
@@ -146,40 +147,21 @@ class CoordinatorRouter:
         modules = list(self.modules.values())
         for module in modules:
             module.close_nowait()
-        unfinished: set[asyncio.Task[None]] = {t for m in modules for t in m.tasks}
-        if unfinished:
-            _, unfinished = await asyncio.wait(unfinished, timeout=max(timeout_s, 0.0))
-        completed = not unfinished
-        timed_out = sum(m.in_flight for m in modules) if unfinished else 0
-        while unfinished:
-            # A handler may swallow one cancellation; keep asking until every worker ends.
-            for task in unfinished:
-                task.cancel()
-            _, unfinished = await asyncio.wait(unfinished, timeout=0.1)
+        workers = [task for module in modules for task in module.tasks]
+        completed, timed_out = await end_workers(
+            workers, timeout_s, lambda: sum(m.in_flight for m in modules)
+        )
         for module in modules:
             timed_out += module.abandon_queued_nowait()
-        if self._watchdog_task is not None:
-            self._watchdog_task.cancel()
-            await asyncio.gather(self._watchdog_task, return_exceptions=True)
-        failures = [
-            task.exception()
-            for m in modules
-            for task in m.tasks
-            if not task.cancelled() and task.exception()
-        ]
-        stats = self.stats()
-        report = DrainReport(
-            completed=completed
-            and not timed_out
-            and not stats.pending
-            and not stats.identity_errors(),
-            duration_s=time.monotonic() - began,
+        return await finish_drain(
+            began=began,
+            completed=completed,
             timed_out=timed_out,
-            stats=stats,
+            stats=self.stats,
+            workers=workers,
+            watchdog=self._watchdog_task,
+            what="coordinator",
         )
-        if failures:
-            raise RuntimeError(f"{len(failures)} coordinator worker(s) crashed") from failures[0]
-        return report
 
     def stats(self) -> RouterStats:
         """A snapshot of every counter, with each (subscription, module) copy's state."""

@@ -28,6 +28,7 @@ from events.delivery import (
     WorkerSlot,
 )
 from events.errors import ConfigError, InvalidSubject
+from events.lifecycle import end_workers, finish_drain
 from events.model import (
     PRIORITY_MAX,
     PRIORITY_MIN,
@@ -261,40 +262,23 @@ class CentralRouter:
         await self.start()
         for box in self._boxes:
             box.close_nowait()
-        unfinished: set[asyncio.Task[None]] = set(self._tasks)
-        if unfinished:
-            _, unfinished = await asyncio.wait(unfinished, timeout=max(timeout_s, 0.0))
-        completed = not unfinished
-        timed_out = sum(box.in_flight for box in self._boxes) if unfinished else 0
-        while unfinished:
-            # A handler may swallow one cancellation; keep asking until every worker ends.
-            for task in unfinished:
-                task.cancel()
-            _, unfinished = await asyncio.wait(unfinished, timeout=0.1)
+        completed, timed_out = await end_workers(
+            self._tasks, timeout_s, lambda: sum(box.in_flight for box in self._boxes)
+        )
         for box in self._boxes:
             queued = box.take_all_nowait()
             timed_out += len(queued)
             for event in queued:
                 box.pipeline.dead_letter_nowait(event, DL_DRAIN_TIMEOUT, 0, "queued at drain")
-        if self._watchdog_task is not None:
-            self._watchdog_task.cancel()
-            await asyncio.gather(self._watchdog_task, return_exceptions=True)
-        failures = [
-            task.exception() for task in self._tasks if not task.cancelled() and task.exception()
-        ]
-        stats = self.stats()
-        report = DrainReport(
-            completed=completed
-            and not timed_out
-            and not stats.pending
-            and not stats.identity_errors(),
-            duration_s=time.monotonic() - began,
+        return await finish_drain(
+            began=began,
+            completed=completed,
             timed_out=timed_out,
-            stats=stats,
+            stats=self.stats,
+            workers=self._tasks,
+            watchdog=self._watchdog_task,
+            what="router",
         )
-        if failures:
-            raise RuntimeError(f"{len(failures)} router worker(s) crashed") from failures[0]
-        return report
 
     def _observed_pending(self) -> int:
         """Deliveries not yet ended, counted where they are rather than from the counters.

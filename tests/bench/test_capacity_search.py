@@ -145,7 +145,7 @@ def test_generator_stall_at_a_confirmation_keeps_earlier_passes() -> None:
             return StepResult(rate, "pass")
         return StepResult(rate, "generator")
 
-    outcome = search(measure, SearchSettings(start_rate=300.0))
+    outcome = search(measure, SearchSettings(start_rate=300.0, generator_retries=1))
     assert min(s.rate for s in outcome.steps) == 300.0
     assert (outcome.limited_by, outcome.low) == ("generator", 300.0)
 
