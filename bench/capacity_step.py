@@ -89,7 +89,9 @@ def backlog_growth(result: RunResult) -> tuple[float, float, float]:
     phases = sorted(result.phases, key=lambda p: p.start_s)
     if len(phases) < 3:
         raise ValueError(f"backlog growth needs at least 3 phases, the run has {len(phases)}")
-    per_event = acc.delivered / acc.accepted if acc.accepted else 0.0
+    # Deliveries owed per accepted event, counting those that later failed: using only the
+    # delivered ones would shrink the expected work exactly when the router falls behind.
+    per_event = acc.deliveries / acc.accepted if acc.accepted else 0.0
     expected = np.array([p.accepted_eps * p.duration_s * per_event for p in phases])
     completed = np.array([p.completed_dps * p.duration_s for p in phases])
     ends = [p.start_s + p.duration_s for p in phases]

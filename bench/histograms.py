@@ -113,3 +113,12 @@ def record(metric: str, scope: str, values: Int64s) -> Histogram:
 def decode(encoded: str) -> HdrHistogram:
     """The HdrHistogram of an encoded record (for merging runs or plotting)."""
     return HdrHistogram.decode(encoded.encode("ascii"))
+
+
+def pooled(encoded: list[str]) -> Summary:
+    """Percentiles of several runs' histograms added together (never an average of
+    percentiles, which is no percentile of anything); ``thin`` as for one run."""
+    total = new_histogram()
+    for record_ in encoded:
+        total.add(decode(record_))
+    return summarize(total)

@@ -13,6 +13,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from bench import histograms
 from bench.compare import METRICS, values_of
 from bench.schema import CompareResult, RunResult
 
@@ -73,9 +74,19 @@ def arch_rows(result: CompareResult) -> list[tuple[str, ...]]:
     return rows
 
 
+#: Said beside every latency table: what the percentiles cover, and what they do not.
+LATENCY_SCOPE = (
+    "Latencies cover completed deliveries only: rejected, dead-lettered and dropped work"
+    " is counted under errors, never in latency or throughput; compare them together."
+)
+
+#: Rates are means over runs; percentiles come from the runs' histograms added together.
+PHASE_TITLE = "Per phase (rates: mean of runs whose accounting holds; latency: those runs pooled)"
+
+
 def phase_rows(result: CompareResult) -> list[tuple[str, ...]]:
-    """Per phase of the pattern and architecture: rates and response, means over the runs
-    whose accounting holds."""
+    """Per phase of the pattern and architecture, over the runs whose accounting holds:
+    rates as means, response percentiles from the runs' histograms pooled."""
     by_arch = {
         arch: [r for r in runs if all(g.passed or g.scope != "all" for g in r.gates)]
         for arch, runs in _by_arch(result).items()
@@ -85,19 +96,27 @@ def phase_rows(result: CompareResult) -> list[tuple[str, ...]]:
     for index, name in enumerate(names):
         for arch, runs in by_arch.items():
             phases = [r.phases[index] for r in runs]
-            latencies = [r.summary("response", f"phase:{name}") for r in runs]
+            latency = histograms.pooled(
+                [h.encoded for r in runs for h in r.histograms
+                 if h.metric == "response" and h.scope == f"phase:{name}"]
+            )  # fmt: skip
             rows.append(
                 (
                     name,
                     arch,
                     f"{_mean([p.offered_eps for p in phases]):,.0f}",
                     f"{_mean([p.completed_dps for p in phases]):,.0f}",
-                    f"{_mean([s.p50 / 1e6 for s in latencies]):.2f}",
-                    f"{_mean([s.p99 / 1e6 for s in latencies]):.2f}",
+                    _ms(latency.p50, "p50" in latency.thin),
+                    _ms(latency.p99, "p99" in latency.thin),
                     f"{_mean([p.rejected for p in phases]):.0f}",
                 )
             )
     return rows
+
+
+def _ms(ns: int, thin: bool) -> str:
+    """Milliseconds; a percentile resting on too few samples is marked ``(thin)``."""
+    return f"{ns / 1e6:.2f}" + (" (thin)" if thin else "")
 
 
 def _fmt(x: float | None) -> str:
@@ -161,11 +180,15 @@ def render(result: CompareResult, console: Console) -> None:
     for row in arch_rows(result):
         archs.add_row(*row)
     console.print(archs)
+    console.print(LATENCY_SCOPE, highlight=False, markup=False)
     ratios = Table(*RATIO_HEADER, title="Ratios against the first architecture")
     for row in ratio_rows(result):
         ratios.add_row(*row)
     console.print(ratios)
-    phases = Table(*PHASE_HEADER, title="Per phase (means over runs whose accounting holds)")
+    phases = Table(
+        *PHASE_HEADER,
+        title=PHASE_TITLE,
+    )
     for row in phase_rows(result):
         phases.add_row(*row)
     console.print(phases)
@@ -198,13 +221,15 @@ def markdown(result: CompareResult) -> str:
         "Throughput uses runs that passed every gate; the other columns, runs whose"
         " accounting holds (a generator that fell behind voids throughput claims only).",
         "",
+        LATENCY_SCOPE,
+        "",
         *_md_table(ARCH_HEADER, arch_rows(result)),
         "",
         "## Ratios against the first architecture",
         "",
         *_md_table(RATIO_HEADER, ratio_rows(result)),
         "",
-        "## Per phase (means over runs whose accounting holds)",
+        f"## {PHASE_TITLE}",
         "",
         *_md_table(PHASE_HEADER, phase_rows(result)),
         "",

@@ -177,12 +177,17 @@ class Pipeline:
                 slot.deadline = self.clock() + self.timeout_s
                 try:
                     await self.handler(event)
-                except asyncio.CancelledError:
+                except asyncio.CancelledError as exc:
                     slot.deadline = 0.0
-                    if not slot.timed_out:
-                        raise
-                    self._forgive_timeout(slot)
-                    error = HandlerTimeout(f"handler ran past {sub.timeout_s}s")
+                    if slot.timed_out:
+                        self._forgive_timeout(slot)
+                        error = HandlerTimeout(f"handler ran past {sub.timeout_s}s")
+                    else:
+                        task = slot.task or asyncio.current_task()
+                        if task is None or task.cancelling():
+                            raise  # drain gave up on this worker
+                        # Nobody cancelled us: the handler raised it itself, a failed attempt.
+                        error = exc
                 except Permanent as exc:
                     slot.deadline = 0.0
                     breaker.on_failure()

@@ -146,3 +146,14 @@ async def test_open_breaker_dead_letters_by_policy() -> None:
     await run_in_task(pipeline, slot)
     assert pipeline.dead_lettered == {"breaker_open": 2}
     assert [e.attempts for e in store.entries] == [1, 0]
+
+
+async def test_handler_raising_cancelled_error_is_a_failure() -> None:
+    """A CancelledError the handler raises itself (nobody cancelled) fails the attempt only."""
+
+    async def handler(event: Event) -> None:
+        raise asyncio.CancelledError("raised by the handler")
+
+    pipeline, slot, store = make(handler)
+    await run_in_task(pipeline, slot)
+    assert (pipeline.dead_lettered, store.entries[0].attempts) == ({"failed": 1}, 3)
