@@ -13,8 +13,8 @@ When the generator, not the router, failed first, no capacity is claimed.
 
 Exit codes:
   0  every architecture sustains --peak (or no --peak was given)
-  2  usage or configuration error
   1  a run worker crashed or produced no result
+  2  usage or configuration error
   5  an architecture cannot meet the SLO at --peak
   6  whether an architecture sustains --peak could not be determined
      (the generator or the step budget ran out first)

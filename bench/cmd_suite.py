@@ -11,8 +11,8 @@ the suite only sequences them, shows progress and gathers their JSON.
 
 Exit codes: 0 every step exited 0; 1 a step produced no result; 2 usage error;
 otherwise the first non-zero step code, as that command's --help explains
-(compare 3: an invalid run; capacity 5: an SLO not met at --peak; memory 6: a
-leak). The report is written whenever at least one step produced a result.
+(compare 3: an invalid run; capacity 5: an SLO not met at --peak, 6:
+undetermined; memory 5: a leak). The report is written whenever at least one step produced a result.
 """
 
 from __future__ import annotations
