@@ -239,10 +239,12 @@ def resolve_factory(path: str, where: str) -> Callable[..., Any]:
 
 
 class SubscriberDiff(msgspec.Struct, frozen=True):
-    """What a reload may add (``fresh``), and what it cannot apply (``unsupported``)."""
+    """What a reload changes: subscribers to build (``fresh``: added and changed ones) by key."""
 
     fresh: Loaded
-    unsupported: list[str]
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
 
 
 def diff_subscribers(
@@ -250,30 +252,30 @@ def diff_subscribers(
 ) -> SubscriberDiff:
     """Compare running subscribers (by key) with a newly loaded config.
 
-    The router cannot unsubscribe or replace a subscription, so removed and changed
-    ones are reported and keep running as they are.
+    A changed subscriber (same service and pattern, another policy or handler) is
+    replaced: unsubscribed, then subscribed anew with a new mailbox. Only unchanged
+    ones keep theirs.
     """
     wanted: dict[str, tuple[Subscription, HandlerConfig | WebhookConfig]] = {}
     for sub, h in loaded.handler_subs:
         wanted[sub.key] = (sub, h)
     for sub, w in loaded.webhook_subs:
         wanted[sub.key] = (sub, w)
-    fresh = [pair for key, pair in wanted.items() if key not in active]
-    unsupported = sorted(
-        f"{key}: removed (the router cannot unsubscribe yet; still running)"
-        for key in active.keys() - wanted.keys()
-    ) + sorted(
-        f"{key}: changed (the router cannot replace a subscription yet; old kept)"
-        for key, pair in wanted.items()
-        if key in active and active[key] != pair
-    )
+    added = [key for key in wanted if key not in active]
+    changed = [key for key, pair in wanted.items() if key in active and active[key] != pair]
+    fresh = [wanted[key] for key in added + changed]
     subset = Loaded(
         config=loaded.config,
         path=loaded.path,
         handler_subs=[(s, c) for s, c in fresh if isinstance(c, HandlerConfig)],
         webhook_subs=[(s, c) for s, c in fresh if isinstance(c, WebhookConfig)],
     )
-    return SubscriberDiff(fresh=subset, unsupported=unsupported)
+    return SubscriberDiff(
+        fresh=subset,
+        added=sorted(added),
+        changed=sorted(changed),
+        removed=sorted(active.keys() - wanted.keys()),
+    )
 
 
 #: Tables a running daemon cannot swap in: a change to them needs a restart.

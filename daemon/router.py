@@ -8,6 +8,11 @@ loop, taking every delivery through the shared :class:`events.Pipeline`.
 
 Before :meth:`CentralRouter.start` the router accepts and buffers: events wait
 in their mailboxes (under the same bounds and policies) until the workers start.
+
+:meth:`CentralRouter.unsubscribe_nowait` takes a subscription out of routing at
+once and returns the task that drains it: its workers finish what its mailbox
+holds for up to ``timeout_s``, the rest ends as ``drain_timeout``, and its
+counters stay in the router's totals so the accounting identity still balances.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
 
 from daemon.mailbox import Mailbox
 from daemon.router_config import RouterConfig
@@ -39,6 +45,7 @@ from events.model import (
     DrainReport,
     Event,
     RouterStats,
+    SubscriptionStats,
 )
 from events.subjects import validate_subject
 from events.subscription import Subscription
@@ -48,6 +55,15 @@ Route = tuple[tuple[Mailbox, ...], tuple[Mailbox, ...], tuple[tuple[Mailbox, ...
 
 _INVALID: Route = ((), (), ())
 _ACCEPTED = Ack.accepted()
+
+
+@runtime_checkable
+class Unsubscribing(Protocol):
+    """A router that can remove a subscription (not part of ``events.Router``)."""
+
+    def unsubscribe_nowait(
+        self, service: str, pattern: str, *, timeout_s: float
+    ) -> asyncio.Task[SubscriptionStats]: ...
 
 
 class CentralRouter:
@@ -64,6 +80,13 @@ class CentralRouter:
         #: Subjects whose route is only ``reject`` mailboxes: publish's inlined fast path.
         self._fast: dict[str, tuple[Mailbox, ...]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        #: Each mailbox's workers, so an unsubscribe can stop exactly those.
+        self._workers: dict[Mailbox, list[WorkerSlot]] = {}
+        #: Unsubscribed mailboxes still draining, with the task that drains each.
+        self._leaving: dict[Mailbox, asyncio.Task[SubscriptionStats]] = {}
+        #: Counters of subscriptions that are gone, kept so the totals still balance.
+        self._retired = _Retired()
+        self._subscribed = 0
         self._watchdog_task: asyncio.Task[None] | None = None
         self._started = False
         self._closed = False
@@ -82,15 +105,81 @@ class CentralRouter:
             raise RuntimeError("router is draining: no new subscriptions")
         if any(box.sub.key == sub.key for box in self._boxes):
             raise ConfigError(f"subscription {sub.key!r} is already registered")
-        seed = None if self.config.seed is None else self.config.seed + len(self._boxes)
+        seed = None if self.config.seed is None else self.config.seed + self._subscribed
         box = Mailbox(Pipeline(sub, handler, self.dead_letters, seed=seed))
         self._trie.insert(sub.pattern, box)
+        self._subscribed += 1
         self._boxes.append(box)
         self._services.add(sub.service)
         self._cache.clear()
         self._fast.clear()
         if self._started:
             self._spawn_workers(box)
+
+    def unsubscribe_nowait(
+        self, service: str, pattern: str, *, timeout_s: float
+    ) -> asyncio.Task[SubscriptionStats]:
+        """Stop routing to a subscription now; answer the task that drains it.
+
+        No event published after this call reaches it (queue groups go on with
+        their other members). The task lets its workers finish what its mailbox
+        holds for up to ``timeout_s``, ends the rest as ``drain_timeout``, stops
+        its workers and answers its final counters, which stay in the router's
+        totals. A subscription already leaving answers the same task. Needs a
+        running event loop; raises ``ConfigError`` for an unknown subscription and
+        ``RuntimeError`` once drain has begun (drain ends everything itself).
+        """
+        if self._closed:
+            raise RuntimeError("router is draining: it ends every subscription itself")
+        key = f"{service}|{pattern}"
+        box = next((b for b in self._boxes if b.sub.key == key), None)
+        if box is None:
+            leaving = [task for b, task in self._leaving.items() if b.sub.key == key]
+            if leaving:
+                return leaving[-1]
+            raise ConfigError(f"subscription {service!r} on {pattern!r} is not registered")
+        self._boxes.remove(box)
+        self._services = {b.sub.service for b in self._boxes}
+        # The trie has no removal: rebuilding it keeps the insertion (routing) order.
+        trie: SubjectTrie[Mailbox] = SubjectTrie()
+        for kept in self._boxes:
+            trie.insert(kept.sub.pattern, kept)
+        self._trie = trie
+        self._cache.clear()
+        self._fast.clear()
+        box.close_nowait()
+        task = asyncio.create_task(self._leave(box, timeout_s), name=f"unsubscribe {key}")
+        self._leaving[box] = task
+        return task
+
+    async def unsubscribe(
+        self, service: str, pattern: str, *, timeout_s: float
+    ) -> SubscriptionStats:
+        """:meth:`unsubscribe_nowait`, awaited; a cancelled caller does not stop the drain."""
+        return await asyncio.shield(self.unsubscribe_nowait(service, pattern, timeout_s=timeout_s))
+
+    async def _leave(self, box: Mailbox, timeout_s: float) -> SubscriptionStats:
+        slots = self._workers.pop(box, [])
+        tasks = [slot.task for slot in slots if slot.task is not None]
+        try:
+            # Before start there are no workers: what is queued cannot be handled.
+            await end_workers(tasks, timeout_s, lambda: max(0, box.in_flight))
+        finally:
+            for event in box.take_all_nowait():
+                box.pipeline.dead_letter_nowait(event, DL_DRAIN_TIMEOUT, 0, "queued at unsubscribe")
+            for slot in slots:
+                self.watchdog.slots.remove(slot)
+            done = set(tasks)
+            self._tasks = [task for task in self._tasks if task not in done]
+            box.pipeline.deliveries = box.deliveries
+            self._retired.add_nowait(box)
+            del self._leaving[box]
+        failures = [task.exception() for task in tasks if not task.cancelled() and task.exception()]
+        if failures:
+            raise RuntimeError(f"{len(failures)} worker(s) of {box.sub.key} crashed") from failures[
+                0
+            ]
+        return box.pipeline.stats(0, 0)
 
     async def start(self) -> None:
         """Start the watchdog and every subscription's workers (idempotent)."""
@@ -212,6 +301,7 @@ class CentralRouter:
             task = asyncio.create_task(self._work(box, slot), name=f"worker {box.sub.key} #{index}")
             slot.task = task
             self.watchdog.slots.append(slot)
+            self._workers.setdefault(box, []).append(slot)
             self._tasks.append(task)
 
     async def _work(self, box: Mailbox, slot: WorkerSlot) -> None:
@@ -263,13 +353,15 @@ class CentralRouter:
         for box in self._boxes:
             box.close_nowait()
         completed, timed_out = await end_workers(
-            self._tasks, timeout_s, lambda: sum(box.in_flight for box in self._boxes)
+            self._tasks, timeout_s, lambda: sum(max(0, box.in_flight) for box in self._live())
         )
-        for box in self._boxes:
+        for box in self._live():
             queued = box.take_all_nowait()
             timed_out += len(queued)
             for event in queued:
                 box.pipeline.dead_letter_nowait(event, DL_DRAIN_TIMEOUT, 0, "queued at drain")
+        # Unsubscribes under way now find their workers ended and fold their counters.
+        await asyncio.gather(*self._leaving.values(), return_exceptions=True)
         return await finish_drain(
             began=began,
             completed=completed,
@@ -288,19 +380,25 @@ class CentralRouter:
         drain has ended every worker there is nothing in flight, so a counter that
         drifted shows up as an identity error instead of hiding in ``pending``.
         """
-        queued = sum(len(level) for box in self._boxes for level in box.levels)
+        boxes = self._live()
+        queued = sum(len(level) for box in boxes for level in box.levels)
         if not any(not task.done() for task in self._tasks):
             return queued
-        return queued + sum(max(0, box.in_flight) for box in self._boxes)
+        return queued + sum(max(0, box.in_flight) for box in boxes)
+
+    def _live(self) -> list[Mailbox]:
+        """Subscriptions with deliveries possibly under way: routed ones and leaving ones."""
+        return [*self._boxes, *self._leaving]
 
     def stats(self) -> RouterStats:
         """A snapshot of every counter, with each subscription's depth, in-flight and breaker."""
-        dead_lettered: dict[str, int] = {}
-        dropped: dict[str, int] = {}
-        deliveries = delivered = retries = 0
+        retired = self._retired
+        dead_lettered = dict(retired.dead_lettered)
+        dropped = dict(retired.dropped)
+        deliveries, delivered, retries = retired.deliveries, retired.delivered, retired.retries
         pending = self._observed_pending()
         subs = []
-        for box in self._boxes:
+        for box in self._live():
             pipeline = box.pipeline
             deliveries += box.deliveries
             delivered += pipeline.delivered
@@ -324,6 +422,27 @@ class CentralRouter:
             dead_letter_store=len(self.dead_letters),
             subscriptions=subs,
         )
+
+
+class _Retired:
+    """The summed final counters of unsubscribed (fully drained) subscriptions."""
+
+    def __init__(self) -> None:
+        self.subscriptions = 0
+        self.deliveries = 0
+        self.delivered = 0
+        self.retries = 0
+        self.dead_lettered: dict[str, int] = {}
+        self.dropped: dict[str, int] = {}
+
+    def add_nowait(self, box: Mailbox) -> None:
+        pipeline = box.pipeline
+        self.subscriptions += 1
+        self.deliveries += box.deliveries
+        self.delivered += pipeline.delivered
+        self.retries += pipeline.retries
+        _merge(self.dead_lettered, pipeline.dead_lettered.items())
+        _merge(self.dropped, pipeline.dropped.items())
 
 
 def compile_route(boxes: list[Mailbox]) -> Route:

@@ -35,6 +35,7 @@ from daemon.http.ingress import Ingress
 from daemon.journal import DeadLetterJournal, EventJournal, replay
 from daemon.logs import configure, get_logger
 from daemon.metrics import N_BUCKETS, SUB_BUCKETS, LatencyHistogram, ServerMetrics, prefix_of
+from daemon.router import Unsubscribing
 from daemon.subscribers.inprocess import build_handler
 from daemon.subscribers.streams import StreamRegistry
 from daemon.subscribers.webhook import WebhookHandler, WebhookPool
@@ -73,11 +74,17 @@ class FinalReport(msgspec.Struct, frozen=True):
 
 
 class ReloadReport(msgspec.Struct, frozen=True):
-    """What a SIGHUP reload changed, and what it could not."""
+    """What a SIGHUP reload changed (subscription keys), and what needs a restart.
+
+    ``unsupported`` lists removed and changed subscriptions left running, which
+    only happens with a router that cannot unsubscribe (not ``CentralRouter``).
+    """
 
     ok: bool
     error: str = ""
     added: list[str] = []
+    removed: list[str] = []
+    changed: list[str] = []
     unsupported: list[str] = []
     restart_required: list[str] = []
 
@@ -268,7 +275,14 @@ class DaemonServer:
     # -- reload --------------------------------------------------------------------
 
     async def reload(self) -> ReloadReport:
-        """Re-read the config file; apply it whole, or not at all."""
+        """Re-read the config file; apply it whole, or not at all.
+
+        Removed subscriptions are unsubscribed, changed ones are unsubscribed and
+        subscribed anew (a new mailbox), unchanged ones keep theirs. The swap
+        happens without an await, so no event sees half of it; the report is
+        answered once the leaving subscriptions have drained (up to
+        ``lifecycle.drain_timeout_s``; what remains is dead-lettered).
+        """
         try:
             loaded = await asyncio.to_thread(load_config, self.loaded.path)
             change = diff_subscribers(self.active, loaded)
@@ -277,19 +291,45 @@ class DaemonServer:
             log.error("reload refused: config invalid; old config kept", error=str(exc))
             self.reloads["refused"] += 1
             return ReloadReport(ok=False, error=str(exc))
+        if self.stopping:
+            # Drain owns every subscription now; a swap would race it.
+            self.reloads["refused"] += 1
+            return ReloadReport(ok=False, error="the daemon is shutting down")
         old, new = self.loaded.config, loaded.config
+        router = self.router
         # Everything is built: from here the swap cannot fail half-way.
+        leaving: list[asyncio.Task[Any]] = []
+        if isinstance(router, Unsubscribing):
+            removed, changed, unsupported = change.removed, change.changed, []
+            timeout_s = new.lifecycle.drain_timeout_s
+            for key in removed + changed:
+                sub, _ = self.active.pop(key)
+                leaving.append(
+                    router.unsubscribe_nowait(sub.service, sub.pattern, timeout_s=timeout_s)
+                )
+        else:
+            removed, changed = [], []
+            unsupported = [f"{key}: removed; still running" for key in change.removed] + [
+                f"{key}: changed; old kept" for key in change.changed
+            ]
+            built = [b for b in built if b[0].key not in change.changed]
         for sub, handler, source in built:
-            self.router.subscribe(sub, handler)
+            router.subscribe(sub, handler)
             self.active[sub.key] = (sub, source)
         self.admission.reconfigure_nowait(new.admission)
         self.health.config = new.health
         configure(new.logging.level, new.logging.format)
         self.loaded = msgspec.structs.replace(self.loaded, config=new)
+        ended = await asyncio.gather(*leaving, return_exceptions=True)
+        # The new config is in force either way; a crashed worker is reported, not hidden.
+        failures = [repr(e) for e in ended if isinstance(e, BaseException)]
         report = ReloadReport(
             ok=True,
-            added=[sub.key for sub, _, _ in built],
-            unsupported=change.unsupported,
+            error="; ".join(failures),
+            added=change.added,
+            removed=removed,
+            changed=changed,
+            unsupported=unsupported,
             restart_required=restart_required(old, new),
         )
         self.reloads["ok"] += 1

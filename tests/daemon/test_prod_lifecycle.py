@@ -107,10 +107,17 @@ async def _until(s: aiohttp.ClientSession, base: str, key: str, value: int) -> d
     raise AssertionError(f"no {key} reload seen")
 
 
-async def test_sighup_adds_subscriptions_and_refuses_bad_config(
+CHANGED = (
+    RELOADABLE
+    + """policy = {{ mailbox = 500 }}
+"""
+)
+
+
+async def test_sighup_adds_removes_changes_and_refuses_bad_config(
     tmp_path: Path, anyio_backend: Any
 ) -> None:
-    """SIGHUP adds a new subscription live; an invalid file is refused and the old config kept."""
+    """SIGHUP adds, then removes and changes subscriptions live; an invalid file is refused."""
     if anyio_backend[1]:
         pytest.skip("a process test: one event-loop flavour is enough")
     config = write_config(tmp_path, RELOADABLE)
@@ -126,6 +133,12 @@ async def test_sighup_adds_subscriptions_and_refuses_bad_config(
             config.write_text(config.read_text() + "\n[server]\nbogus = 1\n")
             proc.send_signal(signal.SIGHUP)
             after_bad = await _until(s, base, "refused", 1)
+            write_config(tmp_path, CHANGED)  # "second" removed, "first" changed
+            proc.send_signal(signal.SIGHUP)
+            after_swap = await _until(s, base, "ok", 2)
+            event = {"subject": "db.txn.committed", "source": "t", "id": "r2"}
+            async with s.post(f"{base}/v1/events", json=event) as resp:
+                posted_after = resp.status
         proc.send_signal(signal.SIGTERM)
         report = final_report(proc)
     finally:
@@ -133,8 +146,10 @@ async def test_sighup_adds_subscriptions_and_refuses_bad_config(
     services = [sub["service"] for sub in after_ok["router"]["subscriptions"]]
     assert (services, posted) == (["first", "second"], 202)
     assert len(after_bad["router"]["subscriptions"]) == 2
+    swapped = [sub["service"] for sub in after_swap["router"]["subscriptions"]]
+    assert (swapped, posted_after) == (["first"], 202)
     assert (tmp_path / "second.txt").read_text().split() == ["r1"]
-    assert report["identity_errors"] == []
+    assert (report["unrouted"], report["delivered"], report["identity_errors"]) == (1, 1, [])
 
 
 def test_check_config_exit_codes(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from events import Category, Event
+from tests.conformance.helpers import until
 from tests.daemon.test_http_ingress import EVENT, post
 from tests.daemon.test_server_support import running
 
@@ -144,4 +145,29 @@ async def test_slow_websocket_consumer_is_disconnected(tmp_path: Path) -> None:
             if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
                 break
         slow = server.metrics.streams_slow_disconnects
+        await until(lambda: server.streams.unsubscribed == 1)  # the handler's cleanup ran
+        lost = (server.streams.dropped, server.streams.unheard)
     assert (stream.overflowed, slow, ws.close_code) == (True, 1, 1008)
+    # 3 buffered + the one that overflowed are dropped; the socket had left for the other 6.
+    assert lost == (4, 6)
+
+
+async def test_last_socket_closing_unsubscribes_its_pattern(tmp_path: Path) -> None:
+    """When a pattern's last socket leaves, its hub is unsubscribed and hears nothing more."""
+    async with running(tmp_path, STREAMS) as (server, base), aiohttp.ClientSession() as s:
+        async with s.ws_connect(f"{base}/v1/subscribe?pattern=fs.>") as first:
+            async with s.ws_connect(f"{base}/v1/subscribe?pattern=fs.>") as second:
+                await post(s, f"{base}/v1/events", {**EVENT, "id": "a"})
+                heard = [
+                    (await asyncio.wait_for(ws.receive_json(), 5))["id"] for ws in (first, second)
+                ]
+            await until(lambda: server.streams.open_streams == 1)
+            services_one_left = [sub.service for sub in server.router.stats().subscriptions]
+        await until(lambda: server.streams.unsubscribed == 1)
+        await post(s, f"{base}/v1/events", {**EVENT, "id": "b"})
+        stats = server.router.stats()
+        hubs = dict(server.streams.hubs)
+    assert (heard, services_one_left) == (["a", "a"], ["stream:fs.>"])
+    assert (hubs, stats.subscriptions, stats.unrouted) == ({}, [], 1)
+    assert (stats.deliveries, stats.delivered, stats.identity_errors()) == (1, 1, [])
+    assert (server.streams.unheard, server.streams.dropped) == (0, 0)
