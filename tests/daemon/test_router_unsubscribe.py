@@ -132,3 +132,26 @@ async def test_unsubscribe_errors() -> None:
             await router.unsubscribe("a", "db.>", timeout_s=1.0)
     with pytest.raises(RuntimeError, match="draining"):
         await router.unsubscribe("a", "fs.>", timeout_s=1.0)
+
+
+async def test_drain_during_an_unsubscribe_ends_it_and_balances() -> None:
+    """A drain that starts while a stuck subscription is leaving ends it; the identity holds."""
+    router = CentralRouter()
+    gate = asyncio.Event()
+    stuck = Recorder(gate)
+    router.subscribe(Subscription(service="stuck", pattern="fs.>"), stuck)
+    await router.start()
+    for n in range(3):
+        router.publish(event(n))
+    await stuck.arrived.wait()
+    leaving = router.unsubscribe_nowait("stuck", "fs.>", timeout_s=60.0)
+    again = router.unsubscribe_nowait("stuck", "fs.>", timeout_s=60.0)
+    report = await router.drain(0.05)
+    final = await leaving
+    stats = report.stats
+    assert (again is leaving, final.dead_lettered, stats.dead_lettered) == (
+        True,
+        3,
+        {"drain_timeout": 3},
+    )
+    assert (stats.pending, stats.identity_errors(), router.watchdog.slots) == (0, [], [])
