@@ -185,7 +185,9 @@ class Ingress:
             return decoders[1 if batch else 0].decode(body)
         except msgspec.ValidationError as exc:
             raise IngressError(422, "invalid_field", str(exc)) from None
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            # msgspec's MessagePack decoder raises UnicodeDecodeError on a str that is
+            # not UTF-8 (found by the ingress fuzz test): malformed too, not a 500.
             raise IngressError(400, "malformed", f"malformed body: {exc}") from None
 
     def _unavailable(self, state: str) -> IngressError:

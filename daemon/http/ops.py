@@ -138,7 +138,9 @@ class Ops:
                 "open": s.streams.open_streams,
                 "opened": m.streams_opened,
                 "slow_disconnects": m.streams_slow_disconnects,
-                "unheard": sum(h.unheard for h in s.streams.hubs.values()),
+                "unheard": s.streams.unheard,
+                "dropped": s.streams.dropped,
+                "unsubscribed": s.streams.unsubscribed,
             },
             "journal": None
             if s.journal is None
