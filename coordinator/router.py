@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
 
 from coordinator.config import CoordinatorConfig
 from coordinator.module import DataCoordinator
@@ -32,6 +31,7 @@ from events.model import (
     DrainReport,
     Event,
     RouterStats,
+    add_counts,
 )
 from events.subjects import patterns_overlap
 from events.subscription import Subscription
@@ -177,14 +177,14 @@ class CoordinatorRouter:
             unrouted += module.unrouted
             unknown += module.unknown_targets
             store += len(module.dead_letters)
-            _merge(rejected, module.rejected.items())
+            add_counts(rejected, module.rejected)
             for copy in module.copies:
                 pipeline = copy.pipeline
                 deliveries += copy.deliveries
                 delivered += pipeline.delivered
                 retries += pipeline.retries
-                _merge(dead_lettered, pipeline.dead_lettered.items())
-                _merge(dropped, pipeline.dropped.items())
+                add_counts(dead_lettered, pipeline.dead_lettered)
+                add_counts(dropped, pipeline.dropped)
                 subs.append(copy.stats())
         return RouterStats(
             published=self._published,
@@ -201,8 +201,3 @@ class CoordinatorRouter:
             dead_letter_store=store,
             subscriptions=subs,
         )
-
-
-def _merge(into: dict[str, int], items: Iterable[tuple[str, int]]) -> None:
-    for key, value in items:
-        into[key] = into.get(key, 0) + value

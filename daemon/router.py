@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
 from daemon.mailbox import Mailbox
@@ -46,6 +45,7 @@ from events.model import (
     Event,
     RouterStats,
     SubscriptionStats,
+    add_counts,
 )
 from events.subjects import validate_subject
 from events.subscription import Subscription
@@ -403,8 +403,8 @@ class CentralRouter:
             deliveries += box.deliveries
             delivered += pipeline.delivered
             retries += pipeline.retries
-            _merge(dead_lettered, pipeline.dead_lettered.items())
-            _merge(dropped, pipeline.dropped.items())
+            add_counts(dead_lettered, pipeline.dead_lettered)
+            add_counts(dropped, pipeline.dropped)
             pipeline.deliveries = box.deliveries
             subs.append(pipeline.stats(box.count, box.in_flight))
         return RouterStats(
@@ -441,8 +441,8 @@ class _Retired:
         self.deliveries += box.deliveries
         self.delivered += pipeline.delivered
         self.retries += pipeline.retries
-        _merge(self.dead_lettered, pipeline.dead_lettered.items())
-        _merge(self.dropped, pipeline.dropped.items())
+        add_counts(self.dead_lettered, pipeline.dead_lettered)
+        add_counts(self.dropped, pipeline.dropped)
 
 
 def compile_route(boxes: list[Mailbox]) -> Route:
@@ -463,8 +463,3 @@ def compile_route(boxes: list[Mailbox]) -> Route:
 
 def _pending(box: Mailbox) -> int:
     return box.pending
-
-
-def _merge(into: dict[str, int], items: Iterable[tuple[str, int]]) -> None:
-    for key, value in items:
-        into[key] = into.get(key, 0) + value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from typing import ClassVar
 
 import msgspec
@@ -174,3 +175,9 @@ class DeadLetter(msgspec.Struct, frozen=True):
     reason: str
     attempts: int
     error: str = ""
+
+
+def add_counts(into: dict[str, int], counts: Mapping[str, int]) -> None:
+    """Add per-reason counters into ``into`` (how routers total their pipelines' counts)."""
+    for key, value in counts.items():
+        into[key] = into.get(key, 0) + value
