@@ -119,10 +119,9 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
     lag = LoopLagMonitor()
     pauses = GcPauses()
     ready = [asyncio.Event(), asyncio.Event()]
-    monitor_tasks = [
-        asyncio.create_task(lag.run(ready[0])),
-        asyncio.create_task(rss.run(ready[1])),
-    ]
+    lag_task = asyncio.create_task(lag.run(ready[0]))
+    rss_task = asyncio.create_task(rss.run(ready[1]))
+    monitor_tasks = [lag_task, rss_task]
     for flag in ready:
         await flag.wait()
     waker = open_waker()
