@@ -1,20 +1,24 @@
 """The harness's own floor: a router with no queues and no topology at all.
 
-Each matching delivery starts at once, inside ``publish``: its coroutine is
-stepped eagerly, and only if it suspends (the handler awaits I/O) does the
-rest run in a task of its own, kept in a set so it is never garbage-collected
-mid-flight. A task per delivery would cost more than everything else the
+Each matching delivery starts at once, inside ``publish``: the handler's
+coroutine is stepped eagerly, and one that returns without awaiting is
+delivered there and then (breaker success, ``delivered`` counted), which is
+all a no-op handler needs. Only if the handler raises or suspends (awaits I/O)
+does the rest go through the shared :class:`events.Pipeline` (retries, timeout,
+backoff, dead letters) with that first attempt already begun, in a task of its
+own kept in a set so it is never garbage-collected mid-flight. A task, or even a
+pipeline coroutine, per delivery would cost more than everything else the
 harness does per event, and the floor is meant to show the harness's cost
-(Python 3.12's eager task factory does the same). Every delivery still goes through the
-shared :class:`events.Pipeline` (breaker, retries, timeout, dead letters,
-counters), so its accounting is as complete as the real routers' and the only
-thing missing is what the bench compares: queues, workers and routing topology.
-There is no admission control either, so it never rejects for overload.
+(Python 3.12's eager task factory does the same). The accounting is as
+complete as the real routers'; the only thing missing is what the bench
+compares: queues, workers and routing topology. There is no admission control
+either, so it never rejects for overload.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -27,12 +31,27 @@ from events.subjects import is_valid_subject, subject_matches
 _ACCEPTED = Ack.accepted()
 
 
+def _as_coroutine_function(handler: Handler) -> Handler:
+    """``handler`` as an ``async def``, so that every call returns a coroutine to step."""
+
+    async def adapted(event: Event) -> None:
+        await handler(event)
+
+    return adapted
+
+
+async def _failed(exc: BaseException) -> None:
+    """An attempt that already raised ``exc``, for :meth:`Pipeline.run` to account."""
+    raise exc
+
+
 async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
     """Run the rest of ``coro``, which suspended on ``waiting``, as a Task would have.
 
-    A cancellation of this task (the watchdog's or drain's) cancels the awaited
-    future, and is thrown into ``coro`` at its suspension point, exactly where
-    a Task running ``coro`` directly would have raised it.
+    It returns what ``coro`` returns and raises what ``coro`` raises. A
+    cancellation of the task awaiting this (the watchdog's or drain's) cancels
+    the awaited future, and is thrown into ``coro`` at its suspension point,
+    exactly where a Task running ``coro`` directly would have raised it.
     """
     while True:
         try:
@@ -89,6 +108,8 @@ class NullRouter:
         self.unknown_targets = 0
 
     def subscribe(self, sub: Subscription, handler: Handler) -> None:
+        if not inspect.iscoroutinefunction(handler):
+            handler = _as_coroutine_function(handler)
         pipeline = Pipeline(sub, handler, self._dead_letters, seed=len(self._pipelines))
         self._pipelines.append(pipeline)
         if sub.queue_group is not None:
@@ -135,8 +156,25 @@ class NullRouter:
             if group is not None:
                 pipeline = self._next_member(group, event.subject)
             pipeline.deliveries += 1
+            first: Coroutine[Any, Any, None] | None = None
+            breaker = pipeline.breaker
+            if breaker.state == "closed":
+                # Start the handler itself: most return without awaiting, and
+                # then the attempt is over before any deadline could matter.
+                # subscribe() made every handler a coroutine function.
+                call: Coroutine[Any, Any, None] = pipeline.handler(event)  # type: ignore[assignment]
+                try:
+                    waiting = call.send(None)
+                except StopIteration:
+                    breaker.on_success()
+                    pipeline.delivered += 1
+                    continue
+                except (Exception, asyncio.CancelledError) as exc:
+                    first = _failed(exc)
+                else:
+                    first = _resume(call, waiting)
             slot = self._spare
-            coro = pipeline.run(event, slot)
+            coro = pipeline.run(event, slot, first)
             try:
                 waiting = coro.send(None)
             except StopIteration:

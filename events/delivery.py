@@ -152,13 +152,18 @@ class Pipeline:
         """End a delivery as dropped (the event itself is let go)."""
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
-    async def run(self, event: Event, slot: WorkerSlot) -> None:
+    async def run(
+        self, event: Event, slot: WorkerSlot, first: Awaitable[None] | None = None
+    ) -> None:
         """Take one delivery to its end: delivered or dead-lettered, exactly once.
 
         A cancellation that is not the watchdog's (drain gave up) ends the
         delivery as ``drain_timeout`` (with the attempts made so far) and
         propagates. One coroutine, not two: a nested coroutine per delivery
         costs about as much as the breaker and the clock read together.
+
+        ``first`` is a first attempt the caller already began (admitted by a
+        closed breaker): it is awaited as attempt 1 instead of a new call.
         """
         attempt = 0
         try:
@@ -168,7 +173,7 @@ class Pipeline:
             error: BaseException | None = None
             while attempt < max_attempts:
                 # allow() is always true when closed; skip the call on the hot path.
-                while breaker.state != "closed" and not breaker.allow():
+                while first is None and breaker.state != "closed" and not breaker.allow():
                     if sub.breaker.on_open == "dead_letter":
                         self.dead_letter_nowait(event, DL_BREAKER_OPEN, attempt, "breaker open")
                         return
@@ -176,7 +181,11 @@ class Pipeline:
                 attempt += 1
                 slot.deadline = self.clock() + self.timeout_s
                 try:
-                    await self.handler(event)
+                    if first is None:
+                        await self.handler(event)
+                    else:
+                        begun, first = first, None
+                        await begun
                 except asyncio.CancelledError as exc:
                     slot.deadline = 0.0
                     if slot.timed_out:

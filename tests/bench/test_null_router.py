@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from bench.null_router import NullRouter
-from events import Event, Permanent, RetryPolicy, Subscription
+from events import BreakerPolicy, Event, Permanent, RetryPolicy, Subscription
 from events.model import Category
 
 pytestmark = pytest.mark.anyio
@@ -182,6 +182,75 @@ async def test_a_bad_yield_fails_the_delivery_as_a_task_would() -> None:
     router.publish(_event(1))
     report = await router.drain(1.0)
     assert report.stats.dead_lettered == {"failed": 1}
+    assert report.stats.identity_errors() == []
+
+
+async def test_a_handler_that_returns_at_once_needs_no_task() -> None:
+    """A delivery whose handler never awaits is delivered inside publish itself."""
+    router = NullRouter()
+    router.subscribe(Subscription(service="a", pattern=">"), _noop)
+    await router.start()
+    router.publish(_event(1))
+    stats = router.stats()
+    assert (stats.delivered, stats.pending) == (1, 0)
+    await router.drain(1.0)
+
+
+async def test_a_handler_raising_at_once_is_retried_then_dead_lettered() -> None:
+    """A failure before the first await is attempt 1; the retries follow the policy."""
+    calls: list[int] = []
+    router = NullRouter()
+
+    async def fails_at_once(event: Event) -> None:
+        calls.append(event.seq)
+        raise RuntimeError("boom")
+
+    retry = RetryPolicy(attempts=3, backoff_base_s=0.0, backoff_cap_s=0.0)
+    router.subscribe(Subscription(service="f", pattern=">", retry=retry), fails_at_once)
+    await router.start()
+    router.publish(_event(4))
+    report = await router.drain(1.0)
+    assert calls == [4, 4, 4]
+    assert (report.stats.dead_lettered, report.stats.retries) == ({"failed": 1}, 2)
+    assert report.stats.identity_errors() == []
+
+
+async def test_a_handler_returning_a_future_is_awaited() -> None:
+    """A plain function returning an awaitable (not a coroutine) is a valid handler."""
+    router = NullRouter()
+    futures: list[asyncio.Future[None]] = []
+
+    def returns_future(event: Event) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        futures.append(future)
+        return future
+
+    router.subscribe(Subscription(service="f", pattern=">"), returns_future)
+    await router.start()
+    router.publish(_event(1))
+    futures[0].set_result(None)
+    report = await router.drain(1.0)
+    assert (report.stats.delivered, report.stats.identity_errors()) == (1, [])
+
+
+async def test_an_open_breaker_dead_letters_without_calling_the_handler() -> None:
+    """Once failures open the breaker, on_open=dead_letter ends deliveries unattempted."""
+    calls: list[int] = []
+    router = NullRouter()
+
+    async def fails_at_once(event: Event) -> None:
+        calls.append(event.seq)
+        raise RuntimeError("boom")
+
+    breaker = BreakerPolicy(min_calls=2, window=2, open_s=60.0, on_open="dead_letter")
+    sub = Subscription(service="f", pattern=">", retry=RetryPolicy(attempts=1), breaker=breaker)
+    router.subscribe(sub, fails_at_once)
+    await router.start()
+    for seq in range(4):
+        router.publish(_event(seq))
+    report = await router.drain(1.0)
+    assert calls == [0, 1]
+    assert report.stats.dead_lettered == {"failed": 2, "breaker_open": 2}
     assert report.stats.identity_errors() == []
 
 
