@@ -100,9 +100,12 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
     # inside the measured window.
     workload.cpu.bytes_per_us()
     recorder = Recorder()
-    services = noop_services() if spec.services == "noop" else sim_services(spec.profile, spec.seed)
+    if spec.services == "noop":
+        services = noop_services(recorder.record)
+    else:
+        services = sim_services(spec.profile, spec.seed, recorder.record)
     for sub, handler in services:
-        router.subscribe(sub, recorder.wrap(handler))
+        router.subscribe(sub, handler)
     await router.start()
     # Measured before the schedule is built, which costs the harness, not the router.
     startup_s = time.time() - process_start

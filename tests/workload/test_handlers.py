@@ -62,3 +62,18 @@ async def test_io_call_completes() -> None:
     handler = spec(ServiceModel(io_ms_min=1.0, io_ms_max=2.0)).make_handler(1)
     with anyio.fail_after(5.0):
         assert None is await handler(EVENT)
+
+
+async def test_on_done_is_called_only_when_the_call_returns() -> None:
+    """``on_done`` sees each event whose call returned, and none whose call raised."""
+    done: list[str] = []
+    handler = spec(ServiceModel(failure_rate=0.5)).make_handler(7, lambda e: done.append(e.id))
+    returned = 0
+    for _ in range(100):
+        try:
+            await handler(EVENT)
+        except SimulatedFailure:
+            continue
+        returned += 1
+    assert 0 < returned < 100
+    assert done == [EVENT.id] * returned
