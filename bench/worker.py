@@ -20,7 +20,7 @@ import psutil  # type: ignore[import-untyped]
 
 import workload
 import workload.cpu
-from bench import gates, measure
+from bench import allocator, gates, measure
 from bench.architectures import make
 from bench.generator import run_open_loop
 from bench.monitors import GcPauses, LoopLagMonitor, RssSampler
@@ -35,6 +35,7 @@ LEAD_NS = 5_000_000
 
 def run(spec: RunSpec, spawned_at: float | None = None) -> RunResult:
     """Measure one run on the loop ``spec.loop`` names; blocks until done."""
+    allocator.pin_mmap_threshold()
     if spec.loop == "uvloop":
         import uvloop
 
