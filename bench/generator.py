@@ -2,12 +2,12 @@
 
 Completions never pace sends (design §7). Every event whose intended time has
 come is published, in batches of at most ``MAX_BATCH`` each stamped with its
-dispatch time; then the generator waits for the next intended time: on a
-timerfd when it has one (see :mod:`bench.waker`), otherwise a timed sleep when
-the next event is more than ``SPIN_NS`` away; closer than that it polls the
-clock, giving the event loop a ``sleep(0)`` turn at least every
-``YIELD_EVERY_NS``. Rejections are counted by reason and kept per event so
-phases can report them.
+dispatch time; the clock reading that ends one batch begins the next, one read
+per batch. Then the generator waits for the next intended time: on a timerfd
+when it has one (see :mod:`bench.waker`), otherwise a timed sleep when the next
+event is more than ``SPIN_NS`` away; closer than that it polls the clock,
+giving the event loop a ``sleep(0)`` turn at least every ``YIELD_EVERY_NS``.
+Rejections are counted by reason and kept per event so phases can report them.
 """
 
 from __future__ import annotations
@@ -48,6 +48,10 @@ class GeneratorLog:
         self.published = 0
         self.accepted = 0
         self.finished_ns = 0
+        #: Time spent inside ``publish`` calls: the generator's busy time. With
+        #: ``null`` and a handler that returns at once it is the harness's whole
+        #: cost per event; divided by the window it is how loaded the loop was.
+        self.publish_ns = 0
 
     def dispatch_ns(self) -> Int64s:
         """The dispatch time of every published event, by index."""
@@ -83,11 +87,14 @@ async def run_open_loop(
     spin_ns = TIMERFD_SPIN_NS if waker is not None else SPIN_NS
     n = len(events)
     i = 0
-    last_yield = clock()
+    busy = 0
+    now = clock() - t0_ns
+    last_yield = now
     while i < n:
-        now = clock() - t0_ns
         j = i
-        limit = min(n, i + MAX_BATCH)
+        limit = i + MAX_BATCH
+        if limit > n:
+            limit = n
         while j < limit and offsets[j] <= now:
             ack = publish(events[j])
             if not ack.ok:
@@ -98,21 +105,26 @@ async def run_open_loop(
             batch_end(j)
             batch_t(now)
             i = j
+            # The clock read that ends this batch also begins the next one.
+            after = clock() - t0_ns
+            busy += after - now
+            now = after
             if i == n:
                 break
-        now = clock()
-        wait = offsets[i] - (now - t0_ns)
+        else:
+            # Nothing was due at the last reading: read the clock again.
+            now = clock() - t0_ns
+        wait = offsets[i] - now
         if wait <= spin_ns:
             if now - last_yield < YIELD_EVERY_NS:
                 continue  # microseconds away: poll the clock, not the whole loop
             await asyncio.sleep(0)
-            last_yield = clock()
         elif waker is not None:
             await waker.wait_until(t0_ns + offsets[i])
-            last_yield = clock()
         else:
             await asyncio.sleep((wait - SPIN_NS // 2) / 1e9)
-            last_yield = clock()
+        now = last_yield = clock() - t0_ns
+    log.publish_ns = busy
     log.published = n
     log.accepted = n - len(log.rejected_seq)
     log.finished_ns = clock() - t0_ns

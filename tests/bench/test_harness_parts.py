@@ -13,6 +13,7 @@ from bench import compare, histograms, measure
 from bench.cli import main
 from bench.cmd_compare import labels
 from bench.generator import run_open_loop
+from bench.monitors import machine_steal_s
 from bench.runner import plan
 from bench.schema import SchemaError, load_compare
 from bench.waker import open_waker
@@ -96,6 +97,14 @@ async def test_generator_publishes_each_event_not_before_its_time() -> None:
     assert log.rejected_seq == [2, 5]
     lag = log.dispatch_ns() - np.asarray(offsets)
     assert bool((lag >= 0).all())
+    assert 0 < log.publish_ns <= log.finished_ns
+
+
+def test_machine_steal_is_a_cumulative_count() -> None:
+    """Steal time never decreases and is never negative (0 where the kernel has none)."""
+    first = machine_steal_s()
+    second = machine_steal_s()
+    assert 0.0 <= first <= second
 
 
 @pytest.mark.parametrize(
