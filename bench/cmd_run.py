@@ -72,6 +72,12 @@ def _print_summary(result: RunResult) -> None:
         f" ({res.cpu_us_per_event:.2f} us/event), GC {res.gc_pauses} pauses"
         f" max {res.gc_pause_max_s * 1e3:.2f} ms, loop lag p99 {res.loop_lag_p99_ms:.2f} ms"
     )
+    print(
+        f"  generator inside publish {res.publish_s:.2f} s"
+        f" ({res.publish_s * 1e6 / max(1, result.events):.2f} us/event,"
+        f" {res.publish_s / max(result.window_s, 1e-9):.0%} of the window),"
+        f" machine steal {res.steal_s:.2f} CPU-s"
+    )
     if result.valid:
         print("  VALID")
     else:

@@ -23,7 +23,7 @@ import workload.cpu
 from bench import allocator, gates, measure
 from bench.architectures import make
 from bench.generator import run_open_loop
-from bench.monitors import GcPauses, LoopLagMonitor, RssSampler
+from bench.monitors import GcPauses, LoopLagMonitor, RssSampler, machine_steal_s
 from bench.recorder import Recorder, noop_services, sim_services
 from bench.schema import SCHEMA, Accounting, Resources, RunResult, RunSpec
 from bench.waker import open_waker
@@ -133,12 +133,14 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
         waker.attach(asyncio.get_running_loop())
     pauses.install()
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    steal_before = machine_steal_s()
     t0_ns = time.perf_counter_ns() + LEAD_NS
     try:
         log = await run_open_loop(router.publish, events, offsets, t0_ns, waker)
         drain = await router.drain(spec.drain_timeout_s)
     finally:
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+        steal_s = machine_steal_s() - steal_before
         pauses.remove()
         if waker is not None:
             waker.close()
@@ -194,6 +196,8 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
         gc_pause_max_s=pauses.max_ns / 1e9,
         loop_lag_p99_ms=lag.percentile_ms(99.0),
         loop_lag_max_ms=lag.max_ms(),
+        publish_s=log.publish_ns / 1e9,
+        steal_s=steal_s,
     )
     window_s = float(schedule.duration_s)
     lag_values, _ = arrays.values("dispatch_lag")
