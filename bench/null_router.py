@@ -13,6 +13,11 @@ harness does per event, and the floor is meant to show the harness's cost
 complete as the real routers'; the only thing missing is what the bench
 compares: queues, workers and routing topology. There is no admission control
 either, so it never rejects for overload.
+
+Like the real routers it accepts before :meth:`NullRouter.start`: such an event
+is validated, routed and counted at once (queue-group member chosen, deliveries
+counted), and its deliveries are held, unbounded, and begun in publish order
+when ``start`` runs; ``drain`` starts the router first, so it delivers them too.
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
 from events import Ack, DeadLetterStore, DrainReport, Event, RouterStats, Subscription
 from events.delivery import Handler, Pipeline, TimeoutWatchdog, WorkerSlot
-from events.model import REJECT_DRAINING, REJECT_INVALID, REJECT_NOT_STARTED
+from events.model import REJECT_DRAINING, REJECT_INVALID
 from events.subjects import is_valid_subject, subject_matches
 
 _ACCEPTED = Ack.accepted()
@@ -98,6 +104,9 @@ class NullRouter:
         self._free_slots: list[WorkerSlot] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._watchdog_task: asyncio.Task[None] | None = None
+        #: Deliveries of events accepted before start, in publish order.
+        self._held: deque[tuple[Pipeline, Event]] = deque()
+        self._started = False
         self._open = False
         self._draining = False
         self._spare = self._new_slot()
@@ -118,8 +127,18 @@ class NullRouter:
         self._members.clear()
 
     async def start(self) -> None:
-        self._open = True
+        """Open intake and begin the deliveries held since before start (idempotent)."""
+        if self._started:
+            return
+        self._started = True
         self._watchdog_task = asyncio.create_task(self._watchdog.run())
+        # Intake opens only after: an event a handler publishes meanwhile is held
+        # behind the others, so publish order holds, and pending stays exact.
+        held = self._held
+        while held:
+            pipeline, event = held.popleft()
+            self._begin(pipeline, event)
+        self._open = not self._draining
 
     def _route(self, subject: str) -> tuple[Pipeline, ...]:
         """Matching pipelines of ``subject``; a queue group appears once, as its first member."""
@@ -139,14 +158,14 @@ class NullRouter:
         # The hot path of the harness floor: kept flat on purpose.
         self.published += 1
         if not self._open:
-            return self._reject(REJECT_DRAINING if self._draining else REJECT_NOT_STARTED)
+            return self._closed(event)
         routes = self._routes.get(event.subject)
         if routes is None:
-            if not is_valid_subject(event.subject):
+            routes = self._route_miss(event.subject)
+            if routes is None:
                 return self._reject(REJECT_INVALID)
-            routes = self._routes[event.subject] = self._route(event.subject)
         if event.targets:
-            routes = self._targeted(routes, event.targets)
+            routes = self._targeted(routes, event)
         self.accepted += 1
         if not routes:
             self.unrouted += 1
@@ -154,7 +173,7 @@ class NullRouter:
         for pipeline in routes:
             group = pipeline.sub.queue_group
             if group is not None:
-                pipeline = self._next_member(group, event.subject)
+                pipeline = self._next_member(group, event)
             pipeline.deliveries += 1
             first: Coroutine[Any, Any, None] | None = None
             breaker = pipeline.breaker
@@ -182,20 +201,79 @@ class NullRouter:
             self._suspended(coro, waiting, slot)
         return _ACCEPTED
 
-    def _targeted(
-        self, routes: tuple[Pipeline, ...], targets: tuple[str, ...]
-    ) -> tuple[Pipeline, ...]:
-        """Keep the routes of the named services; count names nobody subscribed as."""
+    def _route_miss(self, subject: str) -> tuple[Pipeline, ...] | None:
+        """Route ``subject`` and cache it; None for an invalid subject (never cached)."""
+        if not is_valid_subject(subject):
+            return None
+        routes = self._routes[subject] = self._route(subject)
+        return routes
+
+    def _closed(self, event: Event) -> Ack:
+        """Intake before start (accept, route, hold) and after drain began (reject)."""
+        if self._draining:
+            return self._reject(REJECT_DRAINING)
+        routes = self._routes.get(event.subject)
+        if routes is None:
+            routes = self._route_miss(event.subject)
+            if routes is None:
+                return self._reject(REJECT_INVALID)
+        if event.targets:
+            routes = self._targeted(routes, event)
+        self.accepted += 1
+        if not routes:
+            self.unrouted += 1
+        for pipeline in routes:
+            group = pipeline.sub.queue_group
+            if group is not None:
+                pipeline = self._next_member(group, event)
+            pipeline.deliveries += 1
+            self._held.append((pipeline, event))
+        return _ACCEPTED
+
+    def _begin(self, pipeline: Pipeline, event: Event) -> None:
+        """Start one counted delivery through the pipeline; a task finishes it if it suspends."""
+        slot = self._spare
+        coro = pipeline.run(event, slot)
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
+        self._suspended(coro, waiting, slot)
+
+    def _targeted(self, routes: tuple[Pipeline, ...], event: Event) -> tuple[Pipeline, ...]:
+        """Keep the routes of the named services; count names nobody subscribed as.
+
+        A queue group stays (as its first member, which stands for the group)
+        when any of its matching members is named: :meth:`_next_member` then
+        picks among the named ones, as the daemon's ``_targeted`` does.
+        """
+        targets = event.targets
         known = {p.sub.service for p in self._pipelines}
         self.unknown_targets += sum(1 for t in targets if t not in known)
-        return tuple(p for p in routes if p.sub.service in targets)
+        kept: list[Pipeline] = []
+        for pipeline in routes:
+            group = pipeline.sub.queue_group
+            if group is None:
+                if pipeline.sub.service in targets:
+                    kept.append(pipeline)
+            elif any(p.sub.service in targets for p in self._group_members(group, event.subject)):
+                kept.append(pipeline)
+        return tuple(kept)
 
-    def _next_member(self, group: str, subject: str) -> Pipeline:
-        """Round robin over the members of ``group`` whose pattern matches ``subject``."""
+    def _group_members(self, group: str, subject: str) -> list[Pipeline]:
+        """The members of ``group`` whose pattern matches ``subject``, in subscription order."""
         members = self._members.get((group, subject))
         if members is None:
             members = [p for p in self._groups[group] if subject_matches(p.sub.pattern, subject)]
             self._members[(group, subject)] = members
+        return members
+
+    def _next_member(self, group: str, event: Event) -> Pipeline:
+        """Round robin over the members of ``group`` matching the event (and named, if targeted)."""
+        members = self._group_members(group, event.subject)
+        if event.targets:
+            # _targeted kept this group only if one of these is named: never empty.
+            members = [p for p in members if p.sub.service in event.targets]
         index = self._group_next.get(group, 0)
         self._group_next[group] = index + 1
         return members[index % len(members)]
@@ -229,6 +307,8 @@ class NullRouter:
         began = time.monotonic()
         self._draining = True
         self._open = False
+        # As both real routers do: drain starts the router, so held events are delivered.
+        await self.start()
         timed_out = 0
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
@@ -272,7 +352,7 @@ class NullRouter:
             dead_lettered=dead,
             dropped=dropped,
             retries=retries,
-            pending=len(self._tasks),
+            pending=len(self._tasks) + len(self._held),
             dead_letter_store=len(self._dead_letters),
             subscriptions=[p.stats(depth=0, in_flight=0) for p in self._pipelines],
         )

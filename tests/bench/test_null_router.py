@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import pytest
 
 from bench.null_router import NullRouter
-from events import BreakerPolicy, Event, Permanent, RetryPolicy, Subscription
+from events import Ack, BreakerPolicy, Event, Permanent, RetryPolicy, Subscription
 from events.model import Category
 
 pytestmark = pytest.mark.anyio
@@ -116,18 +117,147 @@ async def test_drain_gives_up_on_late_deliveries_and_accounts_them() -> None:
     assert report.stats.identity_errors() == []
 
 
-async def test_rejects_before_start_after_drain_and_on_bad_subjects() -> None:
-    """publish answers not_started, invalid and draining with a reason, never silently."""
+async def test_rejects_bad_subjects_before_and_after_start_and_after_drain() -> None:
+    """publish answers invalid (before or after start) and draining with a reason."""
     router = NullRouter()
     router.subscribe(Subscription(service="a", pattern=">"), _noop)
-    assert router.publish(_event(1)).reason == "not_started"
+    assert router.publish(_event(1, "fs..bad")).reason == "invalid"
     await router.start()
     assert router.publish(_event(2, "fs..bad")).reason == "invalid"
     await router.drain(1.0)
     assert router.publish(_event(3)).reason == "draining"
     stats = router.stats()
-    assert stats.rejected == {"not_started": 1, "invalid": 1, "draining": 1}
+    assert stats.rejected == {"invalid": 2, "draining": 1}
     assert stats.identity_errors() == []
+
+
+async def test_accepts_before_start_and_delivers_in_order_at_start() -> None:
+    """Events published before start are accepted, held, and delivered in order by start."""
+    got: list[tuple[str, int]] = []
+    router = NullRouter()
+
+    def handler(name: str):  # type: ignore[no-untyped-def]
+        async def h(event: Event) -> None:
+            got.append((name, event.seq))
+
+        return h
+
+    router.subscribe(Subscription(service="a", pattern="fs.>"), handler("a"))
+    router.subscribe(Subscription(service="b", pattern=">"), handler("b"))
+    acks = [router.publish(_event(1)), router.publish(_event(2, "db.txn.committed"))]
+    router.publish(_event(3))
+    before = router.stats()
+    held = (got[:], before.accepted, before.deliveries, before.pending)
+    await router.start()
+    after_start = got[:]
+    report = await router.drain(1.0)
+    assert acks == [Ack.accepted(), Ack.accepted()]
+    assert held == ([], 3, 5, 5)
+    assert before.identity_errors() == []
+    assert after_start == [("a", 1), ("b", 1), ("b", 2), ("a", 3), ("b", 3)]
+    assert (report.completed, report.stats.delivered, report.stats.pending) == (True, 5, 0)
+    assert report.stats.identity_errors() == []
+
+
+async def test_events_published_by_a_handler_during_start_follow_the_held_ones() -> None:
+    """A handler publishing while start delivers held events gets its event queued behind them."""
+    got: list[int] = []
+    router = NullRouter()
+
+    async def echoes(event: Event) -> None:
+        got.append(event.seq)
+        if event.seq < 10:
+            router.publish(_event(event.seq + 10))
+
+    router.subscribe(Subscription(service="e", pattern=">"), echoes)
+    router.publish(_event(1))
+    router.publish(_event(2))
+    await router.start()
+    report = await router.drain(1.0)
+    assert got == [1, 2, 11, 12]
+    assert (report.stats.delivered, report.stats.identity_errors()) == (4, [])
+
+
+async def test_drain_before_start_delivers_the_held_events() -> None:
+    """drain on a router never started starts it, so held events (even suspending) end delivered."""
+    got: list[int] = []
+    router = NullRouter()
+
+    async def suspends(event: Event) -> None:
+        await asyncio.sleep(0)
+        got.append(event.seq)
+
+    router.subscribe(Subscription(service="s", pattern=">"), suspends)
+    for seq in range(5):
+        router.publish(_event(seq))
+    report = await router.drain(5.0)
+    assert got == [0, 1, 2, 3, 4]
+    assert (report.completed, report.timed_out, report.stats.delivered) == (True, 0, 5)
+    assert report.stats.identity_errors() == []
+    assert router.publish(_event(9)).reason == "draining"
+
+
+async def test_unrouted_and_grouped_events_before_start_are_counted_at_publish() -> None:
+    """Before start an unmatched event counts unrouted, a grouped one takes turns as after."""
+    got: list[str] = []
+    router = NullRouter()
+    for name in ("m1", "m2"):
+
+        async def member(event: Event, name: str = name) -> None:
+            got.append(name)
+
+        router.subscribe(Subscription(service=name, pattern="fs.>", queue_group="g"), member)
+    for seq in range(3):
+        router.publish(_event(seq))
+    router.publish(_event(3, "db.txn.committed"))
+    unrouted = router.stats().unrouted
+    report = await router.drain(1.0)
+    assert (unrouted, got) == (1, ["m1", "m2", "m1"])
+    assert report.stats.identity_errors() == []
+
+
+async def test_a_target_reaches_any_named_member_of_a_queue_group() -> None:
+    """An event targeted at a group member other than the first reaches that member only."""
+    got: list[tuple[str, int]] = []
+    router = NullRouter()
+    for name in ("m1", "m2", "m3"):
+
+        async def member(event: Event, name: str = name) -> None:
+            got.append((name, event.seq))
+
+        router.subscribe(Subscription(service=name, pattern=">", queue_group="g"), member)
+    await router.start()
+    router.publish(msgspec.structs.replace(_event(1), targets=("m2",)))
+    router.publish(msgspec.structs.replace(_event(2), targets=("m2", "m3")))
+    router.publish(msgspec.structs.replace(_event(3), targets=("m2", "m3")))
+    router.publish(msgspec.structs.replace(_event(4), targets=("m3", "ghost")))
+    router.publish(msgspec.structs.replace(_event(5), targets=("ghost",)))
+    report = await router.drain(1.0)
+    stats = report.stats
+    chosen = {seq: name for name, seq in got}
+    assert (len(got), chosen[1], chosen[4]) == (4, "m2", "m3")
+    # Two events naming m2 and m3 take turns between them, never m1.
+    assert {chosen[2], chosen[3]} == {"m2", "m3"}
+    assert (stats.unknown_targets, stats.unrouted, stats.delivered) == (2, 1, 4)
+    assert stats.identity_errors() == []
+
+
+async def test_a_target_outside_the_group_skips_the_group() -> None:
+    """A group gets a targeted event only if one of its members is named, then that member."""
+    got: list[str] = []
+    router = NullRouter()
+    for name, group in (("m1", "g"), ("m2", "g"), ("solo", None)):
+
+        async def member(event: Event, name: str = name) -> None:
+            got.append(name)
+
+        router.subscribe(Subscription(service=name, pattern=">", queue_group=group), member)
+    router.publish(msgspec.structs.replace(_event(1), targets=("solo",)))
+    await router.start()
+    router.publish(msgspec.structs.replace(_event(2), targets=("solo", "m2")))
+    report = await router.drain(1.0)
+    assert got == ["solo", "m2", "solo"]
+    assert report.stats.identity_errors() == []
 
 
 async def test_queue_group_delivers_to_one_member() -> None:
