@@ -148,19 +148,19 @@ class CoordinatorRouter:
         for module in modules:
             module.close_nowait()
         workers = [task for module in modules for task in module.tasks]
-        completed, timed_out = await end_workers(
-            workers, timeout_s, lambda: sum(m.in_flight for m in modules)
-        )
+        ended = await end_workers(workers, timeout_s, lambda: sum(m.in_flight for m in modules))
+        timed_out = ended.timed_out
         for module in modules:
             timed_out += module.abandon_queued_nowait()
         return await finish_drain(
             began=began,
-            completed=completed,
+            completed=ended.in_time,
             timed_out=timed_out,
             stats=self.stats,
             workers=workers,
             watchdog=self._watchdog_task,
             what="coordinator",
+            abandoned=len(ended.abandoned),
         )
 
     def stats(self) -> RouterStats:

@@ -33,7 +33,7 @@ from events.delivery import (
     WorkerSlot,
 )
 from events.errors import ConfigError, InvalidSubject
-from events.lifecycle import end_workers, finish_drain
+from events.lifecycle import CANCEL_ROUND_S, end_workers, finish_drain
 from events.model import (
     PRIORITY_MAX,
     PRIORITY_MIN,
@@ -86,6 +86,9 @@ class CentralRouter:
         self._leaving: dict[Mailbox, asyncio.Task[SubscriptionStats]] = {}
         #: Counters of subscriptions that are gone, kept so the totals still balance.
         self._retired = _Retired()
+        #: Unsubscribed mailboxes whose workers outlived every cancellation: their
+        #: counters may still move, so they stay live (their tasks stay in ``_tasks``).
+        self._stranded: list[Mailbox] = []
         self._subscribed = 0
         self._watchdog_task: asyncio.Task[None] | None = None
         self._started = False
@@ -169,17 +172,21 @@ class CentralRouter:
                 box.pipeline.dead_letter_nowait(event, DL_DRAIN_TIMEOUT, 0, "queued at unsubscribe")
             for slot in slots:
                 self.watchdog.slots.remove(slot)
-            done = set(tasks)
+            done = {task for task in tasks if task.done()}
             self._tasks = [task for task in self._tasks if task not in done]
             box.pipeline.deliveries = box.deliveries
-            self._retired.add_nowait(box)
+            if len(done) == len(tasks):
+                self._retired.add_nowait(box)
+            else:
+                # A worker was abandoned: what it holds is still pending, visibly.
+                self._stranded.append(box)
             del self._leaving[box]
-        failures = [task.exception() for task in tasks if not task.cancelled() and task.exception()]
+        failures = [task.exception() for task in done if not task.cancelled() and task.exception()]
         if failures:
             raise RuntimeError(f"{len(failures)} worker(s) of {box.sub.key} crashed") from failures[
                 0
             ]
-        return box.pipeline.stats(0, 0)
+        return box.pipeline.stats(0, max(0, box.in_flight))
 
     async def start(self) -> None:
         """Start the watchdog and every subscription's workers (idempotent)."""
@@ -352,24 +359,30 @@ class CentralRouter:
         await self.start()
         for box in self._boxes:
             box.close_nowait()
-        completed, timed_out = await end_workers(
+        ended = await end_workers(
             self._tasks, timeout_s, lambda: sum(max(0, box.in_flight) for box in self._live())
         )
+        timed_out = ended.timed_out
         for box in self._live():
             queued = box.take_all_nowait()
             timed_out += len(queued)
             for event in queued:
                 box.pipeline.dead_letter_nowait(event, DL_DRAIN_TIMEOUT, 0, "queued at drain")
-        # Unsubscribes under way now find their workers ended and fold their counters.
-        await asyncio.gather(*self._leaving.values(), return_exceptions=True)
+        leaving = list(self._leaving.values())
+        if leaving:
+            # Unsubscribes under way now find their workers ended and fold their counters.
+            # One whose worker drain abandoned is not awaited (it ends on its own timeout):
+            # its mailbox stays live, so what the worker holds shows as pending.
+            await asyncio.wait(leaving, timeout=CANCEL_ROUND_S if ended.abandoned else None)
         return await finish_drain(
             began=began,
-            completed=completed,
+            completed=ended.in_time,
             timed_out=timed_out,
             stats=self.stats,
             workers=self._tasks,
             watchdog=self._watchdog_task,
             what="router",
+            abandoned=len(ended.abandoned),
         )
 
     def _observed_pending(self) -> int:
@@ -387,8 +400,8 @@ class CentralRouter:
         return queued + sum(max(0, box.in_flight) for box in boxes)
 
     def _live(self) -> list[Mailbox]:
-        """Subscriptions with deliveries possibly under way: routed ones and leaving ones."""
-        return [*self._boxes, *self._leaving]
+        """Subscriptions with deliveries possibly under way: routed, leaving and stranded ones."""
+        return [*self._boxes, *self._leaving, *self._stranded]
 
     def stats(self) -> RouterStats:
         """A snapshot of every counter, with each subscription's depth, in-flight and breaker."""

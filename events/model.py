@@ -159,12 +159,20 @@ class RouterStats(msgspec.Struct, frozen=True):
 
 
 class DrainReport(msgspec.Struct, frozen=True):
-    """What ``Router.drain`` did: whether it finished in time and what it gave up on."""
+    """What ``Router.drain`` did: whether it finished in time and what it gave up on.
+
+    ``timed_out`` counts the deliveries drain gave up on (in flight when time ran
+    out, or still queued). ``abandoned_workers`` counts workers whose handler
+    outlasted every cancellation: drain returned without them, and the
+    deliveries they hold are neither delivered nor dead-lettered, so they show
+    in ``stats.pending`` (and ``completed`` is False).
+    """
 
     completed: bool
     duration_s: float
     timed_out: int
     stats: RouterStats
+    abandoned_workers: int = 0
 
 
 class DeadLetter(msgspec.Struct, frozen=True):

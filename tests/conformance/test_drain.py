@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import anyio
 import pytest
 
 from events import Event, Router, Subscription
-from tests.conformance.helpers import event
+from tests.conformance.helpers import event, until
 
 pytestmark = pytest.mark.anyio
 
@@ -78,3 +79,51 @@ async def test_drain_with_many_subscriptions_and_concurrency(router: Router) -> 
     assert (stats.deliveries, stats.pending, stats.identity_errors()) == (80, 0, [])
     assert (stats.delivered + gave_up, report.timed_out, report.completed) == (80, gave_up, False)
     assert gave_up >= 40
+
+
+class Stubborn:
+    """A handler that swallows every cancellation until released, then returns."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.started = asyncio.Event()
+        self.left = asyncio.Event()
+
+    async def __call__(self, ev: Event) -> None:
+        self.started.set()
+        try:
+            while not self.release.is_set():
+                try:
+                    await self.release.wait()
+                except asyncio.CancelledError:
+                    continue
+        finally:
+            self.left.set()
+
+
+async def test_drain_ends_despite_a_handler_that_ignores_cancellation(router: Router) -> None:
+    """Drain gives up on a worker that swallows every cancel; its delivery stays pending."""
+    stubborn = Stubborn()
+    router.subscribe(Subscription(service="a", pattern="fs.>", timeout_s=60.0), stubborn)
+    await router.start()
+    for n in range(3):
+        router.publish(event(n))
+    await stubborn.started.wait()
+    with anyio.fail_after(30):  # a guard against a hang, not a timing assertion
+        report = await router.drain(0.05)
+    stats = report.stats
+    # One delivery in the stuck worker's hands, two queued behind it.
+    assert (report.completed, report.abandoned_workers, report.timed_out) == (False, 1, 3)
+    assert (stats.delivered, stats.dead_lettered, stats.pending) == (0, {"drain_timeout": 2}, 1)
+    assert (stats.deliveries, stats.identity_errors()) == (3, [])
+    # The abandoned worker was kept: released, its delivery ends once, as delivered.
+    stubborn.release.set()
+    with anyio.fail_after(30):
+        await stubborn.left.wait()
+        await until(lambda: router.stats().pending == 0)
+    after = router.stats()
+    assert (after.delivered, after.dead_lettered, after.identity_errors()) == (
+        1,
+        {"drain_timeout": 2},
+        [],
+    )

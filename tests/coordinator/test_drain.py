@@ -106,3 +106,39 @@ async def test_drain_timeout_with_displacing_copies() -> None:
         6,
     )
     assert (stats.identity_errors(), stats.pending) == ([], 0)
+
+
+async def test_abandoned_worker_keeps_the_copies_behind_it_pending() -> None:
+    """A handler deaf to cancel: drain returns; its copy and the one behind it stay pending."""
+    router = CoordinatorRouter()
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def stubborn(event: Event) -> None:
+        started.set()
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                continue
+
+    after = Recorder()
+    router.subscribe(sub("stubborn", "fs.>", timeout_s=60.0), stubborn)
+    router.subscribe(sub("after", "fs.>"), after)
+    await router.start()
+    for _ in range(2):
+        router.publish(ev("fs.file.created"))
+    await asyncio.wait_for(started.wait(), 5)
+    report = await asyncio.wait_for(router.drain(0.02), 30)
+    stats = report.stats
+    # In hand: the stubborn copy of event 1 and 'after' behind it; queued: both copies of event 2.
+    assert (report.completed, report.abandoned_workers, report.timed_out) == (False, 1, 4)
+    assert (stats.dead_lettered, stats.pending, stats.identity_errors()) == (
+        {"drain_timeout": 2},
+        2,
+        [],
+    )
+    # Released, the kept worker finishes the event it holds: each copy ends exactly once.
+    release.set()
+    await after.wait_for(1)
+    settled = router.stats()
+    assert (settled.delivered, settled.pending, settled.identity_errors()) == (2, 0, [])

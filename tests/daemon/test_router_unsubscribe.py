@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import anyio
 import pytest
 
 from daemon import CentralRouter
-from events import ConfigError, Subscription
+from events import ConfigError, Event, Subscription
 from tests.conformance.helpers import Recorder, event, running, until
 
 pytestmark = pytest.mark.anyio
@@ -155,3 +156,43 @@ async def test_drain_during_an_unsubscribe_ends_it_and_balances() -> None:
         {"drain_timeout": 3},
     )
     assert (stats.pending, stats.identity_errors(), router.watchdog.slots) == (0, [], [])
+
+
+async def test_unsubscribe_gives_up_on_a_handler_that_ignores_cancellation() -> None:
+    """A leaving worker deaf to cancel is abandoned: unsubscribe answers, its delivery pending."""
+    router = CentralRouter()
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def stubborn(ev: Event) -> None:
+        started.set()
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                continue
+
+    router.subscribe(Subscription(service="deaf", pattern="fs.>", timeout_s=60.0), stubborn)
+    await router.start()
+    for n in range(2):
+        router.publish(event(n))
+    await started.wait()
+    with anyio.fail_after(30):  # a guard against a hang, not a timing assertion
+        final = await router.unsubscribe("deaf", "fs.>", timeout_s=0.02)
+        left = router.stats()
+        report = await router.drain(0.02)
+    assert (final.in_flight, final.dead_lettered, left.pending, left.identity_errors()) == (
+        1,
+        1,
+        1,
+        [],
+    )
+    assert (report.completed, report.abandoned_workers, report.stats.pending) == (False, 1, 1)
+    release.set()
+    with anyio.fail_after(30):
+        await until(lambda: router.stats().pending == 0)
+    settled = router.stats()
+    assert (settled.delivered, settled.dead_lettered, settled.identity_errors()) == (
+        1,
+        {"drain_timeout": 1},
+        [],
+    )
