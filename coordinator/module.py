@@ -15,27 +15,25 @@ defining property of this design. A module runs the configured number of
 workers, raised to the largest ``concurrency`` of its subscriptions; with more
 than one, that many events run at once and a subscription's events may end out
 of order (FIFO per subscription holds only with one worker).
+
+Beside it: the routes and their cache in ``coordinator.routes``, the worker
+loop in ``coordinator.worker``, what drain does with the queue in
+``coordinator.backlog``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from collections import deque
 from collections.abc import Set
 from typing import Any
 
+from coordinator.backlog import abandon_queued_nowait, queued_deliveries
 from coordinator.registration import LEVELS, Entry, Registration
-from events.delivery import (
-    DL_DRAIN_TIMEOUT,
-    DeadLetterStore,
-    Handler,
-    Pipeline,
-    TimeoutWatchdog,
-    WorkerSlot,
-)
-from events.errors import InvalidSubject
+from coordinator.routes import INVALID, RouteCache, narrow_route, pending_of
+from coordinator.worker import run_worker
+from events.delivery import DeadLetterStore, Handler, Pipeline, TimeoutWatchdog, WorkerSlot
 from events.model import (
     PRIORITY_MAX,
     PRIORITY_MIN,
@@ -46,16 +44,9 @@ from events.model import (
     Event,
     SubscriptionStats,
 )
-from events.subjects import tokens_match, validate_pattern, validate_subject
+from events.subjects import validate_pattern
 from events.subscription import Subscription
 
-#: A compiled route: every plain copy (in registration order), those of them checked
-#: for ``reject`` admission, and the queue groups (one member of each gets the event).
-Route = tuple[
-    tuple[Registration, ...], tuple[Registration, ...], tuple[tuple[Registration, ...], ...]
-]
-
-_INVALID: Route = ((), (), ())
 _ACCEPTED = Ack.accepted()
 
 
@@ -65,7 +56,7 @@ class DataCoordinator:
     __slots__ = (
         "_cache",
         "_fast",
-        "_idle",
+        "_routes",
         "_slots",
         "accepted",
         "category",
@@ -73,8 +64,8 @@ class DataCoordinator:
         "copies",
         "dead_letters",
         "depth",
+        "idle",
         "levels",
-        "match_cache_size",
         "min_workers",
         "name",
         "queue_size",
@@ -117,7 +108,6 @@ class DataCoordinator:
         self.watchdog = watchdog
         self.services = services
         self.dead_letters = DeadLetterStore(dead_letter_capacity)
-        self.match_cache_size = match_cache_size
         self.worker_batch = worker_batch
         self.worker_slice_s = worker_slice_s
         self.copies: list[Registration] = []
@@ -134,10 +124,12 @@ class DataCoordinator:
         self.closing = False
         self.tasks: list[asyncio.Task[None]] = []
         self._slots: list[WorkerSlot] = []
-        self._idle: deque[asyncio.Future[None]] = deque()
-        self._cache: dict[str, Route] = {}
-        #: Subjects whose copies all use ``reject`` and form no queue group.
-        self._fast: dict[str, tuple[Registration, ...]] = {}
+        #: Futures of parked workers; a publish wakes one.
+        self.idle: deque[asyncio.Future[None]] = deque()
+        self._routes = RouteCache(match_cache_size)
+        # Held directly (never rebound by the cache): intake reads them per event.
+        self._cache = self._routes.cache
+        self._fast = self._routes.fast
 
     # -- registrations ---------------------------------------------------------------
 
@@ -145,8 +137,7 @@ class DataCoordinator:
         """Add this module's copy of ``sub``; the match cache starts over."""
         pipeline = Pipeline(sub, handler, self.dead_letters, module=self.name, seed=seed)
         self.copies.append(Registration(pipeline, validate_pattern(sub.pattern)))
-        self._cache.clear()
-        self._fast.clear()
+        self._routes.clear_nowait()
         if self.started:
             self._spawn_nowait()
 
@@ -180,22 +171,24 @@ class DataCoordinator:
         level.append(copies)
         self.depth += 1
         self.accepted += 1
-        if self._idle:
+        if self.idle:
             self._wake_one()
         return _ACCEPTED
 
     def _offer_general(self, event: Event) -> Ack:
         route = self._cache.get(event.subject)
         if route is None:
-            route = self._route_miss(event.subject)
+            route = self._routes.miss(self.copies, event.subject)
         priority = event.priority
-        if route is _INVALID or not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        if route is INVALID or not PRIORITY_MIN <= priority <= PRIORITY_MAX:
             return self._reject(REJECT_INVALID)
         copies, checked, groups = route
         if event.targets:
-            copies, checked, groups = self._targeted(route, event.targets)
+            wanted = set(event.targets)
+            self.unknown_targets += len(wanted - self.services)
+            copies, checked, groups = narrow_route(route, wanted)
         if groups:
-            chosen = tuple(min(group, key=_pending) for group in groups)
+            chosen = tuple(min(group, key=pending_of) for group in groups)
             copies = copies + chosen
             checked = checked + tuple(c for c in chosen if c.reject)
         if not copies:
@@ -220,41 +213,13 @@ class DataCoordinator:
             level.append(event)
             level.append(entry)
             self.depth += 1
-            if self._idle:
+            if self.idle:
                 self._wake_one()
         return _ACCEPTED
 
     def _reject(self, reason: str) -> Ack:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
         return Ack.rejected(reason)
-
-    def _route_miss(self, subject: str) -> Route:
-        try:
-            tokens = validate_subject(subject)
-        except InvalidSubject:
-            route = _INVALID
-        else:
-            route = compile_route([c for c in self.copies if tokens_match(c.tokens, tokens)])
-        for cache in (self._cache, self._fast):
-            if len(cache) >= self.match_cache_size:
-                # FIFO eviction: a dict iterates in insertion order.
-                del cache[next(iter(cache))]
-        self._cache[subject] = route
-        copies, checked, groups = route
-        if route is not _INVALID and not groups and len(checked) == len(copies):
-            self._fast[subject] = copies
-        return route
-
-    def _targeted(self, route: Route, targets: tuple[str, ...]) -> Route:
-        wanted = set(targets)
-        self.unknown_targets += len(wanted - self.services)
-        copies, _, groups = route
-        kept = tuple(c for c in copies if c.service in wanted)
-        return (
-            kept,
-            tuple(c for c in kept if c.reject),
-            tuple(g for group in groups if (g := tuple(c for c in group if c.service in wanted))),
-        )
 
     def _displace_nowait(self, copy: Registration, entry: Entry, priority: int, size: int) -> None:
         """Make room in ``copy`` for ``entry`` by its overflow policy, then queue it."""
@@ -297,83 +262,15 @@ class DataCoordinator:
     def _spawn_nowait(self) -> None:
         for index in range(len(self._slots), self.n_workers):
             slot = WorkerSlot()
-            task = asyncio.create_task(self._work(slot), name=f"{self.name} worker #{index}")
+            task = asyncio.create_task(run_worker(self, slot), name=f"{self.name} worker #{index}")
             slot.task = task
             self.watchdog.slots.append(slot)
             self._slots.append(slot)
             self.tasks.append(task)
 
-    async def _work(self, slot: WorkerSlot) -> None:
-        batch = self.worker_batch
-        slice_s = self.worker_slice_s
-        clock = time.perf_counter
-        levels = self.levels
-        loop = asyncio.get_running_loop()
-        while True:
-            if not self.depth:
-                if self.closing:
-                    return
-                waiter: asyncio.Future[None] = loop.create_future()
-                self._idle.append(waiter)
-                await waiter
-                continue
-            budget = batch
-            until = clock() + slice_s
-            while budget and self.depth and clock() < until:
-                budget -= 1
-                # Highest priority first; depth > 0, so some level has an event.
-                level = levels[0] or levels[1] or levels[2] or levels[3]
-                event = level.popleft()
-                tag = level.popleft()
-                self.depth -= 1
-                size = len(event.payload)
-                cancelled: set[Registration] | None = None
-                if tag.__class__ is tuple:
-                    copies = tag
-                    if len(copies) == 1:
-                        # One copy, nothing behind it to account for if cancelled.
-                        copy = copies[0]
-                        copy.depth -= 1
-                        copy.nbytes -= size
-                        await copy.run(event, slot)
-                        continue
-                    for copy in copies:
-                        copy.depth -= 1
-                        copy.nbytes -= size
-                else:
-                    copies = tag.copies
-                    cancelled = tag.cancelled
-                    for copy in copies:
-                        if cancelled is None or copy not in cancelled:
-                            copy.take_nowait(tag, event.priority)
-                index = 0
-                try:
-                    for index, copy in enumerate(copies):  # noqa: B007 (read by except)
-                        if cancelled is None or copy not in cancelled:
-                            await copy.run(event, slot)
-                except asyncio.CancelledError:
-                    # Drain gave up: the delivery at ``index`` ended in Pipeline.run
-                    # (as drain_timeout); the ones behind it end here.
-                    self._abandon_nowait(event, copies[index + 1 :], cancelled)
-                    raise
-            if self.depth:
-                # Batch or time slice used up: a long backlog must not starve
-                # publishers and the other modules.
-                await asyncio.sleep(0)
-
-    @staticmethod
-    def _abandon_nowait(
-        event: Event, copies: tuple[Registration, ...], cancelled: set[Registration] | None
-    ) -> None:
-        for copy in copies:
-            if cancelled is None or copy not in cancelled:
-                copy.pipeline.dead_letter_nowait(
-                    event, DL_DRAIN_TIMEOUT, 0, "behind a handler at drain"
-                )
-
     def _wake_one(self) -> None:
-        while self._idle:
-            waiter = self._idle.popleft()
+        while self.idle:
+            waiter = self.idle.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 return
@@ -383,25 +280,12 @@ class DataCoordinator:
     def close_nowait(self) -> None:
         """Stop parking: idle workers wake, find the queue empty, and exit."""
         self.closing = True
-        while self._idle:
+        while self.idle:
             self._wake_one()
 
     def abandon_queued_nowait(self) -> int:
         """Dead-letter every queued delivery as ``drain_timeout``; return how many."""
-        abandoned = 0
-        for level in self.levels:
-            while level:
-                event = level.popleft()
-                tag = level.popleft()
-                copies, cancelled = (
-                    (tag, None) if isinstance(tag, tuple) else (tag.copies, tag.cancelled)
-                )
-                for copy in copies:
-                    if cancelled is None or copy not in cancelled:
-                        copy.pipeline.dead_letter_nowait(
-                            event, DL_DRAIN_TIMEOUT, 0, "queued at drain"
-                        )
-                        abandoned += 1
+        abandoned = abandon_queued_nowait(self.levels)
         self.depth = 0
         for copy in self.copies:
             copy.clear_nowait()
@@ -422,12 +306,7 @@ class DataCoordinator:
         a worker lives to hold one: after drain a counter that drifted shows up as an
         identity error instead of hiding in ``pending``.
         """
-        queued = 0
-        for level in self.levels:
-            # A level alternates event, tag; a tag is the copies tuple or an Entry.
-            for index in range(1, len(level), 2):
-                tag = level[index]
-                queued += len(tag) if tag.__class__ is tuple else tag.live
+        queued = queued_deliveries(self.levels)
         if not any(not task.done() for task in self.tasks):
             return queued
         return queued + max(0, self.in_flight)
@@ -443,23 +322,3 @@ class DataCoordinator:
 
     def subscription_stats(self) -> list[SubscriptionStats]:
         return [copy.stats() for copy in self.copies]
-
-
-def compile_route(copies: list[Registration]) -> Route:
-    """Split matching copies into plain ones (and which are reject-checked) and queue groups."""
-    groups: dict[str, list[Registration]] = {}
-    plain: list[Registration] = []
-    for copy in copies:
-        if copy.group is not None:
-            groups.setdefault(copy.group, []).append(copy)
-        else:
-            plain.append(copy)
-    return (
-        tuple(plain),
-        tuple(c for c in plain if c.reject),
-        tuple(tuple(members) for members in groups.values()),
-    )
-
-
-def _pending(copy: Registration) -> int:
-    return copy.pending

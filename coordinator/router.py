@@ -33,6 +33,7 @@ from events.model import (
     RouterStats,
     add_counts,
 )
+from events.stats import router_stats
 from events.subjects import patterns_overlap
 from events.subscription import Subscription
 
@@ -166,12 +167,8 @@ class CoordinatorRouter:
     def stats(self) -> RouterStats:
         """A snapshot of every counter, with each (subscription, module) copy's state."""
         rejected = dict(self._rejected)
-        dead_lettered: dict[str, int] = {}
-        dropped: dict[str, int] = {}
         accepted = unrouted = unknown = store = 0
-        deliveries = delivered = retries = 0
-        pending = sum(module.observed_pending() for module in self.modules.values())
-        subs = []
+        copies = []
         for module in self.modules.values():
             accepted += module.accepted
             unrouted += module.unrouted
@@ -180,24 +177,15 @@ class CoordinatorRouter:
             add_counts(rejected, module.rejected)
             for copy in module.copies:
                 pipeline = copy.pipeline
-                deliveries += copy.deliveries
-                delivered += pipeline.delivered
-                retries += pipeline.retries
-                add_counts(dead_lettered, pipeline.dead_lettered)
-                add_counts(dropped, pipeline.dropped)
-                subs.append(copy.stats())
-        return RouterStats(
+                pipeline.deliveries = copy.deliveries
+                copies.append((pipeline, copy.depth, copy.in_flight))
+        return router_stats(
             published=self._published,
             accepted=accepted,
             rejected=rejected,
             unrouted=unrouted,
             unknown_targets=unknown,
-            deliveries=deliveries,
-            delivered=delivered,
-            dead_lettered=dead_lettered,
-            dropped=dropped,
-            retries=retries,
-            pending=pending,
+            pending=sum(module.observed_pending() for module in self.modules.values()),
             dead_letter_store=store,
-            subscriptions=subs,
+            copies=copies,
         )
