@@ -210,13 +210,29 @@ class Ingress:
             raise self._unavailable(verdict)
 
     async def _durable(self, events: list[Event]) -> None:
+        """Wait until ``events``, already published, are in the journal.
+
+        The order (publish, then append) cannot be swapped safely: only ``publish``
+        decides acceptance (overloaded, draining), so an event journaled first and
+        then refused would be replayed after a crash although its client was told
+        503, and waiting for the fsync before publishing would add the group-commit
+        interval to every delivery. So a failed write answers 503 ``journal_failed``
+        for events the router has accepted and will most likely deliver: the answer
+        says so, and the OpenAPI document tells clients to resend the same event
+        ids (which subscribers dedupe on) rather than new ones.
+        """
         if self.journal is None or not events:
             return
         try:
             await self.journal.append_nowait(events)
         except OSError as exc:
             raise IngressError(
-                503, "journal_failed", f"accepted in memory, journal write failed: {exc}", 1
+                503,
+                "journal_failed",
+                f"{len(events)} event(s) accepted by the router and will likely be delivered,"
+                f" but the journal write failed ({exc}), so they are not durable; a retry"
+                " delivers them again: resend the same event ids so subscribers can dedupe",
+                1,
             ) from None
 
     # -- routes --------------------------------------------------------------------
