@@ -128,7 +128,11 @@ async def test_abandoned_worker_keeps_the_copies_behind_it_pending() -> None:
     for _ in range(2):
         router.publish(ev("fs.file.created"))
     await asyncio.wait_for(started.wait(), 5)
-    report = await asyncio.wait_for(router.drain(0.02), 30)
+    try:
+        report = await asyncio.wait_for(router.drain(0.02), 30)
+    finally:
+        # The report is a snapshot; releasing the handler now lets no task outlive the test.
+        release.set()
     stats = report.stats
     # In hand: the stubborn copy of event 1 and 'after' behind it; queued: both copies of event 2.
     assert (report.completed, report.abandoned_workers, report.timed_out) == (False, 1, 4)
@@ -138,7 +142,6 @@ async def test_abandoned_worker_keeps_the_copies_behind_it_pending() -> None:
         [],
     )
     # Released, the kept worker finishes the event it holds: each copy ends exactly once.
-    release.set()
     await after.wait_for(1)
     settled = router.stats()
     assert (settled.delivered, settled.pending, settled.identity_errors()) == (2, 0, [])

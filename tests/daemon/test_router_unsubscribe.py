@@ -176,10 +176,14 @@ async def test_unsubscribe_gives_up_on_a_handler_that_ignores_cancellation() -> 
     for n in range(2):
         router.publish(event(n))
     await started.wait()
-    with anyio.fail_after(30):  # a guard against a hang, not a timing assertion
-        final = await router.unsubscribe("deaf", "fs.>", timeout_s=0.02)
-        left = router.stats()
-        report = await router.drain(0.02)
+    try:
+        with anyio.fail_after(30):  # a guard against a hang, not a timing assertion
+            final = await router.unsubscribe("deaf", "fs.>", timeout_s=0.02)
+            left = router.stats()
+            report = await router.drain(0.02)
+    finally:
+        # Snapshots taken; releasing the handler now lets no task outlive the test.
+        release.set()
     assert (final.in_flight, final.dead_lettered, left.pending, left.identity_errors()) == (
         1,
         1,
@@ -187,7 +191,6 @@ async def test_unsubscribe_gives_up_on_a_handler_that_ignores_cancellation() -> 
         [],
     )
     assert (report.completed, report.abandoned_workers, report.stats.pending) == (False, 1, 1)
-    release.set()
     with anyio.fail_after(30):
         await until(lambda: router.stats().pending == 0)
     settled = router.stats()

@@ -97,10 +97,12 @@ async def test_a_handler_that_swallows_every_cancellation_is_abandoned() -> None
     task = asyncio.create_task(stubborn(), name="stubborn")
     quick = asyncio.create_task(asyncio.sleep(3600))
     await stubborn.started.wait()
-    with anyio.fail_after(10):
-        ended = await end_workers([quick, task], 0.0, lambda: 2, grace_s=0.05)
-    abandoned_running = not task.done()
-    stubborn.release.set()
+    try:
+        with anyio.fail_after(10):
+            ended = await end_workers([quick, task], 0.0, lambda: 2, grace_s=0.05)
+        abandoned_running = not task.done()
+    finally:
+        stubborn.release.set()
     with anyio.fail_after(10):
         await task
     assert (
@@ -118,17 +120,19 @@ async def test_finish_drain_reports_abandoned_workers_without_inspecting_them() 
     stubborn = Stubborn()
     task = asyncio.create_task(stubborn())
     await stubborn.started.wait()
-    report = await finish_drain(
-        began=0.0,
-        completed=False,
-        timed_out=1,
-        stats=lambda: _stats(pending=1),
-        workers=[task],
-        watchdog=None,
-        what="test",
-        abandoned=1,
-    )
-    stubborn.release.set()
+    try:
+        report = await finish_drain(
+            began=0.0,
+            completed=False,
+            timed_out=1,
+            stats=lambda: _stats(pending=1),
+            workers=[task],
+            watchdog=None,
+            what="test",
+            abandoned=1,
+        )
+    finally:
+        stubborn.release.set()
     await task
     assert (
         report.completed,
