@@ -111,8 +111,12 @@ class JournalConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     path: str = "var/journal.jsonl"
     fsync_interval_s: float = 0.005
     checkpoint_interval_s: float = 1.0
+    #: A segment is closed past this size and deleted once all its events ended.
+    segment_bytes: int = 64 * 1024 * 1024
 
     def __post_init__(self) -> None:
+        if self.segment_bytes < 4096:
+            raise ConfigError(f"journal.segment_bytes must be >= 4096, got {self.segment_bytes}")
         if self.fsync_interval_s <= 0:
             raise ConfigError(f"journal.fsync_interval_s must be > 0, got {self.fsync_interval_s}")
         if self.checkpoint_interval_s <= 0:

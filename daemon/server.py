@@ -120,7 +120,13 @@ class DaemonServer:
             config.lifecycle.dead_letter_journal, self.dead_letter_store
         )
         self.journal = (
-            EventJournal(config.journal.path, config.journal.fsync_interval_s)
+            EventJournal(
+                config.journal.path,
+                config.journal.fsync_interval_s,
+                segment_bytes=config.journal.segment_bytes,
+                router=router,
+                dead_letters=self.dead_letter_journal,
+            )
             if config.journal.enabled
             else None
         )

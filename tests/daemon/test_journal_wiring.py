@@ -1,0 +1,43 @@
+"""The server hands its journal what segment reclaim needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from daemon.config import load_config
+from daemon.server import DaemonServer
+from tests.daemon.test_server_support import write_config
+
+JOURNAL = """
+[journal]
+enabled = true
+path = "{tmp}/journal.jsonl"
+segment_bytes = 4096
+"""
+
+
+def test_journal_gets_router_dead_letters_and_segment_size(tmp_path: Path) -> None:
+    """With the journal on, reclaim sees the router and the dead-letter journal."""
+    server = DaemonServer(load_config(write_config(tmp_path, JOURNAL)))
+    journal = server.journal
+    assert journal is not None
+    actual = (journal.segment_bytes, journal.router, journal.dead_letters)
+    assert actual == (4096, server.router, server.dead_letter_journal)
+
+
+def test_journal_off_means_none(tmp_path: Path) -> None:
+    """The shipped default keeps the journal off: no journal object at all."""
+    server = DaemonServer(load_config(write_config(tmp_path, "")))
+    assert server.journal is None
+
+
+@pytest.mark.parametrize("size", [0, 4095])
+def test_tiny_segments_are_refused(tmp_path: Path, size: int) -> None:
+    """A segment size under 4096 bytes is a config error naming the field."""
+    from events.errors import ConfigError
+
+    text = JOURNAL.replace("segment_bytes = 4096", f"segment_bytes = {size}")
+    with pytest.raises(ConfigError, match=r"journal\.segment_bytes"):
+        load_config(write_config(tmp_path, text))
