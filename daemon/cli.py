@@ -2,13 +2,16 @@
 
 Exit codes: 0 after a graceful shutdown (and for a valid ``--check-config``),
 2 for a bad command line or config (the message names the field), 1 when the
-daemon cannot start (e.g. the port is taken) or a second signal forced it out.
+daemon cannot start (e.g. the port is taken), a second signal forced it out, or
+drain gave up on workers whose handlers ignore cancellation (the final report counts
+them as ``abandoned_workers``; their deliveries are still pending).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,7 +64,24 @@ async def _serve(loaded: Loaded, host: str | None, port: int | None) -> FinalRep
     from daemon.server import DaemonServer
 
     server = DaemonServer(loaded, host=host, port=port)
-    return await server.serve(_listening)
+    final = await server.serve(_listening)
+    if final.abandoned_workers:
+        # Leaving the loop would cancel and await every task, the abandoned workers
+        # too, which never end: report now and leave without waiting for them.
+        _emit(final, loaded)
+        sys.stderr.flush()
+        os._exit(EXIT_FAILED)
+    return final
+
+
+def _emit(final: FinalReport, loaded: Loaded) -> None:
+    """Print the final report as one JSON line and write it to the configured file."""
+    line = msgspec.json.encode(final).decode()
+    print(f"final {line}", flush=True)
+    report_path = loaded.config.lifecycle.final_report
+    if report_path:
+        Path(report_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(report_path).write_text(line + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,10 +115,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot start: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    line = msgspec.json.encode(final).decode()
-    print(f"final {line}", flush=True)
-    report_path = loaded.config.lifecycle.final_report
-    if report_path:
-        Path(report_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(report_path).write_text(line + "\n")
+    _emit(final, loaded)
     return EXIT_OK

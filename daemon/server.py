@@ -71,6 +71,9 @@ class FinalReport(msgspec.Struct, frozen=True):
     spill_lost: int
     dead_letter_journal: str
     identity_errors: list[str]
+    #: Workers whose handler ignored every cancellation: drain gave up on them, and
+    #: what they hold is still pending (the CLI then exits 1 without waiting for them).
+    abandoned_workers: int = 0
 
 
 class ReloadReport(msgspec.Struct, frozen=True):
@@ -387,6 +390,7 @@ class DaemonServer:
             spill_lost=lost,
             dead_letter_journal=str(self.dead_letter_journal.path),
             identity_errors=stats.identity_errors(),
+            abandoned_workers=report.abandoned_workers,
         )
         log.info("stopped", **msgspec.structs.asdict(self.final))
         return self.final

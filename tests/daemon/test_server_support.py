@@ -46,6 +46,19 @@ def blocked() -> Handler:
     return handler
 
 
+def deaf() -> Handler:
+    """A handler that swallows every cancellation and never returns (drain must give up)."""
+
+    async def handler(event: Event) -> None:
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                continue
+
+    return handler
+
+
 def refusing() -> Handler:
     """A handler that always fails permanently (dead-letters at once)."""
 
