@@ -48,7 +48,9 @@ class StepResult(msgspec.Struct, frozen=True):
 
     ``latency_ns`` and ``latency_upper_ns`` hold, per latency objective, the point
     estimate and the upper confidence bound; ``backlog_slope`` is the growth of
-    undelivered work in deliveries/s with its CI.
+    undelivered work in deliveries/s with its CI. ``reject_rate`` (events) and
+    ``failure_rate`` (deliveries) are the rates the step was judged on;
+    ``error_rate`` is the run's legacy mixed figure, kept for older files only.
     """
 
     rate: float
@@ -61,6 +63,8 @@ class StepResult(msgspec.Struct, frozen=True):
     throughput_dps: float = 0.0
     rss_growth_bytes: int = 0
     duration_s: float = 0.0
+    reject_rate: float = 0.0
+    failure_rate: float = 0.0
 
     @property
     def passed(self) -> bool:

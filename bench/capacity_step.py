@@ -5,8 +5,10 @@ A step passes when, at once:
 * every latency objective holds on the *upper* confidence bound of its percentile
   (:func:`bench.slo.latency_upper_bound_ns`, an order statistic over the run's HDR
   histogram of response latency);
-* the error rate (rejected + dead-lettered + dropped over deliveries + rejected events,
-  as the worker computes it) is within the limit;
+* both failure rates are within the error limit, each on its own: the event-level
+  ``reject_rate`` (rejected events over events published) and the delivery-level
+  ``failure_rate`` (dead-lettered + dropped over deliveries started), as
+  :func:`bench.slo.rate_breaches` judges them;
 * the backlog is not growing. The worker keeps no time series of pending work, but the
   step runs the ``soak`` pattern (steady Poisson load cut into named segments), and each
   segment records its accepted events/s and completed deliveries/s. Undelivered work at
@@ -35,7 +37,12 @@ from bench.capacity import CapacitySearch, SearchOutcome, SearchSettings, StepRe
 from bench.histograms import decode
 from bench.runner import Launcher, run_in_subprocess
 from bench.schema import RunResult, RunSpec
-from bench.slo import LatencyObjective, latency_upper_bound_ns, response_histogram
+from bench.slo import (
+    LatencyObjective,
+    latency_upper_bound_ns,
+    rate_breaches,
+    response_histogram,
+)
 from bench.stats import linear_slope_ci, min_samples_for_upper_bound
 from events.errors import ConfigError
 
@@ -126,8 +133,8 @@ def judge(
                 f"{objective.text}: p{percentile:g} upper {confidence:.0%} bound"
                 f" {upper / 1e6:.1f} ms"
             )
-    if result.error_rate > error_limit:
-        reasons.append(f"errors {result.error_rate:.3%} > {error_limit:.3%}")
+    for name, _, value in rate_breaches(result, error_limit):
+        reasons.append(f"{name} {value:.3%} > {error_limit:.3%}")
     try:
         slope = backlog_growth(result)
     except ValueError as exc:
@@ -161,6 +168,7 @@ def judge(
     else:
         verdict = "pass"
     res = result.resources
+    rates = result.rates()
     return StepResult(
         rate=rate,
         verdict=verdict,
@@ -168,6 +176,8 @@ def judge(
         latency_ns=tuple(points),
         latency_upper_ns=tuple(uppers),
         error_rate=result.error_rate,
+        reject_rate=rates.reject_rate,
+        failure_rate=rates.failure_rate,
         backlog_slope=slope,
         throughput_dps=result.throughput_dps,
         rss_growth_bytes=max(0, res.rss_peak_bytes - res.rss_setup_bytes),

@@ -6,9 +6,10 @@ subprocess (steady Poisson load, the soak pattern's segments, at that base rate)
 the architectures' steps are interleaved so background load hits both alike.
 
 A step passes when the SLO holds on the upper 95% bound of each latency
-percentile, the error rate is within --errors, the backlog is not growing and
-the generator kept to its schedule (see bench/capacity_step.py). Capacity is the
-highest confirmed passing rate; its interval runs to the lowest failing rate.
+percentile, the share of events rejected and the share of deliveries failed are
+each within --errors, the backlog is not growing and the generator kept to its
+schedule (see bench/capacity_step.py). Capacity is the highest confirmed passing
+rate; its interval runs to the lowest failing rate.
 When the generator, not the router, failed first, no capacity is claimed.
 
 Exit codes:
@@ -68,7 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="latency objectives, e.g. 'p99<=50ms,p99.9<=200ms'; unset: configs/slo.toml",
     )
     parser.add_argument(
-        "--errors", default=None, help="error-rate limit, e.g. 0.1%%; unset: configs/slo.toml"
+        "--errors",
+        default=None,
+        help="limit on rejected events and on failed deliveries (each), e.g. 0.1%%;"
+        " unset: configs/slo.toml",
     )
     parser.add_argument("--peak", type=float, default=None, help="production peak, events/s")
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
@@ -98,7 +102,8 @@ def _progress(arch: str, step: StepResult, n: int, took: float) -> None:
     why = f" ({step.reasons[0]})" if step.reasons and step.verdict != "pass" else ""
     print(
         f"[capacity] {arch} step {n}: {step.rate:,.0f} ev/s -> {step.verdict}{why};"
-        f" latency bound {upper:.1f} ms, errors {step.error_rate:.3%},"
+        f" latency bound {upper:.1f} ms, rejected {step.reject_rate:.3%} of events,"
+        f" failed {step.failure_rate:.3%} of deliveries,"
         f" backlog {step.backlog_slope[0]:+,.0f}/s, {took:.1f} s",
         file=sys.stderr,
         flush=True,

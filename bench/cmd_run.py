@@ -44,9 +44,11 @@ def _print_summary(result: RunResult) -> None:
     acc = result.accounting
     print(f"{result.spec.arch} {result.spec.profile}/{result.spec.pattern} seed {result.spec.seed}")
     print(f"  events {result.events} in {result.window_s:.1f} s, schedule {result.schedule_hash}")
+    rates = result.rates()
     print(
-        f"  throughput {result.throughput_dps:,.0f} deliveries/s,"
-        f" error rate {result.error_rate:.4%}"
+        f"  throughput {result.throughput_dps:,.0f} deliveries/s;"
+        f" rejected {rates.reject_rate:.4%} of events published,"
+        f" failed (dead-lettered or dropped) {rates.failure_rate:.4%} of deliveries started"
     )
     for metric in ("response", "service", "dispatch_lag"):
         s = result.summary(metric)

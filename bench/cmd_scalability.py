@@ -100,7 +100,8 @@ def describe(s: Scaling) -> list[str]:
         flag = "" if p.valid else "  (invalid: " + "; ".join(p.reasons) + ")"
         lines.append(
             f"  N={p.concurrency:<3} {p.throughput_dps:>10,.0f} deliveries/s"
-            f" (offered {p.offered_dps:,.0f}, errors {p.error_rate:.2%}){flag}"
+            f" (offered {p.offered_dps:,.0f}, rejected {p.reject_rate:.2%} of events,"
+            f" failed {p.failure_rate:.2%} of deliveries){flag}"
         )
     f = s.fit
     if f is not None:

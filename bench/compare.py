@@ -4,6 +4,10 @@ A run that failed an ``all`` gate is left out of every metric (its figures
 cannot be trusted); a run that failed only a ``capacity`` gate (the generator
 fell behind) is left out of throughput alone, since its latencies still count
 from the intended times. Verdicts come from :mod:`bench.stats`.
+
+Failures are two metrics: ``reject_rate`` (events the router rejected, % of events
+published) and ``failure_rate`` (deliveries dead-lettered or dropped, % of deliveries
+started); the legacy ``error_rate`` of :class:`bench.schema.RunResult` is not judged.
 """
 
 from __future__ import annotations
@@ -56,7 +60,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("dispatch_lag_p99", "ms", False, _ms("dispatch_lag", "p99")),
     Metric("peak_rss", "MiB", False, lambda r: r.resources.rss_peak_bytes / 2**20),
     Metric("cpu", "s", False, lambda r: r.resources.cpu_s),
-    Metric("error_rate", "%", False, lambda r: r.error_rate * 100.0),
+    # Two rates, never one sum: rejects count events, failures count deliveries.
+    Metric("reject_rate", "%", False, lambda r: r.rates().reject_rate * 100.0),
+    Metric("failure_rate", "%", False, lambda r: r.rates().failure_rate * 100.0),
 )
 
 

@@ -86,13 +86,15 @@ def __getattr__(name: str) -> Callable[..., ConcurrencyRouter]:
 
 
 class Point(msgspec.Struct, frozen=True):
-    """One measured (architecture, concurrency) point."""
+    """One measured (architecture, concurrency) point; ``reject_rate`` is a share of the
+    events published, ``failure_rate`` of the deliveries started (both 0-1)."""
 
     arch: str
     concurrency: int
     throughput_dps: float
     offered_dps: float
-    error_rate: float
+    reject_rate: float
+    failure_rate: float
     valid: bool
     load_limited: bool
     reasons: tuple[str, ...]
@@ -110,12 +112,14 @@ class Scaling(msgspec.Struct, frozen=True):
 def point_of(arch: str, concurrency: int, result: RunResult) -> Point:
     """The throughput point a run measured."""
     offered = result.accounting.deliveries / result.window_s if result.window_s else 0.0
+    rates = result.rates()
     return Point(
         arch=arch,
         concurrency=concurrency,
         throughput_dps=result.throughput_dps,
         offered_dps=offered,
-        error_rate=result.error_rate,
+        reject_rate=rates.reject_rate,
+        failure_rate=rates.failure_rate,
         valid=result.valid,
         load_limited=offered > 0 and result.throughput_dps >= LOAD_LIMITED * offered,
         reasons=result.reasons,

@@ -1,10 +1,12 @@
 """Service-level objectives: parse them, load them from configs/slo.toml, check runs against them.
 
 Objectives are written k6-style: ``p99<=50ms`` bounds a percentile of the response
-latency (completed - intended), ``0.1%`` bounds the error rate, ``256MiB`` bounds the
-memory growth (peak RSS minus RSS after set-up). :func:`check` judges any run on the
-point estimates it recorded; the capacity search asks for more, the upper confidence
-bound of the percentile (:func:`latency_upper_bound_ns`).
+latency (completed - intended), ``0.1%`` bounds each of the two failure rates
+(:func:`rate_breaches`: the event-level ``reject_rate`` and the delivery-level
+``failure_rate``, never their sum), ``256MiB`` bounds the memory growth (peak RSS
+minus RSS after set-up). :func:`check` judges any run on the point estimates it
+recorded; the capacity search asks for more, the upper confidence bound of the
+percentile (:func:`latency_upper_bound_ns`).
 
 The runs hold HDR histograms, not raw samples. The order-statistic bound only needs the
 k-th smallest sample, so each recorded sample is replaced by the highest value of its HDR
@@ -62,7 +64,8 @@ class SloFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Slo(msgspec.Struct, frozen=True):
-    """Parsed objectives: latency percentiles, an error-rate fraction, a memory growth limit."""
+    """Parsed objectives: latency percentiles, a memory growth limit, and ``error_rate``,
+    the fraction that reject_rate and failure_rate must each stay within."""
 
     latency: tuple[LatencyObjective, ...]
     error_rate: float
@@ -144,6 +147,20 @@ def load(path: str | Path = DEFAULT_PATH) -> Slo:
     return from_file(load_table(path, "slo", SloFile), f"{path} [slo]")
 
 
+#: The rates ``errors<=X`` bounds, each with what it counts.
+RATES = (
+    ("reject_rate", "rejected events / events published"),
+    ("failure_rate", "dead-lettered + dropped deliveries / deliveries started"),
+)
+
+
+def rate_breaches(result: RunResult, limit: float) -> list[tuple[str, str, float]]:
+    """(name, what it counts, measured) of each rate of :data:`RATES` above ``limit``."""
+    rates = result.rates()
+    measured = {"reject_rate": rates.reject_rate, "failure_rate": rates.failure_rate}
+    return [(name, what, measured[name]) for name, what in RATES if measured[name] > limit]
+
+
 def response_histogram(result: RunResult, scope: str = "all") -> Histogram:
     """The run's response-latency histogram; KeyError when it was not recorded."""
     for hist in result.histograms:
@@ -196,11 +213,10 @@ def check_run(result: RunResult, slo: Slo, run: int = 0) -> list[Violation]:
                           f"response p{objective.percentile:g} {value / 1e6:.2f} ms breaks"
                           f" {objective.text}")
             )  # fmt: skip
-    if result.error_rate > slo.error_rate:
+    for name, what, value in rate_breaches(result, slo.error_rate):
         out.append(
-            Violation(arch, run, f"errors<={slo.error_rate:.4%}", result.error_rate,
-                      slo.error_rate, f"error rate {result.error_rate:.4%} exceeds"
-                      f" {slo.error_rate:.4%}")
+            Violation(arch, run, f"errors<={slo.error_rate:.4%}", value, slo.error_rate,
+                      f"{name} {value:.4%} ({what}) exceeds {slo.error_rate:.4%}")
         )  # fmt: skip
     if slo.memory_growth_bytes is not None:
         growth = result.resources.rss_peak_bytes - result.resources.rss_setup_bytes

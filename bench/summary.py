@@ -19,7 +19,8 @@ from bench.schema import CompareResult, RunResult
 
 ARCH_HEADER = (
     "architecture", "runs", "throughput (deliv/s)", "resp p50 (ms)", "resp p99 (ms)",
-    "resp p99.9 (ms)", "peak RSS (MiB)", "errors", "status",
+    "resp p99.9 (ms)", "peak RSS (MiB)", "rejected % of events", "failed % of deliveries",
+    "status",
 )  # fmt: skip
 RATIO_HEADER = ("metric", "comparison", "ratio", "95% CI", "verdict", "note")
 PHASE_HEADER = (
@@ -46,7 +47,8 @@ _ARCH_COLUMNS = (
     ("response_p99", "{:.2f}"),
     ("response_p99.9", "{:.2f}"),
     ("peak_rss", "{:.1f}"),
-    ("error_rate", "{:.3f}%"),
+    ("reject_rate", "{:.3f}%"),
+    ("failure_rate", "{:.3f}%"),
 )
 
 
@@ -76,8 +78,9 @@ def arch_rows(result: CompareResult) -> list[tuple[str, ...]]:
 
 #: Said beside every latency table: what the percentiles cover, and what they do not.
 LATENCY_SCOPE = (
-    "Latencies cover completed deliveries only: rejected, dead-lettered and dropped work"
-    " is counted under errors, never in latency or throughput; compare them together."
+    "Latencies cover completed deliveries only: rejected events and dead-lettered or"
+    " dropped deliveries are counted in their own columns, never in latency or"
+    " throughput; compare them together."
 )
 
 #: Rates are means over runs; percentiles come from the runs' histograms added together.

@@ -25,7 +25,7 @@ from bench.architectures import make
 from bench.generator import run_open_loop
 from bench.monitors import GcPauses, LoopLagMonitor, RssSampler, machine_steal_s
 from bench.recorder import Recorder, noop_services, sim_services
-from bench.schema import SCHEMA, Accounting, Resources, RunResult, RunSpec
+from bench.schema import SCHEMA, Accounting, Resources, RunResult, RunSpec, error_rates
 from bench.waker import open_waker
 from events import RouterStats
 
@@ -208,8 +208,7 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
         int(lag_values.max()) if lag_values.size else 0,
         resources.loop_lag_p99_ms,
     )
-    failed = stats.rejected_total + stats.dead_lettered_total + stats.dropped_total
-    attempted = stats.deliveries + stats.rejected_total
+    rates = error_rates(accounting)
     return RunResult(
         schema=SCHEMA,
         spec=spec,
@@ -217,7 +216,9 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
         events=len(events),
         window_s=window_s,
         throughput_dps=measure.completed_in(done_t, 0, int(window_s * 1e9)) / window_s,
-        error_rate=failed / attempted if attempted else 0.0,
+        error_rate=rates.error_rate,
+        reject_rate=rates.reject_rate,
+        failure_rate=rates.failure_rate,
         valid=all(g.passed for g in checks),
         reasons=gates.reasons(checks),
         gates=checks,

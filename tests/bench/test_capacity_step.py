@@ -57,6 +57,15 @@ def test_a_broken_latency_objective_fails(soak_run: RunResult) -> None:
     assert True is step.reasons[0].startswith("p99<=1ns")
 
 
+def test_a_failure_rate_over_the_limit_fails_naming_it(soak_run: RunResult) -> None:
+    """2% of deliveries failed breaks a 1% limit though no event was rejected: the step
+    fails naming failure_rate, and records both rates."""
+    failing = msgspec.structs.replace(all_gates_pass(soak_run), failure_rate=0.02)
+    step = judge(failing, 400.0, LAX, error_limit=0.01)
+    assert (step.verdict, step.reasons) == ("fail", ("failure_rate 2.000% > 1.000%",))
+    assert (step.reject_rate, step.failure_rate) == (0.0, 0.02)
+
+
 def test_growing_backlog_fails(soak_run: RunResult) -> None:
     """Segments completing half of what they accept: a growing backlog fails the step."""
     step = judge(all_gates_pass(stalled(soak_run, 0.5)), 400.0, LAX, 1.0)

@@ -67,7 +67,9 @@ def test_compare_writes_valid_json_with_both_architectures(
     for record in result.runs:
         acc = record.result.accounting
         assert (acc.delivered, ()) == (acc.bench_completions, acc.identity_errors)
-    assert {"throughput", "response_p99", "error_rate"} <= {r.metric for r in result.ratios}
+    metrics = {r.metric for r in result.ratios}
+    assert {"throughput", "response_p99", "reject_rate", "failure_rate"} <= metrics
+    assert "error_rate" not in metrics
     delay = next(r for r in result.ratios if r.metric == "response_p50")
     assert delay.verdict == "worse"
     assert "Ratios against the first architecture" in (tmp_path / "compare.md").read_text()

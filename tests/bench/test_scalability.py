@@ -75,7 +75,7 @@ def points_on_usl(sigma: float, kappa: float, levels: tuple[int, ...]) -> list[P
     x = usl(np.asarray(levels, dtype=np.float64), 1000.0, sigma, kappa)
     noise = 1.0 + 0.01 * np.sin(np.arange(len(levels)) * 2.1)
     return [
-        Point("a", n, float(t), 1e9, 0.0, True, False, ())
+        Point("a", n, float(t), 1e9, 0.0, 0.0, True, False, ())
         for n, t in zip(levels, x * noise, strict=True)
     ]
 
@@ -100,8 +100,8 @@ def test_extrapolated_peak_is_flagged() -> None:
 def test_invalid_and_load_limited_points_stay_out_of_the_fit() -> None:
     """Invalid and load-capped points are named in notes; too few left means no fit."""
     points = points_on_usl(0.05, 0.002, (1, 2, 4, 8))
-    points[2] = Point("a", 4, 3000.0, 3000.0, 0.0, True, True, ())
-    points[3] = Point("a", 8, 3000.0, 9000.0, 0.0, False, False, ("dispatch_lag: late",))
+    points[2] = Point("a", 4, 3000.0, 3000.0, 0.0, 0.0, True, True, ())
+    points[3] = Point("a", 8, 3000.0, 9000.0, 0.0, 0.0, False, False, ("dispatch_lag: late",))
     scaling = analyse("a", points, resamples=200)
     assert scaling.fit is None
     assert [n.split(":")[0] for n in scaling.notes] == [

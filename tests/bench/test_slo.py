@@ -155,11 +155,32 @@ def test_check_names_each_broken_objective(null_run: RunResult) -> None:
     ]
 
 
-def test_check_flags_the_error_rate(null_run: RunResult) -> None:
-    """An error rate above the limit is a violation carrying the measured rate."""
-    failing = msgspec.structs.replace(null_run, error_rate=0.5)
+@pytest.mark.parametrize(
+    ("rates", "broken"),
+    [
+        ({"reject_rate": 0.5}, [("reject_rate", 0.5)]),
+        ({"failure_rate": 0.25}, [("failure_rate", 0.25)]),
+        (
+            {"reject_rate": 0.5, "failure_rate": 0.25},
+            [("reject_rate", 0.5), ("failure_rate", 0.25)],
+        ),
+    ],
+)
+def test_check_names_the_rate_that_broke_errors(
+    null_run: RunResult, rates: dict[str, float], broken: list[tuple[str, float]]
+) -> None:
+    """errors<=X bounds each rate: each one above X is a violation naming it and its value."""
+    failing = msgspec.structs.replace(null_run, **rates)
     slo = Slo(parse_latencies("p99<=10s"), error_rate=0.001)
-    assert [v.measured for v in check(failing, slo)] == [0.5]
+    violations = check(failing, slo)
+    assert [(v.detail.split()[0], v.measured) for v in violations] == broken
+    assert {v.objective for v in violations} == {"errors<=0.1000%"}
+
+
+def test_check_ignores_the_legacy_error_rate(null_run: RunResult) -> None:
+    """The legacy mixed error_rate alone breaks nothing: only the two rates are judged."""
+    legacy = msgspec.structs.replace(null_run, error_rate=0.5)
+    assert check(legacy, Slo(parse_latencies("p99<=10s"), error_rate=0.001)) == []
 
 
 def test_response_histogram_is_found(null_run: RunResult) -> None:
