@@ -164,6 +164,32 @@ def invalid_lines(result: CompareResult) -> list[str]:
     ]
 
 
+#: How each built-in architecture turns a subscription into queues and workers, so a
+#: reader sees what topology produced the figures (an architecture from a factory
+#: path gets no note: the bench cannot know its topology).
+TOPOLOGY = {
+    "coordinator": (
+        "coordinator: one queue per module; each module runs max(configured workers,"
+        " the largest `concurrency` of its subscriptions) workers, and a worker takes"
+        " one event at a time and calls its handlers in turn (configs/coordinator.toml)."
+    ),
+    "daemon": (
+        "daemon: one bounded mailbox per subscription with `concurrency` workers each,"
+        " behind one compiled routing table (configs/daemon.toml [router])."
+    ),
+    "null": (
+        "null: the harness floor; no queues, each delivery starts inside publish"
+        " (bench/null_router.py)."
+    ),
+}
+
+
+def topology_lines(result: CompareResult) -> list[str]:
+    """One sentence per compared built-in architecture on its queues and workers."""
+    names = dict.fromkeys(label.split("#")[0] for label in result.settings.archs)
+    return [TOPOLOGY[name] for name in names if name in TOPOLOGY]
+
+
 def headline(result: CompareResult) -> str:
     s = result.settings
     return (
@@ -195,6 +221,8 @@ def render(result: CompareResult, console: Console) -> None:
     for row in phase_rows(result):
         phases.add_row(*row)
     console.print(phases)
+    for line in topology_lines(result):
+        console.print(line, highlight=False, markup=False)
     for line in invalid_lines(result):
         console.print(line, style="bold red", highlight=False, markup=False)
 
@@ -237,6 +265,9 @@ def markdown(result: CompareResult) -> str:
         *_md_table(PHASE_HEADER, phase_rows(result)),
         "",
     ]
+    topology = topology_lines(result)
+    if topology:
+        lines += ["## Topology", "", *[f"- {line}" for line in topology], ""]
     invalid = invalid_lines(result)
     if invalid:
         lines += ["## Invalid runs", "", *[f"- {line}" for line in invalid], ""]
