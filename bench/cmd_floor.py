@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from bench import exits, floor
+import msgspec
+
+from bench import environment, exits, floor
 from bench.progress import wants_plain
 from bench.runner import RunFailed, run_in_subprocess
 from bench.schema import RunSpec
@@ -33,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=5, help="runs, each a fresh process")
     parser.add_argument("--seed", type=int, default=1, help="schedule seed")
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument("--json", type=Path, default=None, help="write runs and verdict here")
     parser.add_argument(
         "--objective-ms",
         type=float,
@@ -68,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         f" {'max':>9} {'publish':>10} {'busy':>5} {'CPU':>10} {'steal':>8}"
     )
     runs: list[floor.FloorRun] = []
+    schedule_hash = ""
     live = not wants_plain(sys.stderr)
     for index in range(args.runs):
         if live:
@@ -77,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         except RunFailed as exc:
             print(f"error: {exc}", file=sys.stderr)
             return exits.EXIT_WORKER
+        schedule_hash = result.schedule_hash
         r = floor.floor_run(result)
         runs.append(r)
         print(
@@ -92,4 +98,15 @@ def run(args: argparse.Namespace) -> int:
         f"dispatch lag p99 under {args.objective_ms:g} ms in {v.runs_met} of {v.runs} runs;"
         f" median p99 {v.median_p99_ns / 1e6:.3f} ms: objective {'MET' if v.met else 'NOT MET'}"
     )
+    if args.json is not None:
+        argv = ["python", "-m", "bench", *sys.argv[1:]]
+        report = floor.FloorReport(
+            schema=floor.FLOOR_SCHEMA,
+            environment=environment.capture(args.loop, args.seed, schedule_hash, argv),
+            rate_eps=args.rate,
+            duration_s=args.duration,
+            runs=tuple(runs),
+            verdict=v,
+        )
+        args.json.write_bytes(msgspec.json.encode(report))
     return exits.EXIT_OK if v.met else exits.EXIT_SLO

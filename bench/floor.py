@@ -18,8 +18,10 @@ from collections.abc import Sequence
 
 import msgspec
 
-from bench.schema import RunResult
+from bench.schema import Environment, RunResult
 
+#: The version of the record ``bench floor --json`` writes.
+FLOOR_SCHEMA = "switchyard.floor/1"
 #: The objective of issue 5: dispatch lag p99 under 1 ms at 200,000 events/s.
 OBJECTIVE_P99_NS = 1_000_000
 RATE_EPS = 200_000.0
@@ -48,6 +50,17 @@ class FloorVerdict(msgspec.Struct, frozen=True):
     median_p99_ns: float
     objective_ns: int
     met: bool
+
+
+class FloorReport(msgspec.Struct, frozen=True):
+    """What ``bench floor --json`` writes: the runs, the verdict and where they ran."""
+
+    schema: str
+    environment: Environment
+    rate_eps: float
+    duration_s: float
+    runs: tuple[FloorRun, ...]
+    verdict: FloorVerdict
 
 
 def floor_run(result: RunResult) -> FloorRun:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import msgspec
 import pytest
 
 from bench import floor
@@ -55,14 +58,19 @@ def test_bad_input_exits_2_before_any_run(
     assert len(err.strip().splitlines()) == 1
 
 
-def test_a_short_floor_run_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
-    """One real run in a fresh process: a table row with every event completed, and a verdict.
+def test_a_short_floor_run_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """One real run in a fresh process: a table row with every event completed, a verdict,
+    and a JSON record that decodes.
 
     The objective is set far out of reach of any stall so the exit code is deterministic.
     """
+    path = tmp_path / "floor.json"
     code = main(["floor", "--rate", "2000", "--duration", "0.3", "--runs", "1",
-                 "--objective-ms", "10000"])  # fmt: skip
+                 "--objective-ms", "10000", "--json", str(path)])  # fmt: skip
     out = capsys.readouterr().out
+    report = msgspec.json.decode(path.read_bytes(), type=floor.FloorReport)
+    assert (report.schema, len(report.runs), report.verdict.met) == (floor.FLOOR_SCHEMA, 1, True)
+    assert report.runs[0].delivered_all
     assert code == 0
     row = next(line for line in out.splitlines() if line.strip().startswith("1 "))
     assert "LOST" not in row
