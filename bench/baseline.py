@@ -6,8 +6,8 @@ wrapped in a versioned record with the environment fingerprint it ran on.
 
 :func:`compare_to_baseline` judges each metric of each architecture against
 the same architecture in the baseline: the ratio current/baseline with its 95%
-BCa bootstrap CI and verdict (:func:`bench.compare.compare_metric`, which uses
-:func:`bench.stats.bootstrap_ratio_ci` and :func:`bench.stats.verdict`), at the
+CI and verdict (:func:`bench.compare.compare_metric`, which uses
+:func:`bench.stats.ratio_ci` and :func:`bench.stats.verdict`), at the
 current comparison's noise band. A **regression** is a ``worse`` verdict: the
 whole CI lies beyond the noise band on the bad side.
 

@@ -83,7 +83,7 @@ def compare_metric(
     """The ratio arch/baseline of one metric with its CI and verdict."""
     # Imported here: scipy costs a second of start-up to every process that imports
     # this module, run workers included, and only a comparison needs it.
-    from bench.stats import bootstrap_ratio_ci, verdict
+    from bench.stats import ratio_ci, verdict
 
     mean_a = float(np.mean(a)) if len(a) else None
     mean_b = float(np.mean(b)) if len(b) else None
@@ -115,7 +115,7 @@ def compare_metric(
             f" (means {mean_a:.3g} vs {mean_b:.3g} {metric.unit})",
         )
     try:
-        ci = bootstrap_ratio_ci(a, b, seed=seed)
+        ci = ratio_ci(a, b, seed=seed)
     except ValueError as exc:
         return ratio("inconclusive", f"no ratio: {exc}")
     v = verdict(

@@ -6,6 +6,14 @@ denominator stretches the upper tail) and the bench has few runs (5-20 per archi
 which is exactly where percentile intervals under-cover; BCa corrects both the median bias
 and the skew of the bootstrap distribution, is second-order accurate, and its jackknife costs
 only ``n_a + n_b`` extra evaluations of the statistic.
+
+BCa still under-covers at 5 runs a side: the bootstrap sees the plug-in spread (divided by
+n, not n - 1) and its ends follow normal quantiles, where 4 degrees of freedom call for
+t quantiles 40% wider. A spike comparison showed it: p99.9 came out ``better`` with 5 runs
+each and inconclusive with 10. :func:`ratio_ci`, which the comparison uses, therefore takes
+the union of the BCa interval and :func:`welch_log_ratio_ci`, a t interval on the log of
+the ratio of means with Welch-Satterthwaite degrees of freedom: as wide as small samples
+warrant, and no narrower than the bootstrap where the data are skewed.
 """
 
 from __future__ import annotations
@@ -151,6 +159,51 @@ def bootstrap_ratio_ci(
         levels.append(level)
     low, high = np.quantile(boot, levels)
     return RatioCI(ratio, float(low), float(high), confidence, int(xa.size), int(xb.size))
+
+
+def welch_log_ratio_ci(
+    a: Sequence[float], b: Sequence[float], *, confidence: float = 0.95
+) -> RatioCI:
+    """t interval of mean(b) / mean(a) on the log scale (delta method, Welch df).
+
+    The log of a mean has variance ~ s^2 / (n * mean^2); the two sides' add, and the
+    Welch-Satterthwaite formula gives the degrees of freedom. Needs at least 2 values a
+    side and positive means; zero spread on both sides gives a zero-width interval.
+    """
+    xa = _sample(a, "a")
+    xb = _sample(b, "b")
+    _confidence(confidence)
+    if xa.size < 2 or xb.size < 2:
+        raise ValueError("a t interval needs at least 2 values on each side")
+    mean_a, mean_b = float(xa.mean()), float(xb.mean())
+    if mean_a <= 0.0 or mean_b <= 0.0:
+        raise ValueError(f"means must be positive for a log ratio, got {mean_a:g}, {mean_b:g}")
+    ratio = mean_b / mean_a
+    var_a = float(xa.var(ddof=1)) / (xa.size * mean_a**2)
+    var_b = float(xb.var(ddof=1)) / (xb.size * mean_b**2)
+    if var_a + var_b == 0.0:
+        return RatioCI(ratio, ratio, ratio, confidence, int(xa.size), int(xb.size))
+    df = (var_a + var_b) ** 2 / (var_a**2 / (xa.size - 1) + var_b**2 / (xb.size - 1))
+    half = float(sps.t.ppf(0.5 + confidence / 2.0, df)) * math.sqrt(var_a + var_b)
+    return RatioCI(
+        ratio, ratio * math.exp(-half), ratio * math.exp(half), confidence,
+        int(xa.size), int(xb.size),
+    )  # fmt: skip
+
+
+def ratio_ci(
+    a: Sequence[float], b: Sequence[float], *, confidence: float = 0.95, seed: int = 0
+) -> RatioCI:
+    """The comparison's interval of mean(b) / mean(a): the union of BCa and Welch-log.
+
+    One value on a side leaves only the bootstrap (which then says nothing of the spread;
+    :func:`verdict` calls that inconclusive).
+    """
+    boot = bootstrap_ratio_ci(a, b, confidence=confidence, seed=seed)
+    if min(boot.n_a, boot.n_b) < 2:
+        return boot
+    t = welch_log_ratio_ci(a, b, confidence=confidence)
+    return msgspec.structs.replace(boot, low=min(boot.low, t.low), high=max(boot.high, t.high))
 
 
 def _fmt(x: float) -> str:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from bench import stats
 from bench.stats import RatioCI, Verdict, bootstrap_ratio_ci, verdict
 
 # Runs whose spread is under 0.1%: a ratio of them must come out tight.
@@ -163,3 +164,49 @@ def test_bad_noise_or_interval_raises() -> None:
         verdict(ci, noise=-0.01, higher_is_better=True)
     with pytest.raises(ValueError, match="valid interval"):
         verdict(RatioCI(1.0, 1.1, 0.9, 0.95, 5, 5), noise=0.05, higher_is_better=True)
+
+
+def test_welch_log_interval_on_a_known_sample() -> None:
+    """mean 20 / mean 10 with spreads 2 and 1 over 3 runs: df 4, half-width t(4) * 0.0816."""
+    actual = stats.welch_log_ratio_ci([9.0, 10.0, 11.0], [18.0, 20.0, 22.0])
+    half = 2.7764451 * math.sqrt(2.0 / 300.0)
+    expected = (2.0, 2.0 * math.exp(-half), 2.0 * math.exp(half))
+    assert (actual.ratio, actual.low, actual.high) == pytest.approx(expected, rel=1e-6)
+
+
+def test_welch_log_interval_without_spread_is_a_point() -> None:
+    """Identical runs on both sides leave nothing to be uncertain about."""
+    actual = stats.welch_log_ratio_ci([4.0, 4.0], [6.0, 6.0])
+    assert (actual.ratio, actual.low, actual.high) == (1.5, 1.5, 1.5)
+
+
+def test_welch_log_interval_refuses_what_it_cannot_do() -> None:
+    """One run on a side, or a non-positive mean, is an error, not an interval."""
+    with pytest.raises(ValueError, match="at least 2"):
+        stats.welch_log_ratio_ci([1.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="positive"):
+        stats.welch_log_ratio_ci([0.0, 0.0], [1.0, 2.0])
+
+
+def test_ratio_ci_is_never_narrower_than_either_interval() -> None:
+    """The comparison's interval contains both the BCa and the Welch-log interval."""
+    a, b = [10.0, 12.0, 9.0, 11.0, 13.0], [7.0, 9.5, 6.0, 8.0, 11.0]
+    union = stats.ratio_ci(a, b, seed=3)
+    boot = stats.bootstrap_ratio_ci(a, b, seed=3)
+    t = stats.welch_log_ratio_ci(a, b)
+    actual = (union.low, union.high)
+    assert actual == (min(boot.low, t.low), max(boot.high, t.high))
+    assert union.low < boot.low  # at 5 runs a side the t interval is the wider one
+
+
+def test_five_runs_of_a_spread_out_tail_no_longer_exclude_parity() -> None:
+    """p99.9 (ms) of the 02:44 spike comparison: BCa alone excluded a ratio of 1, the union not.
+
+    With 10 runs the same comparison was inconclusive: the union tells the truth at 5.
+    """
+    coordinator = [33.1, 48.28, 37.1, 22.29, 23.9]
+    daemon = [32.87, 17.27, 18.76, 16.38, 20.96]
+    boot = stats.bootstrap_ratio_ci(coordinator, daemon, seed=1)
+    union = stats.ratio_ci(coordinator, daemon, seed=1)
+    assert (boot.high < 1.0, union.high > 1.0) == (True, True)
+    assert verdict(union, noise=0.05, higher_is_better=False).label == "inconclusive"
