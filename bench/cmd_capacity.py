@@ -31,7 +31,7 @@ from pathlib import Path
 
 import msgspec
 
-from bench import runner
+from bench import machine_speed, runner
 from bench.capacity import SearchSettings, StepResult
 from bench.capacity_step import STEP_PATTERN, Criteria, Sizing, search_architectures, size
 from bench.environment import capture
@@ -58,6 +58,8 @@ class CapacityReport(msgspec.Struct, frozen=True):
     step_s: float
     sizings: tuple[Sizing, ...]
     elapsed_s: float
+    #: The machine's hashing speed (bytes/µs), sampled in this process after each step.
+    machine_speed: tuple[float, ...] = ()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -162,6 +164,17 @@ def _describe(s: Sizing) -> list[str]:
     return lines
 
 
+def speed_line(spread: machine_speed.Spread) -> str:
+    """The machine's speed during the search in plain words, and what it means."""
+    return (
+        f"Machine speed during the search (hashing {machine_speed.SAMPLE_S:g} s after each of"
+        f" {len(spread.samples)} steps): median {spread.median:,.0f} bytes/us, slowest"
+        f" {spread.low_ratio:.2f}x and fastest {spread.high_ratio:.2f}x of it. The steps ran"
+        f" on a machine this variable: expect a capacity measured here to move by about"
+        f" ±{spread.deviation:.0%} from one search to the next."
+    )
+
+
 def migration_summary(sizings: list[Sizing], slo_text: str) -> list[str]:
     """Plain words: which architecture carries more under the SLO, and what it means."""
     claimed = [s for s in sizings if s.outcome.capacity is not None]
@@ -226,8 +239,14 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     criteria = Criteria(latency, error_limit, defaults.confidence, step_s)
     began = time.monotonic()
+    speeds: list[float] = []
+
+    def on_step(arch: str, step: StepResult, n: int, took: float) -> None:
+        _progress(arch, step, n, took)
+        speeds.append(machine_speed.sample())
+
     try:
-        outcomes = search_architectures(archs, base, settings, criteria, on_step=_progress)
+        outcomes = search_architectures(archs, base, settings, criteria, on_step=on_step)
     except RunFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_WORKER
@@ -236,12 +255,14 @@ def run(args: argparse.Namespace) -> int:
     for s in sizings:
         print("\n".join(_describe(s)))
     print("\n".join(migration_summary(sizings, slo_text)))
+    if speeds:
+        print(speed_line(machine_speed.spread(speeds)))
     if args.json is not None:
         report = CapacityReport(
             schema=SCHEMA, environment=capture(args.loop, args.seed, "", sys.argv),
             profile=args.profile, slo=tuple(o.text for o in latency), error_limit=error_limit,
             settings=settings, step_s=step_s, sizings=tuple(sizings),
-            elapsed_s=time.monotonic() - began,
+            elapsed_s=time.monotonic() - began, machine_speed=tuple(speeds),
         )  # fmt: skip
         args.json.write_bytes(msgspec.json.encode(report))
     if any(s.meets_peak is False for s in sizings):
