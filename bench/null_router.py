@@ -31,6 +31,7 @@ from typing import Any
 
 from events import Ack, DeadLetterStore, DrainReport, Event, RouterStats, Subscription
 from events.delivery import Handler, Pipeline, TimeoutWatchdog, WorkerSlot
+from events.errors import ConfigError
 from events.model import REJECT_DRAINING, REJECT_INVALID
 from events.subjects import is_valid_subject, subject_matches
 
@@ -117,6 +118,11 @@ class NullRouter:
         self.unknown_targets = 0
 
     def subscribe(self, sub: Subscription, handler: Handler) -> None:
+        """Add a subscription, refused as both routers refuse it: while draining, or twice."""
+        if self._draining:
+            raise RuntimeError("router is draining: no new subscriptions")
+        if any(p.sub.key == sub.key for p in self._pipelines):
+            raise ConfigError(f"subscription {sub.key!r} is already registered")
         if not inspect.iscoroutinefunction(handler):
             handler = _as_coroutine_function(handler)
         pipeline = Pipeline(sub, handler, self._dead_letters, seed=len(self._pipelines))

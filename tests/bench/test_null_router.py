@@ -9,6 +9,7 @@ import pytest
 
 from bench.null_router import NullRouter
 from events import Ack, BreakerPolicy, Event, Permanent, RetryPolicy, Subscription
+from events.errors import ConfigError
 from events.model import Category
 
 pytestmark = pytest.mark.anyio
@@ -386,3 +387,15 @@ async def test_an_open_breaker_dead_letters_without_calling_the_handler() -> Non
 
 async def _noop(event: Event) -> None:
     return None
+
+
+async def test_subscribe_is_refused_twice_and_while_draining() -> None:
+    """A duplicate (service, pattern) or a subscription after drain is refused, as in routers."""
+    router = NullRouter()
+    router.subscribe(Subscription(service="a", pattern=">"), _noop)
+    with pytest.raises(ConfigError, match="already registered"):
+        router.subscribe(Subscription(service="a", pattern=">"), _noop)
+    await router.start()
+    await router.drain(1.0)
+    with pytest.raises(RuntimeError, match="draining"):
+        router.subscribe(Subscription(service="b", pattern=">"), _noop)
