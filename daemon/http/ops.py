@@ -148,6 +148,9 @@ class Ops:
                 "appended": s.journal.appended,
                 "fsyncs": s.journal.fsyncs,
                 "checkpoints": s.journal.checkpoints,
+                "segments_closed": s.journal.segments_closed,
+                "segments_deleted": s.journal.segments_deleted,
+                "segments_kept": s.journal.segments_kept,
                 "replayed": s.replayed,
             },
         }

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from daemon.config import load_config
 from daemon.server import DaemonServer
-from tests.daemon.test_server_support import write_config
+from tests.daemon.test_server_support import running, write_config
 
 JOURNAL = """
 [journal]
@@ -41,3 +42,17 @@ def test_tiny_segments_are_refused(tmp_path: Path, size: int) -> None:
     text = JOURNAL.replace("segment_bytes = 4096", f"segment_bytes = {size}")
     with pytest.raises(ConfigError, match=r"journal\.segment_bytes"):
         load_config(write_config(tmp_path, text))
+
+
+@pytest.mark.anyio
+async def test_status_shows_the_journal_segments(tmp_path: Path) -> None:
+    """/v1/status reports the journal's segment counters beside its appends."""
+    async with (
+        running(tmp_path, JOURNAL) as (_, base),
+        aiohttp.ClientSession() as s,
+        s.get(f"{base}/v1/status") as resp,
+    ):
+        journal = (await resp.json())["journal"]
+    keys = {"appended", "segments_closed", "segments_deleted", "segments_kept"}
+    assert keys <= set(journal)
+    assert (journal["segments_closed"], journal["segments_deleted"]) == (0, 0)
