@@ -181,30 +181,23 @@ class NullRouter:
             if group is not None:
                 pipeline = self._next_member(group, event)
             pipeline.deliveries += 1
-            first: Coroutine[Any, Any, None] | None = None
             breaker = pipeline.breaker
-            if breaker.state == "closed":
-                # Start the handler itself: most return without awaiting, and
-                # then the attempt is over before any deadline could matter.
-                # subscribe() made every handler a coroutine function.
-                call: Coroutine[Any, Any, None] = pipeline.handler(event)  # type: ignore[assignment]
-                try:
-                    waiting = call.send(None)
-                except StopIteration:
-                    breaker.on_success()
-                    pipeline.delivered += 1
-                    continue
-                except (Exception, asyncio.CancelledError) as exc:
-                    first = _failed(exc)
-                else:
-                    first = _resume(call, waiting)
-            slot = self._spare
-            coro = pipeline.run(event, slot, first)
-            try:
-                waiting = coro.send(None)
-            except StopIteration:
+            if breaker.state != "closed":
+                self._begin(pipeline, event)
                 continue
-            self._suspended(coro, waiting, slot)
+            # Start the handler itself: most return without awaiting, and
+            # then the attempt is over before any deadline could matter.
+            # subscribe() made every handler a coroutine function.
+            call: Coroutine[Any, Any, None] = pipeline.handler(event)  # type: ignore[assignment]
+            try:
+                waiting = call.send(None)
+            except StopIteration:
+                breaker.on_success()
+                pipeline.delivered += 1
+            except (Exception, asyncio.CancelledError) as exc:
+                self._begin(pipeline, event, _failed(exc))
+            else:
+                self._begin(pipeline, event, _resume(call, waiting))
         return _ACCEPTED
 
     def _route_miss(self, subject: str) -> tuple[Pipeline, ...] | None:
@@ -236,10 +229,13 @@ class NullRouter:
             self._held.append((pipeline, event))
         return _ACCEPTED
 
-    def _begin(self, pipeline: Pipeline, event: Event) -> None:
-        """Start one counted delivery through the pipeline; a task finishes it if it suspends."""
+    def _begin(
+        self, pipeline: Pipeline, event: Event, first: Coroutine[Any, Any, None] | None = None
+    ) -> None:
+        """Take one counted delivery through the pipeline (``first``: an attempt already
+        begun); a task finishes it if it suspends."""
         slot = self._spare
-        coro = pipeline.run(event, slot)
+        coro = pipeline.run(event, slot, first)
         try:
             waiting = coro.send(None)
         except StopIteration:
