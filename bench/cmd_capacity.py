@@ -34,7 +34,7 @@ import msgspec
 from bench import machine_speed, runner
 from bench.capacity import SearchSettings, StepResult
 from bench.capacity_step import STEP_PATTERN, Criteria, Sizing, search_architectures, size
-from bench.environment import capture
+from bench.environment import capture, command_line
 from bench.exits import EXIT_SLO, EXIT_UNDETERMINED, EXIT_WORKER
 from bench.runner import RunFailed
 from bench.schema import SCHEMA, Environment, RunSpec
@@ -259,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
         print(speed_line(machine_speed.spread(speeds)))
     if args.json is not None:
         report = CapacityReport(
-            schema=SCHEMA, environment=capture(args.loop, args.seed, "", sys.argv),
+            schema=SCHEMA, environment=capture(args.loop, args.seed, "", command_line()),
             profile=args.profile, slo=tuple(o.text for o in latency), error_limit=error_limit,
             settings=settings, step_s=step_s, sizings=tuple(sizings),
             elapsed_s=time.monotonic() - began, machine_speed=tuple(speeds),

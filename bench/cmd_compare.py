@@ -136,13 +136,6 @@ def _check(args: argparse.Namespace) -> list[str]:
     return archs
 
 
-def _command_line() -> list[str]:
-    """The command as typed: ``python -m bench …`` rather than the path of ``__main__.py``."""
-    if sys.argv and sys.argv[0].endswith("__main__.py"):
-        return ["python", "-m", "bench", *sys.argv[1:]]
-    return list(sys.argv)
-
-
 def run(args: argparse.Namespace) -> int:
     archs = _check(args)
     names = labels(archs)
@@ -177,7 +170,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"runs saw different schedules ({len(hashes)} hashes): not comparable")
     result = CompareResult(
         schema=SCHEMA,
-        environment=environment.capture(args.loop, args.seed, hashes.pop(), _command_line()),
+        environment=environment.capture(
+            args.loop, args.seed, hashes.pop(), environment.command_line()
+        ),
         settings=CompareSettings(
             archs=tuple(order),
             profile=args.profile,
@@ -200,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
     if args.markdown is not None:
         args.markdown.write_text(summary.markdown(result))
     if args.html is not None:
-        report.write_comparison_html(result, args.html, " ".join(_command_line()))
+        report.write_comparison_html(result, args.html, " ".join(environment.command_line()))
     return _verdict(result, args)
 
 

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         f" median p99 {v.median_p99_ns / 1e6:.3f} ms: objective {'MET' if v.met else 'NOT MET'}"
     )
     if args.json is not None:
-        argv = ["python", "-m", "bench", *sys.argv[1:]]
+        argv = environment.command_line()
         report = floor.FloorReport(
             schema=floor.FLOOR_SCHEMA,
             environment=environment.capture(args.loop, args.seed, schedule_hash, argv),

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return profile
 
-    env = environment.capture("uvloop", args.seed, "", ["python", "-m", "bench", *sys.argv[1:]])
+    env = environment.capture("uvloop", args.seed, "", environment.command_line())
     report = memory.profile_all(archs, one, env)
     if args.json is not None:
         args.json.write_bytes(msgspec.json.encode(report))

@@ -25,7 +25,7 @@ import msgspec
 
 import workload
 from bench import runner
-from bench.environment import capture
+from bench.environment import capture, command_line
 from bench.exits import EXIT_WORKER
 from bench.runner import RunFailed
 from bench.scalability import LEVELS, Point, Scaling, analyse, arch_at, sweep
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(describe(s)))
     if args.json is not None:
         report = ScalabilityReport(
-            schema=SCHEMA, environment=capture(args.loop, args.seed, "", sys.argv),
+            schema=SCHEMA, environment=capture(args.loop, args.seed, "", command_line()),
             profile=args.profile, rate=rate, duration_s=args.duration, levels=levels,
             scalings=tuple(scalings), elapsed_s=time.monotonic() - began,
         )  # fmt: skip

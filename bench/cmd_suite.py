@@ -28,7 +28,7 @@ from pathlib import Path
 import msgspec
 
 import workload
-from bench import report
+from bench import environment, report
 from events.errors import SwitchyardError
 
 NAME = "suite"
@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = report.load_inputs(produced)
     html = out / "report.html"
     mode = "quick" if args.quick else "full"
-    command = " ".join(["python -m bench", *sys.argv[1:]])
+    command = " ".join(environment.command_line())
     report.write(inputs, html, out / "report.md", f"Switchyard suite ({mode})", command)
     print(f"suite: {len(produced)}/{len(todo)} steps gave results in"
           f" {time.monotonic() - began:.0f} s; report {html}")  # fmt: skip

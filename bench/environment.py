@@ -15,6 +15,13 @@ from bench.schema import Environment
 from events.config import CONFIG_DIR
 
 
+def command_line() -> list[str]:
+    """The command as typed: ``python -m bench …`` rather than the path of ``__main__.py``."""
+    if sys.argv and sys.argv[0].endswith("__main__.py"):
+        return ["python", "-m", "bench", *sys.argv[1:]]
+    return list(sys.argv)
+
+
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo, or what platform knows."""
     try:
