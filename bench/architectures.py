@@ -17,7 +17,7 @@ from events.errors import SwitchyardError
 BUILTIN: dict[str, str] = {
     "daemon": "daemon:CentralRouter",
     "coordinator": "coordinator:CoordinatorRouter",
-    "null": "bench.null_router:NullRouter",
+    "null": "bench.routers.null:NullRouter",
 }
 
 

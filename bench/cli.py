@@ -1,4 +1,4 @@
-"""``python -m bench``: one sub-command per ``bench/cmd_*.py`` module.
+"""``python -m bench``: one sub-command per module of ``bench/commands/``.
 
 Each such module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and
 ``run(args) -> int``. Errors become exit codes here, and only here: 2 for usage
@@ -14,14 +14,13 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-import bench
+from bench import commands
+from bench.exits import EXIT_USAGE
 from events.errors import SwitchyardError
-
-EXIT_USAGE = 2
 
 
 def _module_names() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("cmd_"))
+    return sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if m.name != "options")
 
 
 def _commands(argv: Sequence[str] = ()) -> list[ModuleType]:
@@ -33,9 +32,9 @@ def _commands(argv: Sequence[str] = ()) -> list[ModuleType]:
     """
     names = _module_names()
     chosen = next((arg for arg in argv if not arg.startswith("-")), None)
-    if chosen is not None and f"cmd_{chosen.replace('-', '_')}" in names:
-        names = [f"cmd_{chosen.replace('-', '_')}"]
-    return [importlib.import_module(f"bench.{name}") for name in names]
+    if chosen is not None and chosen.replace("-", "_") in names:
+        names = [chosen.replace("-", "_")]
+    return [importlib.import_module(f"bench.commands.{name}") for name in names]
 
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:

@@ -100,7 +100,7 @@ class Resources(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     loop_lag_p99_ms: float
     loop_lag_max_ms: float
     #: Seconds the generator spent inside ``publish`` (its busy time; see
-    #: :class:`bench.generator.GeneratorLog`). Absent (0) in older results.
+    #: :class:`bench.run.generator.GeneratorLog`). Absent (0) in older results.
     publish_s: float = 0.0
     #: CPU seconds the hypervisor took from this machine (all CPUs) during the
     #: window, from /proc/stat; 0 where there is no such column.

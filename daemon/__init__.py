@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daemon.router import CentralRouter
-from daemon.router_config import RouterConfig, load_router_config
+from daemon.router.central import CentralRouter
+from daemon.router.config import RouterConfig, load_router_config
 
 __all__ = ["CentralRouter", "RouterConfig", "load_router_config"]

@@ -1,5 +1,5 @@
 """``python -m daemon``: the production daemon."""
 
-from daemon.cli import main
+from daemon.server.cli import main
 
 raise SystemExit(main())

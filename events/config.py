@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -12,8 +13,20 @@ from events.errors import ConfigError
 
 T = TypeVar("T")
 
-#: The project's ``configs/`` folder (beside the packages in a checkout).
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+def _config_dir() -> Path:
+    # The TOML files ship as package data of ``switchyard_configs`` (setup.py maps the
+    # repository's ``configs/`` to it), so an installed wheel finds them as a checkout
+    # does. Wheels are installed unzipped, so the package is a real folder.
+    folder = resources.files("switchyard_configs")
+    if not isinstance(folder, Path):
+        raise ConfigError(f"the packaged configs are not on a file system ({folder})")
+    return folder
+
+
+#: The shipped ``configs/`` folder: the checkout's in an editable install, the wheel's
+#: ``switchyard_configs`` package otherwise. Every default config path starts here.
+CONFIG_DIR = _config_dir()
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Test architectures with a known answer for the capacity search.
 
 ``TokenBucketRouter`` admits every event into an unbounded FIFO and releases them
-to an inner :class:`bench.null_router.NullRouter` (which runs every delivery
+to an inner :class:`bench.routers.null.NullRouter` (which runs every delivery
 through the shared pipeline) at no more than ``rate`` events/s, from a token bucket
 holding at most ``burst`` tokens. Below ``rate`` events pass almost untouched;
 past it the FIFO grows without bound and so does latency: a hard capacity of
@@ -18,7 +18,7 @@ from collections import deque
 
 import msgspec
 
-from bench.null_router import NullRouter
+from bench.routers.null import NullRouter
 from events import Ack, DrainReport, Event, Handler, RouterStats, Subscription
 from events.model import REJECT_DRAINING, REJECT_NOT_STARTED
 

@@ -1,6 +1,6 @@
 """Architectures with a known answer, reachable as ``tests.bench.routers:<Name>``.
 
-Each wraps :class:`bench.null_router.NullRouter` (the harness floor) and adds one
+Each wraps :class:`bench.routers.null.NullRouter` (the harness floor) and adds one
 known property: a fixed delay per delivery, a fixed delivery capacity, or a
 silent loss the bench must catch.
 """
@@ -13,7 +13,7 @@ from collections import deque
 
 import msgspec
 
-from bench.null_router import NullRouter
+from bench.routers.null import NullRouter
 from events import Ack, DrainReport, Event, Handler, RouterStats, Subscription
 
 #: The delay DelayRouter adds to every delivery.

@@ -6,7 +6,7 @@ import platform
 
 import pytest
 
-from bench import allocator
+from bench.host import allocator
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")

@@ -7,7 +7,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from bench import baseline, exits
+from bench import exits
+from bench.analysis import baseline
 from bench.cli import main
 from tests.bench.test_report_support import EXTRA_MS_ENV, TUNABLE, comparison, write
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bench.capacity import SearchOutcome, StepResult
-from bench.capacity_step import size
 from bench.cli import main
-from bench.cmd_capacity import migration_summary
+from bench.commands.capacity import migration_summary
+from bench.experiments.capacity import SearchOutcome, StepResult
+from bench.experiments.capacity_step import size
 
 
 @pytest.mark.parametrize(

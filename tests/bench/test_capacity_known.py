@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bench import worker
-from bench.capacity import SearchSettings
-from bench.capacity_step import Criteria, search_architectures
+from bench.analysis.slo import parse_latencies
+from bench.experiments.capacity import SearchSettings
+from bench.experiments.capacity_step import Criteria, search_architectures
+from bench.run import worker
 from bench.schema import RunResult, RunSpec
-from bench.slo import parse_latencies
 
 ARCH = "tests.bench.capacity_routers:token_bucket_500"
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bench.capacity import CapacitySearch, SearchSettings, StepResult, search
+from bench.experiments.capacity import CapacitySearch, SearchSettings, StepResult, search
 
 Measure = Callable[[float], StepResult]
 

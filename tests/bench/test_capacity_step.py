@@ -5,11 +5,11 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from bench import worker
-from bench.capacity import SearchOutcome, StepResult
-from bench.capacity_step import Criteria, backlog_growth, judge, knee, size
+from bench.analysis.slo import parse_latencies
+from bench.experiments.capacity import SearchOutcome, StepResult
+from bench.experiments.capacity_step import Criteria, backlog_growth, judge, knee, size
+from bench.run import worker
 from bench.schema import Gate, RunResult, RunSpec
-from bench.slo import parse_latencies
 from events.errors import ConfigError
 
 LAX = parse_latencies("p99<=10s")

@@ -8,10 +8,11 @@ import msgspec
 import numpy as np
 import pytest
 
+from bench.analysis.compare import METRICS, compare_metric
 from bench.cli import main
-from bench.compare import METRICS, compare_metric
-from bench.histograms import record
-from bench.null_router import NullRouter
+from bench.report.summary import ARCH_HEADER, arch_rows
+from bench.routers.null import NullRouter
+from bench.run.histograms import record
 from bench.schema import (
     SCHEMA,
     Accounting,
@@ -26,7 +27,6 @@ from bench.schema import (
     encode,
     error_rates,
 )
-from bench.summary import ARCH_HEADER, arch_rows
 from events import Ack, Event, RouterStats
 from events.model import REJECT_OVERLOADED
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from bench import floor
 from bench.cli import main
+from bench.experiments import floor
 
 
 def _run(p99_ms: float, delivered_all: bool = True) -> floor.FloorRun:

@@ -9,14 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import compare, histograms, measure
+from bench.analysis import compare
 from bench.cli import main
-from bench.cmd_compare import labels
-from bench.generator import run_open_loop
-from bench.monitors import machine_steal_s
-from bench.runner import plan
+from bench.commands.compare import labels
+from bench.run import histograms, measure
+from bench.run.generator import run_open_loop
+from bench.run.monitors import machine_steal_s
+from bench.run.runner import plan
+from bench.run.waker import open_waker
 from bench.schema import SchemaError, load_compare
-from bench.waker import open_waker
 from events import Ack, Event
 from events.model import Category
 

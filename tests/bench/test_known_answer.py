@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import worker
 from bench.cli import main
+from bench.run import worker
 from bench.schema import RunSpec, decode_run
 from tests.bench import routers
 

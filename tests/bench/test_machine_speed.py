@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench import machine_speed
-from bench.cmd_capacity import speed_line
+from bench.commands.capacity import speed_line
+from bench.host import machine_speed
 
 
 def test_spread_of_known_samples() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench import memory
-from bench.memory_probe import run_child
-from bench.null_router import NullRouter
+from bench.memory import profiles as memory
+from bench.memory.probe import run_child
+from bench.routers.null import NullRouter
 from events import Ack, Event
 
 LEAKY = "tests.bench.test_memory:LeakyRouter"

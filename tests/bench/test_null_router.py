@@ -7,7 +7,7 @@ import asyncio
 import msgspec
 import pytest
 
-from bench.null_router import NullRouter
+from bench.routers.null import NullRouter
 from events import Ack, BreakerPolicy, Event, Permanent, RetryPolicy, Subscription
 from events.errors import ConfigError
 from events.model import Category

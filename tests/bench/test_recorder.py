@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.recorder import Recorder, noop_services, sim_services
+from bench.run.recorder import Recorder, noop_services, sim_services
 from events import Category, Event
 
 pytestmark = pytest.mark.anyio

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import report
 from bench.cli import main
-from bench.report_svg import Axis
+from bench.report import document as report
+from bench.report.svg import Axis
 from tests.bench.test_report_support import TUNABLE, comparison, write
 
 ARCHS = ("daemon", TUNABLE)
@@ -55,7 +55,7 @@ def test_markdown_has_the_comparison_tables(compare_file: Path, tmp_path: Path) 
 
 def test_each_architecture_gets_its_own_curves(compare_file: Path) -> None:
     """The CDF draws response and service time for each architecture, named in the legend."""
-    from bench import report_figures
+    from bench.report import figures as report_figures
 
     result = report.load_inputs([compare_file]).comparisons[0]
     names = [s.name for s in report_figures.latency_cdf(result).series]

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import msgspec
 
-from bench import report
-from bench.capacity import SearchSettings, StepResult, search
-from bench.capacity_step import size
-from bench.cmd_capacity import CapacityReport
-from bench.environment import capture
-from bench.report_capacity import curve
+from bench.commands.capacity import CapacityReport
+from bench.experiments.capacity import SearchSettings, StepResult, search
+from bench.experiments.capacity_step import size
+from bench.host.environment import capture
+from bench.report import document as report
+from bench.report.capacity import curve
 from bench.schema import SCHEMA
 
 #: A synthetic router whose p99 is 5 ms below its limit and grows past it.

@@ -1,7 +1,7 @@
 """Shared helpers of the report, baseline and browser tests (no tests here).
 
 Comparisons are built from real runs of a real router through the real worker,
-in this process (``bench.worker.run``), small enough to take a fraction of a
+in this process (``bench.run.worker.run``), small enough to take a fraction of a
 second each. ``tunable_router`` is the injected architecture: the daemon, whose handlers
 first wait ``$SWITCHYARD_TEST_EXTRA_MS``
 milliseconds, so one architecture name can be made slower between two runs.
@@ -17,9 +17,10 @@ from pathlib import Path
 
 import msgspec
 
-from bench import environment, worker
+from bench.analysis.compare import compare_runs
 from bench.architectures import make
-from bench.compare import compare_runs
+from bench.host import environment
+from bench.run import worker
 from bench.schema import (
     SCHEMA,
     CompareResult,

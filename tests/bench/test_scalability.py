@@ -5,12 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import worker
+from bench.analysis.usl import usl
 from bench.architectures import ArchitectureError, make
-from bench.cmd_scalability import parse_levels
-from bench.scalability import ConcurrencyRouter, Point, analyse, arch_at, parse_arch_at, sweep
+from bench.commands.scalability import parse_levels
+from bench.experiments.scalability import (
+    ConcurrencyRouter,
+    Point,
+    analyse,
+    arch_at,
+    parse_arch_at,
+    sweep,
+)
+from bench.run import worker
 from bench.schema import RunResult, RunSpec
-from bench.usl import usl
 from events import Ack, DrainReport, Event, Handler, RouterStats, Subscription
 from events.errors import ConfigError
 
@@ -50,7 +57,7 @@ def test_every_subscription_gets_the_swept_concurrency() -> None:
 
 
 def test_registry_names_build_the_wrapped_architecture() -> None:
-    """'bench.scalability:null@4' builds a ConcurrencyRouter at 4 around the null router."""
+    """The registry name of null at 4 builds a ConcurrencyRouter at 4 around the null router."""
     router = make(arch_at("null", 4))
     assert isinstance(router, ConcurrencyRouter)
     assert (router.concurrency, type(router.inner).__name__) == (4, "NullRouter")

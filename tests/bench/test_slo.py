@@ -8,10 +8,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from bench import worker
-from bench.histograms import record
-from bench.schema import RunResult, RunSpec
-from bench.slo import (
+from bench.analysis.slo import (
     Slo,
     bucket_samples,
     check,
@@ -23,7 +20,10 @@ from bench.slo import (
     parse_size,
     response_histogram,
 )
-from bench.stats import percentile_upper_bound
+from bench.analysis.stats import percentile_upper_bound
+from bench.run import worker
+from bench.run.histograms import record
+from bench.schema import RunResult, RunSpec
 from events.errors import ConfigError
 
 

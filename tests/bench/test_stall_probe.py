@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench import stall_probe
 from bench.cli import main
+from bench.host import stall_probe
 
 
 def test_summary_keeps_gaps_over_the_threshold_largest_first() -> None:

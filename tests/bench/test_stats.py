@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from bench import stats
-from bench.stats import RatioCI, Verdict, bootstrap_ratio_ci, verdict
+from bench.analysis import stats
+from bench.analysis.stats import RatioCI, Verdict, bootstrap_ratio_ci, verdict
 
 # Runs whose spread is under 0.1%: a ratio of them must come out tight.
 STEADY = [1000.0, 1000.5, 999.5, 1000.2, 999.8, 1000.1]

@@ -7,7 +7,11 @@ from math import comb
 import numpy as np
 import pytest
 
-from bench.stats import linear_slope_ci, min_samples_for_upper_bound, percentile_upper_bound
+from bench.analysis.stats import (
+    linear_slope_ci,
+    min_samples_for_upper_bound,
+    percentile_upper_bound,
+)
 
 
 def exact_order_statistic(n: int, q_num: int, q_den: int, conf_num: int, conf_den: int) -> int:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from bench.usl import fit_usl, n_star, usl
+from bench.analysis.usl import fit_usl, n_star, usl
 
 LEVELS = np.array([1, 2, 4, 8, 16, 24, 32, 48, 64], dtype=np.float64)
 

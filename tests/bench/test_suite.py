@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import workload
-from bench import cmd_suite
 from bench.cli import main
+from bench.commands import suite as cmd_suite
 
 
 def _args(*argv: str) -> argparse.Namespace:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bench.report.summary import TOPOLOGY, markdown, topology_lines
 from bench.schema import SCHEMA, CompareResult, CompareSettings, Environment
-from bench.summary import TOPOLOGY, markdown, topology_lines
 
 ENV = Environment(
     python="3.11", implementation="cpython", uvloop="0", loop="uvloop", cpu_model="test",

@@ -6,7 +6,8 @@ import argparse
 
 import pytest
 
-from bench import cmd_topology_memory, memory_topology
+from bench.commands import topology_memory as cmd_topology_memory
+from bench.memory import topology as memory_topology
 
 
 def test_everything_subscription_costs_more_than_one_category_in_coordinator() -> None:

@@ -20,15 +20,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon.config import load_config
-from daemon.server import DaemonServer
+from daemon.server.config import load_config
+from daemon.server.server import DaemonServer
 from tests.daemon.test_server_support import write_config
 
 SINK = """
 [[handlers]]
 service = "sink"
 pattern = ">"
-factory = "daemon.subscribers.simulated:sink"
+factory = "daemon.server.subscribers.simulated:sink"
 
 [admission.sources]
 "tiny" = {{ rate = 1.0, burst = 1.0 }}

@@ -12,17 +12,17 @@ from typing import Any
 import aiohttp
 import pytest
 
-from daemon.journal import (
+from daemon.journal.event_journal import (
     DeadLetterJournal,
     EventJournal,
     read_dead_letters,
     read_journal,
     replay,
 )
-from daemon.journal_reclaim import LowWater
-from daemon.journal_segments import SegmentFile
-from daemon.router import CentralRouter
-from daemon.router_config import RouterConfig
+from daemon.journal.reclaim import LowWater
+from daemon.journal.segments import SegmentFile
+from daemon.router.central import CentralRouter
+from daemon.router.config import RouterConfig
 from events import Category, DeadLetter, DeadLetterStore, Event, Permanent, Subscription
 from events.model import RouterStats, SubscriptionStats
 from tests.daemon.test_server_support import (

@@ -7,8 +7,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from daemon.config import load_config
-from daemon.server import DaemonServer
+from daemon.server.config import load_config
+from daemon.server.server import DaemonServer
 from tests.daemon.test_server_support import running, write_config
 
 JOURNAL = """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daemon.mailbox import Mailbox
+from daemon.router.mailbox import Mailbox
 from events import Category, DeadLetterStore, Event, Pipeline, Subscription
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from daemon.journal import read_dead_letters
+from daemon.journal.event_journal import read_dead_letters
 from tests.daemon.test_server_support import REPO, final_report, start_daemon, stop, write_config
 
 pytestmark = pytest.mark.anyio
@@ -80,7 +80,7 @@ RELOADABLE = """
 [[handlers]]
 service = "first"
 pattern = "fs.>"
-factory = "daemon.subscribers.simulated:sink"
+factory = "daemon.server.subscribers.simulated:sink"
 """
 
 ADDED = """

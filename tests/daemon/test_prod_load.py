@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.load import LoadConfig, histogram_delta, run_load
-from daemon.metrics import LatencyHistogram, bucket_index, bucket_upper_us
+from bench.http.driver import LoadConfig, histogram_delta, run_load
+from daemon.server.metrics import LatencyHistogram, bucket_index, bucket_upper_us
 from tests.daemon.test_server_support import running
 
 pytestmark = pytest.mark.anyio
@@ -16,7 +16,7 @@ SINK = """
 [[handlers]]
 service = "sink"
 pattern = ">"
-factory = "daemon.subscribers.simulated:sink"
+factory = "daemon.server.subscribers.simulated:sink"
 """
 
 

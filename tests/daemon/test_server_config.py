@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from daemon.admission import ADMIT, DRAINING, OVERLOADED, RATE_LIMITED, Admission
-from daemon.config import AdmissionConfig, HandlerConfig, SourceLimit, load_config
-from daemon.subscribers.inprocess import build_handler
+from daemon.server.admission import ADMIT, DRAINING, OVERLOADED, RATE_LIMITED, Admission
+from daemon.server.config import AdmissionConfig, HandlerConfig, SourceLimit, load_config
+from daemon.server.subscribers.inprocess import build_handler
 from events import ConfigError
 from events.config import CONFIG_DIR
 
-SINK = 'factory = "daemon.subscribers.simulated:sink"\n'
+SINK = 'factory = "daemon.server.subscribers.simulated:sink"\n'
 
 
 def handler(service: str, pattern: str) -> str:
@@ -62,7 +62,7 @@ def test_factory_that_raises_is_a_config_error() -> None:
     cfg = HandlerConfig(
         service="x",
         pattern="fs.>",
-        factory="daemon.subscribers.simulated:service",
+        factory="daemon.server.subscribers.simulated:service",
         args={"name": "no-such-service"},
     )
     with pytest.raises(ConfigError) as info:

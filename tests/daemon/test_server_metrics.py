@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import load_config
-from daemon.metrics import LatencyHistogram
-from daemon.server import DaemonServer
-from daemon.subscribers.simulated import Sink
+from daemon.server.config import load_config
+from daemon.server.metrics import LatencyHistogram
+from daemon.server.server import DaemonServer
+from daemon.server.subscribers.simulated import Sink
 from events import Category, Event
 from tests.daemon.test_server_support import write_config
 

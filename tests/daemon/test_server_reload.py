@@ -42,7 +42,7 @@ ADDED = """
 [[handlers]]
 service = "added"
 pattern = "svc.>"
-factory = "daemon.subscribers.simulated:sink"
+factory = "daemon.server.subscribers.simulated:sink"
 """
 
 

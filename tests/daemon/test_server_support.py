@@ -18,8 +18,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from daemon.config import load_config
-from daemon.server import DaemonServer
+from daemon.server.config import load_config
+from daemon.server.server import DaemonServer
 from events import Event, Permanent
 from events.delivery import Handler
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.trie import SubjectTrie
+from daemon.router.trie import SubjectTrie
 from events import InvalidSubject, subject_matches
 
 TOKENS = ["fs", "db", "a", "b"]

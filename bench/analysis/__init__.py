@@ -1,0 +1,1 @@
+"""Statistics over runs: intervals, verdicts, comparison, USL, baselines, objectives."""

@@ -1,0 +1,1 @@
+"""The ``python -m bench`` sub-commands: one thin module per command."""

@@ -1,0 +1,84 @@
+"""Profile memory per architecture: the same workload N times under tracemalloc.
+
+Each architecture runs in its own fresh interpreter. Reported per architecture:
+heap growth per iteration with its 95% CI and a leak verdict (leak only when the
+whole CI lies above max(4 KiB, 1 B x events per iteration)), the allocation sites
+that grew most (file:line), bytes the router holds per buffered event, traced peak
+and peak RSS (tracemalloc inflates RSS: compare RSS from `compare`, not from here).
+
+Exit codes: 0 no leak; 2 usage or configuration error; 5 a leak was found
+(a broken memory-growth objective).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import msgspec
+
+from bench.exits import EXIT_SLO
+from bench.host import environment
+from bench.memory import profiles as memory
+from bench.memory.probe import run_child
+from bench.run import runner
+
+NAME = "memory"
+HELP = "heap growth per iteration, leak verdict, allocation sites, bytes per buffered event"
+#: A leak is a broken memory-growth objective.
+EXIT_LEAK = EXIT_SLO
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--arch", default="coordinator,daemon", help="comma-separated names")
+    parser.add_argument("--profile", default="light", help="workload profile")
+    parser.add_argument("--pattern", default="steady", help="load pattern of each iteration")
+    parser.add_argument("--iterations", type=int, default=8, help="workload repetitions (>= 4)")
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds per iteration")
+    parser.add_argument("--base-rate", type=float, default=None, help="events/s (profile default)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, default=None, help="write the report here")
+    parser.add_argument("--markdown", type=Path, default=None, help="write Markdown here")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> int:
+    archs = [a.strip() for a in args.arch.split(",") if a.strip()]
+    if not archs:
+        raise memory.MemoryProfileError("--arch names no architecture")
+    if args.iterations < 4:
+        raise memory.MemoryProfileError(f"--iterations must be >= 4, got {args.iterations}")
+    runner.check_names(archs, args.profile, args.pattern)
+    if args.child:
+        profile = run_child(archs[0], args.profile, args.pattern, args.seed, args.iterations,
+                            args.duration, args.base_rate)  # fmt: skip
+        if args.json is not None:
+            args.json.write_bytes(msgspec.json.encode(profile))
+        return 0
+
+    def one(arch: str) -> memory.MemoryProfile:
+        print(
+            f"memory: profiling {arch} ({args.iterations} x {args.duration:g} s) ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        profile = memory.profile_in_subprocess(
+            arch, args.profile, args.pattern, args.seed, args.iterations, args.duration,
+            args.base_rate,
+        )  # fmt: skip
+        print(
+            f"memory: {arch}: {profile.verdict.explanation} ({profile.elapsed_s:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return profile
+
+    env = environment.capture("uvloop", args.seed, "", environment.command_line())
+    report = memory.profile_all(archs, one, env)
+    if args.json is not None:
+        args.json.write_bytes(msgspec.json.encode(report))
+    if args.markdown is not None:
+        args.markdown.write_text(memory.memory_markdown(report) + "\n", encoding="utf-8")
+    print(memory.memory_markdown(report))
+    return EXIT_LEAK if any(p.verdict.leak for p in report.profiles) else 0

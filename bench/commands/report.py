@@ -1,0 +1,45 @@
+"""Write a self-contained HTML report (and Markdown) from result files.
+
+Give any mix of comparison (`compare --json`), capacity (`capacity --json`) and
+memory (`memory --json`) results. The HTML has inline SVG plots and fetches
+nothing when viewed: latency CDF and HDR percentile plot per architecture,
+throughput and latency per phase over the load pattern, latency against
+throughput, and, with capacity results, the latency-throughput curve with the
+SLO line and each capacity marked.
+
+Exit codes: 0 written; 2 a file is missing, malformed or of an unknown kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bench.report import document as report
+
+NAME = "report"
+HELP = "self-contained HTML (inline SVG) and Markdown report from result files"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", nargs="+", type=Path, help="result JSON files")
+    parser.add_argument("--html", type=Path, default=None, help="write the HTML report here")
+    parser.add_argument("--markdown", type=Path, default=None, help="write Markdown here")
+    parser.add_argument("--title", default="Switchyard benchmark report")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.html is None and args.markdown is None:
+        raise report.ReportError("nothing to write: give --html PATH and/or --markdown PATH")
+    inputs = report.load_inputs(args.results)
+    # Rebuilt from the parsed arguments: main() may be called without sys.argv.
+    command = " ".join(
+        ["python -m bench report", *map(str, args.results)]
+        + [f"--{flag} {value}" for flag, value in (("html", args.html), ("markdown", args.markdown))
+           if value is not None]
+    )  # fmt: skip
+    report.write(inputs, args.html, args.markdown, args.title, command)
+    for path in (args.html, args.markdown):
+        if path is not None:
+            print(f"wrote {path}")
+    return 0

@@ -1,0 +1,129 @@
+"""Measure one run of one architecture in this process (the worker ``compare`` spawns).
+
+Exit codes: 0 the run is valid; 2 usage or configuration error; 3 the run
+completed but failed a validity gate (its result is still written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench import exits
+from bench.run import runner, worker
+from bench.schema import RunResult, RunSpec, encode
+
+NAME = "run"
+HELP = "measure one run of one architecture (the worker behind compare)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--arch", default="null", help="architecture name or package.module:factory"
+    )
+    parser.add_argument("--profile", default="medium", help="workload profile")
+    parser.add_argument("--pattern", default="steady", help="load pattern")
+    parser.add_argument("--seed", type=int, default=1, help="seed of schedule and services")
+    parser.add_argument("--duration", type=float, default=None, help="seconds (profile default)")
+    parser.add_argument("--base-rate", type=float, default=None, help="events/s (profile default)")
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument(
+        "--services",
+        choices=("sim", "noop"),
+        default="sim",
+        help="sim: the profile's simulated services; noop: one no-op subscriber on '>'",
+    )
+    parser.add_argument("--drain-timeout", type=float, default=10.0, help="seconds")
+    parser.add_argument("--json", type=Path, default=None, help="write the result here")
+    parser.add_argument("--quiet", action="store_true", help="print nothing on success")
+    parser.add_argument("--spawned-at", type=float, default=None, help=argparse.SUPPRESS)
+
+
+def _print_summary(result: RunResult) -> None:
+    res = result.resources
+    acc = result.accounting
+    print(f"{result.spec.arch} {result.spec.profile}/{result.spec.pattern} seed {result.spec.seed}")
+    print(f"  events {result.events} in {result.window_s:.1f} s, schedule {result.schedule_hash}")
+    rates = result.rates()
+    print(
+        f"  throughput {result.throughput_dps:,.0f} deliveries/s;"
+        f" rejected {rates.reject_rate:.4%} of events published,"
+        f" failed (dead-lettered or dropped) {rates.failure_rate:.4%} of deliveries started"
+    )
+    for metric in ("response", "service", "dispatch_lag"):
+        s = result.summary(metric)
+        thin = f" (thin: {', '.join(s.thin)})" if s.thin else ""
+        print(
+            f"  {metric:<12} n={s.count} p50 {s.p50 / 1e6:.3f} p90 {s.p90 / 1e6:.3f}"
+            f" p99 {s.p99 / 1e6:.3f} p99.9 {s.p999 / 1e6:.3f} max {s.max / 1e6:.3f} ms{thin}"
+        )
+    for phase in result.phases:
+        print(
+            f"  phase {phase.name:<10} offered {phase.offered_eps:,.0f} ev/s,"
+            f" published {phase.published_eps:,.0f}, accepted {phase.accepted_eps:,.0f},"
+            f" completed {phase.completed_dps:,.0f} deliveries/s, rejected {phase.rejected}"
+        )
+    print(
+        f"  accounting: published {acc.published} accepted {acc.accepted} rejected {acc.rejected}"
+        f" delivered {acc.delivered}/{acc.deliveries} dead-lettered {acc.dead_lettered}"
+        f" dropped {acc.dropped} unrouted {acc.unrouted} unaccounted {acc.unaccounted}"
+    )
+    print(
+        f"  start-up {res.startup_s:.2f} s, RSS setup {res.rss_setup_bytes / 2**20:.1f} MiB"
+        f" peak {res.rss_peak_bytes / 2**20:.1f} MiB, CPU {res.cpu_s:.2f} s"
+        f" ({res.cpu_us_per_event:.2f} us/event), GC {res.gc_pauses} pauses"
+        f" max {res.gc_pause_max_s * 1e3:.2f} ms, loop lag p99 {res.loop_lag_p99_ms:.2f} ms"
+    )
+    print(
+        f"  generator inside publish {res.publish_s:.2f} s"
+        f" ({res.publish_s * 1e6 / max(1, result.events):.2f} us/event,"
+        f" {res.publish_s / max(result.window_s, 1e-9):.0%} of the window),"
+        f" machine steal {res.steal_s:.2f} CPU-s"
+    )
+    if result.valid:
+        print("  VALID")
+    else:
+        print("  INVALID: " + "; ".join(result.reasons))
+
+
+def run(args: argparse.Namespace) -> int:
+    runner.check_names([args.arch], args.profile, args.pattern)
+    spec = RunSpec(
+        arch=args.arch,
+        profile=args.profile,
+        pattern=args.pattern,
+        seed=args.seed,
+        duration_s=args.duration,
+        base_rate=args.base_rate,
+        loop=args.loop,
+        services=args.services,
+        drain_timeout_s=args.drain_timeout,
+    )
+    result = worker.run(spec, args.spawned_at)
+    if args.json is not None:
+        args.json.write_bytes(encode(result))
+    if not args.quiet:
+        _print_summary(result)
+    elif not result.valid:
+        print("INVALID: " + "; ".join(result.reasons), file=sys.stderr)
+    return 0 if result.valid else exits.EXIT_INVALID
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.commands.run`` = ``python -m bench run``, without importing every other
+    sub-command first (their imports, scipy's above all, cost seconds per spawned run)."""
+    from events.errors import SwitchyardError
+
+    parser = argparse.ArgumentParser(prog="python -m bench run", description=__doc__)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except SwitchyardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exits.EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

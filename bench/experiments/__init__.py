@@ -1,0 +1,1 @@
+"""Experiments made of runs: capacity, scalability, floor, micro, schedule cost."""

@@ -1,0 +1,1 @@
+"""The machine under the bench: environment, machine speed, stall probe, allocator."""

@@ -1,0 +1,1 @@
+"""Memory measurements: leak profiles under tracemalloc, memory per router topology."""

@@ -1,0 +1,1 @@
+"""Rendering results: terminal and Markdown tables, SVG figures, the HTML report."""

@@ -1,0 +1,147 @@
+"""Reports from result files: one self-contained HTML page and a Markdown twin.
+
+:func:`load_inputs` reads any mix of result files — comparisons (``compare
+--json``), capacity searches (``capacity --json``) and memory profiles
+(``memory --json``) — telling them apart by their ``schema`` field;
+:func:`render_html` and :func:`render_markdown` turn them into documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from bench.memory.profiles import MEMORY_SCHEMA, MemoryReport, decode_memory, memory_markdown
+from bench.report import html as report_html
+from bench.report import summary
+from bench.report.capacity import (
+    CapacityView,
+    capacity_markdown,
+    capacity_section,
+    is_capacity,
+    view,
+)
+from bench.report.memory import memory_section
+from bench.schema import SCHEMA, CompareResult, SchemaError, decode_compare
+
+
+class ReportError(SchemaError):
+    """Raised when a file given to the report cannot be read or is of an unknown kind."""
+
+
+@dataclass
+class ReportInputs:
+    """Everything one report shows, in the order given."""
+
+    comparisons: list[CompareResult] = field(default_factory=list)
+    capacities: list[CapacityView] = field(default_factory=list)
+    memories: list[MemoryReport] = field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not (self.comparisons or self.capacities or self.memories)
+
+
+def _kind(data: bytes, where: str) -> tuple[str, dict[str, Any]]:
+    try:
+        raw = msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        raise ReportError(f"{where}: not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ReportError(f"{where}: expected a JSON object, got {type(raw).__name__}")
+    schema = raw.get("schema")
+    # Capacity results share the bench schema version; their sizings tell them apart.
+    if is_capacity(raw):
+        return "capacity", raw
+    if schema == SCHEMA and "settings" in raw:
+        return "compare", raw
+    if schema == SCHEMA and "spec" in raw:
+        raise ReportError(
+            f"{where}: a single run's result; report on a comparison (compare --json) instead"
+        )
+    if schema == MEMORY_SCHEMA:
+        return "memory", raw
+    raise ReportError(f"{where}: unknown result kind (schema {schema!r})")
+
+
+def load_inputs(paths: Sequence[str | Path]) -> ReportInputs:
+    """Read and validate every file; raise :class:`ReportError` naming the bad one."""
+    inputs = ReportInputs()
+    for path in map(Path, paths):
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ReportError(f"{path}: cannot read: {exc.strerror}") from None
+        kind, raw = _kind(data, str(path))
+        if kind == "compare":
+            inputs.comparisons.append(decode_compare(data, str(path)))
+        elif kind == "memory":
+            inputs.memories.append(decode_memory(data, str(path)))
+        else:
+            inputs.capacities.append(view(raw, str(path)))
+    if inputs.empty():
+        raise ReportError("no result files given")
+    return inputs
+
+
+def render_html(inputs: ReportInputs, title: str, generated_by: str) -> str:
+    """The whole report as one HTML document."""
+    sections = [report_html.environment_block(inputs.comparisons)]
+    if len(inputs.comparisons) > 1:
+        links = "".join(
+            f'<li><a href="#compare-{i}">{c.settings.pattern} / {c.settings.profile}</a></li>'
+            for i, c in enumerate(inputs.comparisons)
+        )
+        sections.append(f"<h2>Contents</h2><ul>{links}</ul>")
+    sections += [report_html.comparison_section(c, i) for i, c in enumerate(inputs.comparisons)]
+    sections += [capacity_section(c) for c in inputs.capacities]
+    sections += [memory_section(m) for m in inputs.memories]
+    return report_html.page(title, sections, generated_by)
+
+
+def render_markdown(inputs: ReportInputs, title: str) -> str:
+    """The report's tables as Markdown (the figures live in the HTML)."""
+    parts = [f"# {title}", ""]
+    for result in inputs.comparisons:
+        # The comparison's own headings sit one level below this report's.
+        body = summary.markdown(result).split("\n", 1)[1].replace("\n## ", "\n### ")
+        parts += [f"## Comparison: {result.settings.pattern} / {result.settings.profile}", body]
+    for cap in inputs.capacities:
+        parts += [capacity_markdown(cap), ""]
+    for mem in inputs.memories:
+        parts += [memory_markdown(mem), ""]
+    return "\n".join(parts)
+
+
+def write(
+    inputs: ReportInputs,
+    html_path: Path | None,
+    markdown_path: Path | None,
+    title: str,
+    generated_by: str,
+) -> None:
+    """Write whichever documents were asked for; raise :class:`ReportError` if one cannot be."""
+    for path in (html_path, markdown_path):
+        # Before the (costly) rendering: a missing folder fails fast.
+        if path is not None and not path.parent.is_dir():
+            raise ReportError(f"{path}: cannot write: folder {path.parent} does not exist")
+    documents = []
+    if html_path is not None:
+        documents.append((html_path, render_html(inputs, title, generated_by)))
+    if markdown_path is not None:
+        documents.append((markdown_path, render_markdown(inputs, title)))
+    for path, text in documents:
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise ReportError(f"{path}: cannot write: {exc.strerror}") from None
+
+
+def write_comparison_html(result: CompareResult, path: Path, command: str) -> None:
+    """The report of one comparison (the hook behind ``compare --html PATH``)."""
+    inputs = ReportInputs(comparisons=[result])
+    title = f"Switchyard comparison: {result.settings.pattern} / {result.settings.profile}"
+    write(inputs, path, None, title, command)

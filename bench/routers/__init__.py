@@ -1,0 +1,1 @@
+"""The bench's reference routers: the null floor and the minimal ceiling."""

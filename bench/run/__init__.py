@@ -1,0 +1,1 @@
+"""One measured run: worker, generator, recorder, gates, histograms, and the runner."""

@@ -1,0 +1,75 @@
+"""Completion stamps: each handler notes when one of its deliveries succeeded.
+
+The bench builds every handler it subscribes, so the handler itself calls
+:attr:`Recorder.record` as it returns normally (a raising attempt is not a
+completion): one plain call appending the event's sequence number and
+``perf_counter_ns()`` to two lists. A coroutine wrapped around each handler
+would cost more than the rest of the harness's work per event. Everything else
+is computed after the run. ``noop_services`` is the harness floor's subscriber
+set: one subscription on ``>`` whose handler only records.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import numpy as np
+
+from bench.run.histograms import Int64s
+from events import Event, Handler, Subscription
+
+Services = Literal["sim", "noop"]
+
+
+class Recorder:
+    """Collects (sequence, completion time) pairs of successful deliveries."""
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+        self.stamps: list[int] = []
+        seqs = self.seqs.append
+        stamps = self.stamps.append
+        clock = time.perf_counter_ns
+
+        def record(event: Event) -> None:
+            stamps(clock())
+            seqs(event.seq)
+
+        #: Call with the event when a delivery has succeeded.
+        self.record: Callable[[Event], None] = record
+
+    def __len__(self) -> int:
+        return len(self.seqs)
+
+    def arrays(self, t0_ns: int) -> tuple[Int64s, Int64s]:
+        """Sequence numbers and completion times (ns after ``t0_ns``) as arrays."""
+        seqs = np.asarray(self.seqs, dtype=np.int64)
+        stamps = np.asarray(self.stamps, dtype=np.int64) - t0_ns
+        return seqs, stamps
+
+
+def noop_services(record: Callable[[Event], None]) -> list[tuple[Subscription, Handler]]:
+    """The harness-floor subscribers: everything to one handler that only calls ``record``."""
+
+    async def noop(event: Event) -> None:
+        record(event)
+
+    return [(Subscription(service="noop", pattern=">", mailbox=1_000_000), noop)]
+
+
+def sim_services(
+    profile: str, seed: int, record: Callable[[Event], None] | None = None
+) -> list[tuple[Subscription, Handler]]:
+    """The workload's simulated services of ``profile``, each with its seeded handler.
+
+    Each handler calls ``record(event)`` when it returns normally.
+    """
+    import workload
+
+    specs: Sequence[workload.ServiceSpec] = workload.build_services(profile)
+    return [
+        (spec.subscription, spec.make_handler(seed + index, record))
+        for index, spec in enumerate(specs)
+    ]

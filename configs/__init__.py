@@ -1,0 +1,1 @@
+"""The shipped TOML configurations, installed as the package ``switchyard_configs``."""

@@ -1,1 +1,0 @@
-"""The daemon's HTTP surface: ingress, operations endpoints and WebSocket streams."""

@@ -1,0 +1,1 @@
+"""The crash journal: segments, group-committed appends, replay, reclaim, dead letters."""

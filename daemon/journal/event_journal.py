@@ -1,0 +1,313 @@
+"""The optional event journal: acceptance made durable, replayed after a crash.
+
+When enabled, the ingress answers 202 only once the accepted events are written
+and fsynced. Writes are grouped: one writer task takes everything appended since
+its last write, writes and fsyncs it in a worker thread (off the event loop), then
+resolves the waiting requests.
+
+The journal is a series of segment files of bounded size (``journal_segments``).
+A full segment is closed and a new one begun; a closed segment is deleted once
+every delivery of its events has provably ended and the dead letters among them
+are in the dead-letter journal (``journal_reclaim`` says how that is proven from
+the router's counters). So under sustained load the disk holds the segments still
+needed, not everything since the last quiet moment. A checkpoint, taken by the
+server when the router has nothing pending, empties the journal at once.
+
+At start every segment left on disk is replayed in order, deduplicated by event
+id, and journaled anew; the old files are deleted only after that (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from pathlib import Path
+
+import msgspec
+
+from daemon.journal.dead_letters import DeadLetterJournal, SpilledDeadLetter, read_dead_letters
+from daemon.journal.reclaim import LowWater
+from daemon.journal.replay import ReplayResult, replay
+from daemon.journal.segments import (
+    SegmentFile,
+    delete_files,
+    disk_bytes,
+    journal_files,
+    legacy_files,
+    list_segments,
+    read_files,
+    segment_path,
+)
+from events.model import Event
+from events.router import Router
+
+__all__ = [
+    "DEFAULT_SEGMENT_BYTES",
+    "DeadLetterJournal",
+    "EventJournal",
+    "ReplayResult",
+    "SpilledDeadLetter",
+    "read_dead_letters",
+    "read_journal",
+    "replay",
+]
+
+#: Bytes after which a segment is closed (it may exceed this by one group write).
+DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+
+_encoder = msgspec.json.Encoder()
+
+
+def read_journal(path: str | Path) -> tuple[list[Event], int, int]:
+    """Events of the journal configured as ``path`` (every segment, in order), each id once.
+
+    Also answers how many duplicate ids and torn lines were skipped.
+    """
+    return read_files(journal_files(Path(path)))
+
+
+class EventJournal:
+    """Group-committed, fsynced, segmented append-only log of accepted events.
+
+    With ``router`` and ``dead_letters`` given, a background task deletes closed
+    segments whose events have all ended; without them only checkpoints free space.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        fsync_interval_s: float = 0.005,
+        *,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        router: Router | None = None,
+        dead_letters: DeadLetterJournal | None = None,
+        reclaim_interval_s: float = 0.05,
+    ) -> None:
+        if segment_bytes < 1:
+            raise ValueError(f"segment_bytes must be >= 1, got {segment_bytes}")
+        if (router is None) != (dead_letters is None):
+            raise ValueError("deleting ended segments needs both the router and the dead letters")
+        self.path = Path(path)
+        self.fsync_interval_s = fsync_interval_s
+        self.segment_bytes = segment_bytes
+        self.reclaim_interval_s = reclaim_interval_s
+        self.router = router
+        self.dead_letters = dead_letters
+        self.appended = 0
+        self.fsyncs = 0
+        self.checkpoints = 0
+        self.segments_closed = 0
+        self.segments_deleted = 0
+        #: Closed segments left on disk because a dead letter of their span was lost.
+        self.segments_kept = 0
+        self.low_water = LowWater()
+        self._active: SegmentFile | None = None
+        self._active_lost_open = 0
+        self._take_lost = 0
+        self._inherited: list[Path] | None = None
+        self._next_seq = 1
+        self._first_own = 1  # segments numbered below were written by a previous run
+        self._buffer = bytearray()
+        self._waiters: list[asyncio.Future[None]] = []
+        self._wake = asyncio.Event()
+        self._checkpoint_requested = False
+        self._checkpoint_cut = -1
+        self._closed = False
+        self._reclaiming = False
+        self._task: asyncio.Task[None] | None = None
+        self._reclaim_task: asyncio.Task[None] | None = None
+
+    # -- files found at start ----------------------------------------------------------
+
+    def _scan_nowait(self) -> list[Path]:
+        """The files a previous run left (read once, before this run writes any)."""
+        if self._inherited is None:
+            segments = list_segments(self.path)
+            self._inherited = legacy_files(self.path) + [p for _, p in segments]
+            self._next_seq = self._first_own = segments[-1][0] + 1 if segments else 1
+        return self._inherited
+
+    def take_replay(self) -> tuple[list[Event], int, int]:
+        """Events a previous run left (deduplicated), to publish again.
+
+        Their files are removed by :meth:`replay_done` once the replayed events are
+        journaled anew (into new segments), so a crash during replay loses nothing.
+        """
+        return read_files(self._scan_nowait())
+
+    def replay_done(self) -> None:
+        delete_files(self._scan_nowait())
+        self._inherited = []
+
+    def files(self) -> list[Path]:
+        """Every file of this journal on disk, oldest first."""
+        return journal_files(self.path)
+
+    def disk_bytes(self) -> int:
+        """What the journal occupies on disk now (all its files)."""
+        return disk_bytes(self.files())
+
+    # -- writing -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._scan_nowait()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._take_lost = self._lost_now()
+        self._task = asyncio.create_task(self._writer(), name="event-journal")
+        if self.router is not None:
+            self._reclaim_task = asyncio.create_task(self._reclaimer(), name="journal-reclaim")
+
+    def _lost_now(self) -> int:
+        return self.dead_letters.lost if self.dead_letters is not None else 0
+
+    def append_nowait(self, events: Iterable[Event]) -> asyncio.Future[None]:
+        """Buffer ``events``; the future resolves once they are on disk.
+
+        Call it in the same loop step as the router's ``publish`` of the events:
+        segment reclaim relies on an event being published before it is written.
+        """
+        buf = self._buffer
+        n = 0
+        for event in events:
+            buf += _encoder.encode(event)
+            buf += b"\n"
+            n += 1
+        self.appended += n
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        self._wake.set()
+        return fut
+
+    def request_checkpoint_nowait(self, cut: int) -> None:
+        """Ask the writer to empty the journal if nothing was appended since ``cut``.
+
+        ``cut`` is :attr:`appended` read at a moment when every journaled event
+        had ended (router pending == 0); any later append cancels the checkpoint.
+        Files left by a previous run are not touched (:meth:`replay_done` owns them).
+        """
+        if self.appended == cut:
+            self._checkpoint_cut = cut
+            self._checkpoint_requested = True
+            self._wake.set()
+
+    async def _writer(self) -> None:
+        while not self._closed or self._buffer or self._checkpoint_requested:
+            if not self._buffer and not self._checkpoint_requested:
+                self._wake.clear()
+                if self._closed:
+                    break
+                await self._wake.wait()
+                continue
+            if self._buffer:
+                if await self._write_buffer():
+                    # Let appends accumulate so the next write groups them.
+                    await asyncio.sleep(self.fsync_interval_s)
+            elif self._checkpoint_requested:
+                self._checkpoint_requested = False
+                if self.appended == self._checkpoint_cut:
+                    await self._checkpoint()
+                    self.checkpoints += 1
+
+    async def _write_buffer(self) -> bool:
+        data, waiters = bytes(self._buffer), self._waiters
+        self._buffer, self._waiters = bytearray(), []
+        self._checkpoint_requested = False
+        # Everything in ``data`` was published after the previous take, so a dead
+        # letter of it can only be lost after the count read then.
+        lost_open, self._take_lost = self._take_lost, self._lost_now()
+        try:
+            active = self._active
+            if active is None:
+                active = await asyncio.to_thread(SegmentFile, self.path, self._next_seq)
+                self._next_seq += 1
+                self._active, self._active_lost_open = active, lost_open
+            await asyncio.to_thread(active.append, data)
+        except OSError as exc:
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_exception(exc)
+            if self._active is not None:
+                # The segment may end in a torn line: later writes start a clean one.
+                await self._close_active()
+            return False
+        self.fsyncs += 1
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+        if active.size >= self.segment_bytes:
+            await self._close_active()
+        return True
+
+    async def _close_active(self) -> None:
+        active = self._active
+        if active is None:
+            return
+        self._active = None
+        # The snapshot is taken after the segment's last write: its events are published.
+        stats = self.router.stats() if self.router is not None else None
+        self.low_water.seal_nowait(active.seq, active.size, stats, self._active_lost_open)
+        self.segments_closed += 1
+        await asyncio.to_thread(active.close)
+
+    async def _checkpoint(self) -> None:
+        self.low_water.clear_nowait()
+        active, first_own = self._active, self._first_own
+
+        def empty() -> None:
+            delete_files(
+                path
+                for seq, path in list_segments(self.path)
+                if seq >= first_own and (active is None or seq != active.seq)
+            )
+            if active is not None:
+                active.truncate()
+
+        await asyncio.to_thread(empty)
+
+    # -- reclaiming closed segments ------------------------------------------------------
+
+    async def _reclaimer(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(self.reclaim_interval_s)
+            if self._closed:
+                break
+            await self.reclaim()
+
+    async def reclaim(self) -> int:
+        """Observe the router once; delete the closed segments proven ended; answer how many."""
+        router, dead_letters = self.router, self.dead_letters
+        if router is None or dead_letters is None or not self.low_water.sealed:
+            return 0
+        proven = self.low_water.observe_nowait(router.stats())
+        if not proven:
+            return 0
+        self._reclaiming = True
+        try:
+            try:
+                await dead_letters.spill()
+            except OSError:
+                return 0  # their dead letters are not on disk yet: try again later
+            doomed, kept = self.low_water.release_nowait(proven, dead_letters.lost)
+            self.segments_kept += kept
+            paths = [segment_path(self.path, seq) for seq in doomed]
+            self.segments_deleted += await asyncio.to_thread(delete_files, paths)
+            return len(doomed)
+        finally:
+            self._reclaiming = False
+
+    async def close(self) -> None:
+        """Write what is buffered and stop the writer and the reclaimer."""
+        self._closed = True
+        self._wake.set()
+        task = self._reclaim_task
+        if task is not None:
+            if not self._reclaiming:
+                task.cancel()  # asleep: nothing half done
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._task is not None:
+            await self._task
+        if self._active is not None:
+            active, self._active = self._active, None
+            await asyncio.to_thread(active.close)

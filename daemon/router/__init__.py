@@ -1,0 +1,1 @@
+"""The centralised router's core: routes, subject trie, mailboxes, subscriptions, workers."""

@@ -1,0 +1,297 @@
+"""The centralised router (architecture B): one trie, one mailbox and worker pool per subscription.
+
+``publish`` looks the subject up in a per-subject route cache (filled from the
+subscription trie on a miss, cleared on subscribe), checks admission on every
+``reject`` mailbox before writing any, appends the event to each target mailbox
+and returns. It never awaits. Each subscription's workers drain its mailbox in a
+loop, taking every delivery through the shared :class:`events.Pipeline`.
+
+Before :meth:`CentralRouter.start` the router accepts and buffers: events wait
+in their mailboxes (under the same bounds and policies) until the workers start.
+
+:meth:`CentralRouter.unsubscribe_nowait` takes a subscription out of routing at
+once and returns the task that drains it: its workers finish what its mailbox
+holds for up to ``timeout_s``, the rest ends as ``drain_timeout``, and its
+counters stay in the router's totals so the accounting identity still balances.
+
+What lives beside it: the route table and compiled routes in ``daemon.router.routes``,
+the subscriptions' mailboxes and workers (subscribe, unsubscribe, retire) in
+``daemon.router.subscriptions``, the snapshot's assembly in ``events.stats``. Publish
+and the worker loop stay here, reading what they need from ``self`` directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol, runtime_checkable
+
+from daemon.router.config import RouterConfig
+from daemon.router.mailbox import Mailbox
+from daemon.router.routes import INVALID, RouteTable, narrow_route, pick_members
+from daemon.router.subscriptions import Subscriptions
+from events.delivery import DL_DRAIN_TIMEOUT, DeadLetterStore, Handler, TimeoutWatchdog, WorkerSlot
+from events.lifecycle import CANCEL_ROUND_S, end_workers, finish_drain
+from events.model import (
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    REJECT_DRAINING,
+    REJECT_INVALID,
+    REJECT_OVERLOADED,
+    Ack,
+    DrainReport,
+    Event,
+    RouterStats,
+    SubscriptionStats,
+)
+from events.stats import router_stats
+from events.subscription import Subscription
+
+_ACCEPTED = Ack.accepted()
+
+
+@runtime_checkable
+class Unsubscribing(Protocol):
+    """A router that can remove a subscription (not part of ``events.Router``)."""
+
+    def unsubscribe_nowait(
+        self, service: str, pattern: str, *, timeout_s: float
+    ) -> asyncio.Task[SubscriptionStats]: ...
+
+
+class CentralRouter:
+    """``events.Router``: a subject trie, bounded per-subscription mailboxes, worker pools."""
+
+    def __init__(self, config: RouterConfig | None = None) -> None:
+        self.config = config if config is not None else RouterConfig()
+        self.dead_letters = DeadLetterStore(self.config.dead_letter_capacity)
+        self.watchdog = TimeoutWatchdog(self.config.watchdog_tick_s)
+        self._routes = RouteTable(self.config.match_cache_size)
+        self._subs = Subscriptions(self._routes, self.dead_letters, self.watchdog, self.config.seed)
+        # Held directly (never rebound by their owners): publish reads them per event.
+        self._cache = self._routes.cache
+        self._fast = self._routes.fast
+        self._services = self._subs.services
+        #: The routed mailboxes, in routing order.
+        self._boxes = self._subs.boxes
+        self._watchdog_task: asyncio.Task[None] | None = None
+        self._started = False
+        self._closed = False
+        self._drain_task: asyncio.Task[DrainReport] | None = None
+        self._published = 0
+        self._accepted = 0
+        self._rejected: dict[str, int] = {}
+        self._unrouted = 0
+        self._unknown_targets = 0
+
+    # -- configuration -------------------------------------------------------------
+
+    def subscribe(self, sub: Subscription, handler: Handler) -> None:
+        """Add a subscription; after start its workers start at once. Clears the route cache."""
+        if self._closed:
+            raise RuntimeError("router is draining: no new subscriptions")
+        box = self._subs.add_nowait(sub, handler)
+        if self._started:
+            self._subs.spawn_nowait(box, self._work)
+
+    def unsubscribe_nowait(
+        self, service: str, pattern: str, *, timeout_s: float
+    ) -> asyncio.Task[SubscriptionStats]:
+        """Stop routing to a subscription now; answer the task that drains it.
+
+        No event published after this call reaches it (queue groups go on with
+        their other members). The task lets its workers finish what its mailbox
+        holds for up to ``timeout_s``, ends the rest as ``drain_timeout``, stops
+        its workers and answers its final counters, which stay in the router's
+        totals. A subscription already leaving answers the same task. Needs a
+        running event loop; raises ``ConfigError`` for an unknown subscription and
+        ``RuntimeError`` once drain has begun (drain ends everything itself).
+        """
+        if self._closed:
+            raise RuntimeError("router is draining: it ends every subscription itself")
+        return self._subs.remove_nowait(service, pattern, timeout_s=timeout_s)
+
+    async def unsubscribe(
+        self, service: str, pattern: str, *, timeout_s: float
+    ) -> SubscriptionStats:
+        """:meth:`unsubscribe_nowait`, awaited; a cancelled caller does not stop the drain."""
+        return await asyncio.shield(self.unsubscribe_nowait(service, pattern, timeout_s=timeout_s))
+
+    async def start(self) -> None:
+        """Start the watchdog and every subscription's workers (idempotent)."""
+        if self._started:
+            return
+        self._started = True
+        self._watchdog_task = asyncio.create_task(self.watchdog.run(), name="router-watchdog")
+        for box in self._boxes:
+            self._subs.spawn_nowait(box, self._work)
+
+    # -- intake --------------------------------------------------------------------
+
+    def publish(self, event: Event) -> Ack:
+        """Route ``event`` to its mailboxes now; never awaits. Every outcome is counted."""
+        self._published += 1
+        # The common case, inlined: a cached subject whose mailboxes all use ``reject``,
+        # no queue group, no explicit targets. Everything else takes the general path,
+        # which also owns validation (the fast cache holds valid subjects only and is
+        # emptied when drain starts).
+        boxes = self._fast.get(event.subject)
+        priority = event.priority
+        if boxes is None or event.targets or not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+            return self._publish_general(event)
+        size = len(event.payload)
+        for box in boxes:
+            if box.count >= box.capacity or box.nbytes + size > box.capacity_bytes:
+                return self._reject(REJECT_OVERLOADED)
+        level = PRIORITY_MAX - priority
+        for box in boxes:
+            box.deliveries += 1
+            box.levels[level].append(event)
+            box.count += 1
+            box.nbytes += size
+            if box.waiters:
+                box.wake_one()
+        self._accepted += 1
+        return _ACCEPTED
+
+    def _publish_general(self, event: Event) -> Ack:
+        if self._closed:
+            return self._reject(REJECT_DRAINING)
+        route = self._cache.get(event.subject)
+        if route is None:
+            route = self._routes.miss(event.subject)
+        if route is INVALID or not PRIORITY_MIN <= event.priority <= PRIORITY_MAX:
+            return self._reject(REJECT_INVALID)
+        if event.targets:
+            wanted = set(event.targets)
+            self._unknown_targets += len(wanted - self._services)
+            route = narrow_route(route, wanted)
+        checked, offered, groups = route
+        if groups:
+            checked, offered = pick_members(checked, offered, groups)
+        size = len(event.payload)
+        for box in checked:
+            if not box.admits_nowait(size):
+                return self._reject(REJECT_OVERLOADED)
+        for box in checked:
+            box.push_nowait(event, size)
+        for box in offered:
+            box.offer_nowait(event, size)
+        if not checked and not offered:
+            self._unrouted += 1
+        self._accepted += 1
+        return _ACCEPTED
+
+    def _reject(self, reason: str) -> Ack:
+        self._rejected[reason] = self._rejected.get(reason, 0) + 1
+        return Ack.rejected(reason)
+
+    # -- workers -------------------------------------------------------------------
+
+    async def _work(self, box: Mailbox, slot: WorkerSlot) -> None:
+        run = box.pipeline.run
+        levels = box.levels
+        batch = self.config.worker_batch
+        slice_s = self.config.worker_slice_s
+        clock = time.perf_counter
+        while True:
+            if not box.count:
+                if box.closing:
+                    return
+                await box.wait()
+                continue
+            budget = batch
+            until = clock() + slice_s
+            while box.count and budget and clock() < until:
+                # Mailbox.pop_nowait, inlined: this loop is the router's hot path.
+                # (In-flight is derived from the counters, so it needs no bookkeeping here.)
+                event = (levels[0] or levels[1] or levels[2] or levels[3]).popleft()
+                box.count -= 1
+                box.nbytes -= len(event.payload)
+                await run(event, slot)
+                budget -= 1
+            if box.count:
+                # Batch or time slice used up: a long backlog must not starve
+                # publishers and other workers.
+                await asyncio.sleep(0)
+
+    # -- shutdown and stats ----------------------------------------------------------
+
+    async def drain(self, timeout_s: float) -> DrainReport:
+        """Stop intake, let workers finish for up to ``timeout_s``, dead-letter the rest.
+
+        Drain runs once: a second call (concurrent or later) awaits the first one's
+        report. It runs in its own task, so a caller cancelled while waiting does not
+        leave the router half drained.
+        """
+        if self._drain_task is None:
+            # Intake stops now, not when the drain task first runs.
+            self._closed = True
+            self._fast.clear()
+            self._drain_task = asyncio.create_task(self._drain(timeout_s), name="router-drain")
+        return await asyncio.shield(self._drain_task)
+
+    async def _drain(self, timeout_s: float) -> DrainReport:
+        began = time.monotonic()
+        subs = self._subs
+        await self.start()
+        for box in self._boxes:
+            box.close_nowait()
+        ended = await end_workers(
+            subs.tasks, timeout_s, lambda: sum(max(0, box.in_flight) for box in subs.live())
+        )
+        timed_out = ended.timed_out
+        for box in subs.live():
+            queued = box.take_all_nowait()
+            timed_out += len(queued)
+            for event in queued:
+                box.pipeline.dead_letter_nowait(event, DL_DRAIN_TIMEOUT, 0, "queued at drain")
+        leaving = list(subs.leaving.values())
+        if leaving:
+            # Unsubscribes under way now find their workers ended and fold their counters.
+            # One whose worker drain abandoned is not awaited (it ends on its own timeout):
+            # its mailbox stays live, so what the worker holds shows as pending.
+            await asyncio.wait(leaving, timeout=CANCEL_ROUND_S if ended.abandoned else None)
+        return await finish_drain(
+            began=began,
+            completed=ended.in_time,
+            timed_out=timed_out,
+            stats=self.stats,
+            workers=subs.tasks,
+            watchdog=self._watchdog_task,
+            what="router",
+            abandoned=len(ended.abandoned),
+        )
+
+    def _observed_pending(self) -> int:
+        """Deliveries not yet ended, counted where they are rather than from the counters.
+
+        Queued ones are counted in the mailboxes' queues. In-flight ones can only be
+        derived from the counters, and only while a worker lives to hold one: once
+        drain has ended every worker there is nothing in flight, so a counter that
+        drifted shows up as an identity error instead of hiding in ``pending``.
+        """
+        boxes = self._subs.live()
+        queued = sum(len(level) for box in boxes for level in box.levels)
+        if not any(not task.done() for task in self._subs.tasks):
+            return queued
+        return queued + sum(max(0, box.in_flight) for box in boxes)
+
+    def stats(self) -> RouterStats:
+        """A snapshot of every counter, with each subscription's depth, in-flight and breaker."""
+        copies = []
+        for box in self._subs.live():
+            pipeline = box.pipeline
+            pipeline.deliveries = box.deliveries
+            copies.append((pipeline, box.count, box.in_flight))
+        return router_stats(
+            published=self._published,
+            accepted=self._accepted,
+            rejected=self._rejected,
+            unrouted=self._unrouted,
+            unknown_targets=self._unknown_targets,
+            pending=self._observed_pending(),
+            dead_letter_store=len(self.dead_letters),
+            copies=copies,
+            retired=self._subs.retired,
+        )

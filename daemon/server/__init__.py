@@ -1,0 +1,1 @@
+"""Production mode: config, CLI, admission, metrics, logs, HTTP app, subscribers."""

@@ -1,0 +1,119 @@
+"""``python -m daemon --config configs/daemon.toml``: run the production daemon on uvloop.
+
+Exit codes: 0 after a graceful shutdown (and for a valid ``--check-config``),
+2 for a bad command line or config (the message names the field), 1 when the
+daemon cannot start (e.g. the port is taken), a second signal forced it out, or
+drain gave up on workers whose handlers ignore cancellation (the final report counts
+them as ``abandoned_workers``; their deliveries are still pending).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from daemon.server.config import DEFAULT_PORT, Loaded, load_config
+from events.config import CONFIG_DIR
+from events.errors import ConfigError
+
+if TYPE_CHECKING:
+    from daemon.server.server import FinalReport
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m daemon", description="Switchyard's centralised router, served over HTTP."
+    )
+    parser.add_argument(
+        "--config", default=str(CONFIG_DIR / "daemon.toml"), help="the daemon's TOML config"
+    )
+    parser.add_argument("--host", default=None, help="listen address (overrides [server] host)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"listen port (overrides [server] port, {DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--check-config", action="store_true", help="validate the config, then exit 0 or 2"
+    )
+    return parser
+
+
+def _listening(host: str, port: int) -> None:
+    # Start-up objects (modules, config, subscriptions) live as long as the process:
+    # freezing them keeps every later full collection from walking them again.
+    gc.collect()
+    gc.freeze()
+    # The line tests and supervisors wait for: the daemon accepts requests now.
+    print(f"listening http://{host}:{port}", flush=True)
+
+
+async def _serve(loaded: Loaded, host: str | None, port: int | None) -> FinalReport:
+    from daemon.server.server import DaemonServer
+
+    server = DaemonServer(loaded, host=host, port=port)
+    final = await server.serve(_listening)
+    if final.abandoned_workers:
+        # Leaving the loop would cancel and await every task, the abandoned workers
+        # too, which never end: report now and leave without waiting for them.
+        _emit(final, loaded)
+        sys.stderr.flush()
+        os._exit(EXIT_FAILED)
+    return final
+
+
+def _emit(final: FinalReport, loaded: Loaded) -> None:
+    """Print the final report as one JSON line and write it to the configured file."""
+    line = msgspec.json.encode(final).decode()
+    print(f"final {line}", flush=True)
+    report_path = loaded.config.lifecycle.final_report
+    if report_path:
+        Path(report_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(report_path).write_text(line + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        loaded = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.check_config:
+        subs = len(loaded.handler_subs) + len(loaded.webhook_subs)
+        print(f"{args.config}: valid ({subs} subscriptions)")
+        return EXIT_OK
+    if args.port is not None and not 0 <= args.port <= 65535:
+        print(f"error: --port must be in 0..65535, got {args.port}", file=sys.stderr)
+        return EXIT_CONFIG
+    # structlog imports rich, when installed, only for pretty console tracebacks: ~5 MiB of
+    # RSS a production daemon does not need. Only this process entry point opts out.
+    sys.modules.setdefault("rich", None)  # type: ignore[arg-type]
+    import uvloop
+
+    from daemon.server.logs import configure
+
+    log_cfg = loaded.config.logging
+    configure(log_cfg.level, log_cfg.format)
+    try:
+        final = uvloop.run(_serve(loaded, args.host, args.port))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:
+        print(f"error: cannot start: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    _emit(final, loaded)
+    return EXIT_OK

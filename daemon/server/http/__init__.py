@@ -1,0 +1,1 @@
+"""The aiohttp application: ingress, ops endpoints, streams, wire decoding, errors."""

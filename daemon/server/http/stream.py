@@ -1,0 +1,72 @@
+"""``GET /v1/subscribe?pattern=…``: a WebSocket receiving matching events as JSON text."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from daemon.server.http.errors import error_response
+from daemon.server.subscribers.streams import Stream, StreamLimit
+from events.errors import InvalidSubject
+from events.subjects import validate_pattern
+
+if TYPE_CHECKING:
+    from daemon.server.server import DaemonServer
+
+CLOSE_SLOW_CONSUMER = WSCloseCode.POLICY_VIOLATION
+
+
+async def _send_loop(ws: web.WebSocketResponse, stream: Stream) -> None:
+    while True:
+        await stream.wake.wait()
+        stream.wake.clear()
+        while stream.buffer and not ws.closed:
+            await ws.send_str(stream.buffer.popleft())
+            stream.sent += 1
+        if stream.closed:
+            return
+
+
+async def subscribe(server: DaemonServer, request: web.Request) -> web.StreamResponse:
+    pattern = request.query.get("pattern", "")
+    try:
+        validate_pattern(pattern)
+    except InvalidSubject as exc:
+        return error_response(422, "invalid_pattern", f"pattern: {exc}")
+    if server.admission.draining:
+        return error_response(503, "draining", "the daemon is shutting down", 1)
+    try:
+        hub, stream = server.streams.open_nowait(pattern)
+    except StreamLimit as exc:
+        return error_response(503, "too_many_streams", str(exc), 1)
+    ws = web.WebSocketResponse(heartbeat=30.0)
+    sender: asyncio.Task[None] | None = None
+    try:
+        await ws.prepare(request)
+        sender = asyncio.create_task(_send_loop(ws, stream), name=f"ws-send:{pattern}")
+        reader = asyncio.create_task(_read_until_closed(ws), name=f"ws-read:{pattern}")
+        await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        if stream.overflowed:
+            await ws.close(code=CLOSE_SLOW_CONSUMER, message=b"send buffer overflow")
+        else:
+            await ws.close()
+    finally:
+        server.streams.close_nowait(hub, stream)
+        if sender is not None and not sender.done():
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await sender
+    return ws
+
+
+async def _read_until_closed(ws: web.WebSocketResponse) -> None:
+    # Clients only listen; reading is how a close from their side is noticed.
+    async for msg in ws:
+        if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+            return

@@ -1,0 +1,1 @@
+"""The production daemon's subscribers: in-process, webhooks, WebSocket hubs."""

@@ -1,1 +1,0 @@
-"""Subscribers of the production daemon: in-process handlers, webhooks, WebSocket streams."""
