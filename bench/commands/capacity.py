@@ -34,6 +34,7 @@ import msgspec
 from bench.analysis.slo import load, parse_error_rate, parse_latencies
 from bench.exits import EXIT_SLO, EXIT_UNDETERMINED, EXIT_WORKER
 from bench.experiments.capacity import SearchSettings, StepResult
+from bench.experiments.capacity_report import CapacityReport
 from bench.experiments.capacity_step import (
     STEP_PATTERN,
     Criteria,
@@ -45,28 +46,12 @@ from bench.host import machine_speed
 from bench.host.environment import capture, command_line
 from bench.run import runner
 from bench.run.runner import RunFailed
-from bench.schema import SCHEMA, Environment, RunSpec
+from bench.schema import SCHEMA, RunSpec
 
 NAME = "capacity"
 HELP = "maximum sustainable throughput per architecture under an SLO"
 
 EXIT_SLO_AT_PEAK = EXIT_SLO
-
-
-class CapacityReport(msgspec.Struct, frozen=True):
-    """What ``capacity --json`` writes."""
-
-    schema: str
-    environment: Environment
-    profile: str
-    slo: tuple[str, ...]
-    error_limit: float
-    settings: SearchSettings
-    step_s: float
-    sizings: tuple[Sizing, ...]
-    elapsed_s: float
-    #: The machine's hashing speed (bytes/µs), sampled in this process after each step.
-    machine_speed: tuple[float, ...] = ()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

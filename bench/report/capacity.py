@@ -1,7 +1,7 @@
 """Capacity results in the report: the latency-throughput curve, the SLO line, capacity marked.
 
 Reads what ``python -m bench capacity --json`` writes, decoded with its own
-type (:class:`bench.commands.capacity.CapacityReport`: each architecture's
+type (:class:`bench.experiments.capacity_report.CapacityReport`: each architecture's
 :class:`~bench.experiments.capacity_step.Sizing` with every measured step, and the SLO), so
 a change of that format fails here loudly rather than drawing something wrong. Steps
 are drawn at their offered rate with the first latency objective's point
@@ -21,8 +21,8 @@ import msgspec
 import numpy as np
 
 from bench.analysis.slo import parse_latency
-from bench.commands.capacity import CapacityReport
 from bench.experiments.capacity import StepResult
+from bench.experiments.capacity_report import CapacityReport
 from bench.experiments.capacity_step import Sizing
 from bench.report.svg import PALETTE, Axis, Chart, Marker, Series
 from bench.schema import SCHEMA, SchemaError

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from tests.bench.test_report_support import TUNABLE, comparison, write
+from tests.bench.report.support import TUNABLE, comparison, write
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = (
