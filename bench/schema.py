@@ -14,7 +14,7 @@ import msgspec
 
 from events.errors import SwitchyardError
 
-SCHEMA = "switchyard.bench/1"
+SCHEMA = "switchyard.bench/2"
 
 Scope = Literal["all", "capacity"]
 Label = Literal["better", "worse", "equivalent", "inconclusive"]
@@ -135,36 +135,28 @@ class ErrorRates(msgspec.Struct, frozen=True):
 
     ``reject_rate`` is event-level: events the router rejected over events published.
     ``failure_rate`` is delivery-level: deliveries dead-lettered or dropped over
-    deliveries started. ``error_rate`` is the legacy mixed figure (see :class:`RunResult`).
+    deliveries started.
     """
 
     reject_rate: float
     failure_rate: float
-    error_rate: float
 
 
 def error_rates(acc: Accounting) -> ErrorRates:
     """The rates of a run's router counters; a rate with no denominator is 0."""
     rejected = sum(acc.rejected.values())
     failed = sum(acc.dead_lettered.values()) + sum(acc.dropped.values())
-    # Legacy: events and deliveries in one sum, kept only so old baselines stay comparable.
-    mixed = acc.deliveries + rejected
     return ErrorRates(
         reject_rate=rejected / acc.published if acc.published else 0.0,
         failure_rate=failed / acc.deliveries if acc.deliveries else 0.0,
-        error_rate=(rejected + failed) / mixed if mixed else 0.0,
     )
 
 
 class RunResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """What one run measured, and whether it may be trusted.
 
-    Judge failures by :meth:`rates` (``reject_rate`` and ``failure_rate``, see
-    :class:`ErrorRates`). ``error_rate`` is the legacy figure, (rejected events +
-    dead-lettered + dropped deliveries) / (deliveries + rejected events): it adds events
-    to deliveries, so with fan-out above 1 it measures nothing precise. New results
-    still record it, computed the legacy way, so that they stay comparable with older
-    files and baselines; no verdict may rest on it.
+    Failures are two rates, each over its own denominator (see :class:`ErrorRates`):
+    ``reject_rate`` over events published and ``failure_rate`` over deliveries started.
     """
 
     schema: str
@@ -173,7 +165,8 @@ class RunResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     events: int
     window_s: float
     throughput_dps: float
-    error_rate: float
+    reject_rate: float
+    failure_rate: float
     valid: bool
     reasons: tuple[str, ...]
     gates: tuple[Gate, ...]
@@ -181,24 +174,10 @@ class RunResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     resources: Resources
     phases: tuple[PhaseResult, ...]
     histograms: tuple[Histogram, ...]
-    #: Events rejected by the router / events published (0-1). Absent (0) in older
-    #: results: read it through :meth:`rates`.
-    reject_rate: float = 0.0
-    #: Deliveries dead-lettered or dropped / deliveries started (0-1). Absent (0) in
-    #: older results: read it through :meth:`rates`.
-    failure_rate: float = 0.0
 
     def rates(self) -> ErrorRates:
-        """The recorded rates; for a file older than them, derived from its accounting.
-
-        An older file reads both new fields as 0.0. The accounting holds every count
-        they come from, so deriving them loses nothing, and a run that failed work is
-        not judged flawless for predating the fields.
-        """
-        if self.reject_rate or self.failure_rate:
-            return ErrorRates(self.reject_rate, self.failure_rate, self.error_rate)
-        derived = error_rates(self.accounting)
-        return ErrorRates(derived.reject_rate, derived.failure_rate, self.error_rate)
+        """The run's two failure rates."""
+        return ErrorRates(self.reject_rate, self.failure_rate)
 
     def summary(self, metric: str, scope: str = "all") -> Summary:
         """The percentiles of one histogram; raise KeyError when it was not recorded."""
@@ -289,9 +268,21 @@ def encode(record: RunResult | CompareResult) -> bytes:
     return msgspec.json.encode(record)
 
 
+#: Versions this bench once wrote and no longer reads, each with what changed.
+RETIRED = {
+    "switchyard.bench/1": "its mixed error_rate gave way to reject_rate and failure_rate",
+}
+
+
 def _check_schema(schema: str, where: str) -> None:
-    if schema != SCHEMA:
-        raise SchemaError(f"{where}: schema {schema!r} is not {SCHEMA!r}")
+    if schema == SCHEMA:
+        return
+    if schema in RETIRED:
+        raise SchemaError(
+            f"{where}: schema {schema!r} is older than this bench reads ({SCHEMA!r}):"
+            f" {RETIRED[schema]}; measure again (or save the baseline again)"
+        )
+    raise SchemaError(f"{where}: schema {schema!r} is not {SCHEMA!r}")
 
 
 class _Head(msgspec.Struct):

@@ -42,7 +42,6 @@ from events.model import (
     Ack,
     Category,
     Event,
-    SubscriptionStats,
 )
 from events.subjects import validate_pattern
 from events.subscription import Subscription
@@ -319,6 +318,3 @@ class DataCoordinator:
     def pending(self) -> int:
         """Deliveries of this module not yet ended."""
         return sum(copy.pending for copy in self.copies)
-
-    def subscription_stats(self) -> list[SubscriptionStats]:
-        return [copy.stats() for copy in self.copies]

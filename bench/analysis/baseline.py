@@ -1,7 +1,7 @@
 """Saved baselines and regression verdicts against them.
 
 A baseline is a whole comparison (``compare --json``) saved under a name in
-``baselines/NAME.json`` at the project root (or ``$SWITCHYARD_BASELINES_DIR``),
+``baselines/NAME.json`` under the working directory (or ``$SWITCHYARD_BASELINES_DIR``),
 wrapped in a versioned record with the environment fingerprint it ran on.
 
 :func:`compare_to_baseline` judges each metric of each architecture against
@@ -35,7 +35,8 @@ from bench.schema import SCHEMA, CompareResult, Environment, Ratio, RunResult
 from events.errors import SwitchyardError
 
 BASELINE_SCHEMA = "switchyard.baseline/1"
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "baselines"
+#: Relative to the working directory: an installed package has no project root to write into.
+DEFAULT_DIR = Path("baselines")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 

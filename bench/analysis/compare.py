@@ -7,7 +7,7 @@ from the intended times. Verdicts come from :mod:`bench.analysis.stats`.
 
 Failures are two metrics: ``reject_rate`` (events the router rejected, % of events
 published) and ``failure_rate`` (deliveries dead-lettered or dropped, % of deliveries
-started); the legacy ``error_rate`` of :class:`bench.schema.RunResult` is not judged.
+started).
 """
 
 from __future__ import annotations

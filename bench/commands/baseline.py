@@ -26,6 +26,7 @@ from pathlib import Path
 
 from bench import exits
 from bench.analysis import baseline
+from bench.commands import options
 from bench.report import summary
 from bench.schema import CompareResult, Ratio, load_compare
 
@@ -55,12 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="check: judge even on another environment (warn instead of refusing)",
     )
     group = parser.add_argument_group("save without --from: the comparison to run")
-    group.add_argument("--pattern", default="spike")
-    group.add_argument("--profile", default="medium")
-    group.add_argument("--arch", default="coordinator,daemon")
-    group.add_argument("--runs", type=int, default=None)
-    group.add_argument("--duration", type=float, default=None)
-    group.add_argument("--seed", type=int, default=None)
+    options.pattern(group, default="spike")
+    options.profile(group)
+    options.arch(group)
+    options.runs(group, None, "measured runs per architecture (compare's default)")
+    options.duration(group, help="seconds per measured run (compare's default)")
+    options.seed(group, "seed (compare's default)", default=None)
 
 
 def _need_name(args: argparse.Namespace) -> str:

@@ -27,11 +27,11 @@ import argparse
 import math
 import sys
 import time
-from pathlib import Path
 
 import msgspec
 
 from bench.analysis.slo import load, parse_error_rate, parse_latencies
+from bench.commands import options
 from bench.exits import EXIT_SLO, EXIT_UNDETERMINED, EXIT_WORKER
 from bench.experiments.capacity import SearchSettings, StepResult
 from bench.experiments.capacity_report import CapacityReport
@@ -55,8 +55,8 @@ EXIT_SLO_AT_PEAK = EXIT_SLO
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--arch", default="coordinator,daemon", help="comma-separated names")
-    parser.add_argument("--profile", default="medium", help="workload profile")
+    options.arch(parser)
+    options.profile(parser)
     parser.add_argument(
         "--slo",
         default=None,
@@ -69,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " unset: configs/slo.toml",
     )
     parser.add_argument("--peak", type=float, default=None, help="production peak, events/s")
-    parser.add_argument("--json", type=Path, default=None, help="write the report here")
+    options.json_out(parser, "the capacity report")
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -85,10 +85,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--confirm", type=int, default=2, help="confirmation runs at the found rate"
     )
     parser.add_argument("--max-steps", type=int, default=20, help="per architecture")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
-    parser.add_argument("--services", choices=("sim", "noop"), default="sim")
-    parser.add_argument("--drain-timeout", type=float, default=2.0, help="seconds per step")
+    options.seed(parser)
+    options.run_settings(parser, drain_default=2.0)
 
 
 def _progress(arch: str, step: StepResult, n: int, took: float) -> None:

@@ -26,6 +26,7 @@ from rich.console import Console
 
 from bench import exits
 from bench.analysis import baseline, compare, slo
+from bench.commands import options
 from bench.host import environment
 from bench.report import document as report
 from bench.report import summary
@@ -52,29 +53,23 @@ DEFAULT_WARMUP_S = 1.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pattern", default="spike", help="load pattern")
-    parser.add_argument("--profile", default="medium", help="workload profile")
-    parser.add_argument(
-        "--arch",
-        default="coordinator,daemon",
-        help="comma-separated architectures; ratios are against the first",
-    )
-    parser.add_argument("--runs", type=int, default=5, help="measured runs per architecture")
-    parser.add_argument(
-        "--duration", type=float, default=DEFAULT_DURATION_S, help="seconds per measured run"
-    )
+    options.pattern(parser, default="spike")
+    options.profile(parser)
+    options.arch(parser)
+    options.runs(parser, 5, "measured runs per architecture")
+    options.duration(parser, DEFAULT_DURATION_S, "seconds per measured run")
     parser.add_argument(
         "--warmup", type=float, default=DEFAULT_WARMUP_S, help="seconds of each block's warm-up"
     )
-    parser.add_argument("--base-rate", type=float, default=None, help="events/s (profile default)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of schedule, services and order")
+    options.base_rate(parser)
+    options.seed(parser, "seed of schedule, services and run order")
     parser.add_argument(
         "--noise", type=float, default=0.05, help="relative band within which runs are equivalent"
     )
-    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
-    parser.add_argument("--services", choices=("sim", "noop"), default="sim")
-    parser.add_argument("--json", type=Path, default=None, help="write the versioned results here")
-    parser.add_argument("--markdown", type=Path, default=None, help="write Markdown tables here")
+    options.loop(parser)
+    options.services(parser)
+    options.json_out(parser)
+    options.markdown_out(parser)
     parser.add_argument(
         "--html", type=Path, default=None, help="write a self-contained HTML report"
     )

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import msgspec
 
 from bench import exits
+from bench.commands import options
 from bench.experiments import floor
 from bench.host import environment
 from bench.run.progress import wants_plain
@@ -34,11 +34,11 @@ HELP = "harness floor: dispatch lag of the generator against null at a fixed rat
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=floor.RATE_EPS, help="events/s offered")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
-    parser.add_argument("--runs", type=int, default=5, help="runs, each a fresh process")
-    parser.add_argument("--seed", type=int, default=1, help="schedule seed")
-    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
-    parser.add_argument("--json", type=Path, default=None, help="write runs and verdict here")
+    options.duration(parser, 5.0, "seconds per run")
+    options.runs(parser, 5, "runs, each a fresh process")
+    options.seed(parser, "schedule seed")
+    options.loop(parser)
+    options.json_out(parser, "the runs and the verdict")
     parser.add_argument(
         "--objective-ms",
         type=float,

@@ -21,11 +21,11 @@ import json
 import os
 import statistics
 import time
-from pathlib import Path
 
 import msgspec
 import uvloop
 
+from bench.commands import options
 from bench.http.bare import Server, run_wrk, spawn_bare, spawn_daemon
 from bench.http.driver import LoadConfig, LoadResult, run_load
 from events.config import CONFIG_DIR
@@ -37,18 +37,18 @@ HELP = "drive a running daemon over HTTP (open loop), or compare its ingress wit
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", help="the daemon, e.g. http://127.0.0.1:8470")
     parser.add_argument("--spawn", metavar="CONFIG", help="start a daemon: a config path or 'sink'")
-    parser.add_argument("--pattern", default="spike")
-    parser.add_argument("--profile", default="light")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--duration", type=float, default=None, help="seconds (profile default)")
-    parser.add_argument("--base-rate", type=float, default=None, help="events/s at factor 1")
+    options.pattern(parser, default="spike")
+    options.profile(parser, default="light")
+    options.seed(parser)
+    options.duration(parser, help="seconds of load (profile default)")
+    options.base_rate(parser)
     parser.add_argument("--batch", type=int, default=1, help="events per request (1: /v1/events)")
     parser.add_argument("--linger-ms", type=float, default=2.0, help="max wait to fill a batch")
     parser.add_argument("--connections", type=int, default=64, help="pooled connections")
     parser.add_argument("--codec", choices=["msgpack", "json"], default="msgpack")
     parser.add_argument("--settle", type=float, default=30.0, help="max s to wait for pending==0")
     parser.add_argument("--max-lag-ms", type=float, default=10.0, help="dispatch-lag p99 gate")
-    parser.add_argument("--json", type=Path, default=None, help="write the result as JSON")
+    options.json_out(parser, "the result")
     parser.add_argument("--wrk-compare", action="store_true", help="bare aiohttp vs daemon, wrk")
     parser.add_argument("--rounds", type=int, default=3, help="ABBA rounds of --wrk-compare")
     parser.add_argument("--wrk-duration", type=int, default=10, help="seconds per wrk run")

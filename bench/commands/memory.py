@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import msgspec
 
+from bench.commands import options
 from bench.exits import EXIT_SLO
 from bench.host import environment
 from bench.memory import profiles as memory
@@ -31,15 +31,15 @@ EXIT_LEAK = EXIT_SLO
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--arch", default="coordinator,daemon", help="comma-separated names")
-    parser.add_argument("--profile", default="light", help="workload profile")
-    parser.add_argument("--pattern", default="steady", help="load pattern of each iteration")
+    options.arch(parser)
+    options.profile(parser, default="light")
+    options.pattern(parser, help="load pattern of each iteration")
     parser.add_argument("--iterations", type=int, default=8, help="workload repetitions (>= 4)")
-    parser.add_argument("--duration", type=float, default=2.0, help="seconds per iteration")
-    parser.add_argument("--base-rate", type=float, default=None, help="events/s (profile default)")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--json", type=Path, default=None, help="write the report here")
-    parser.add_argument("--markdown", type=Path, default=None, help="write Markdown here")
+    options.duration(parser, 2.0, "seconds per iteration")
+    options.base_rate(parser)
+    options.seed(parser)
+    options.json_out(parser, "the memory report")
+    options.markdown_out(parser)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
 
 

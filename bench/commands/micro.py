@@ -14,10 +14,10 @@ import argparse
 import os
 import platform
 import sys
-from pathlib import Path
 
 import msgspec
 
+from bench.commands import options
 from bench.experiments import micro
 
 NAME = "micro"
@@ -25,9 +25,7 @@ HELP = "router micro-benchmark (deliveries/s vs a minimal ceiling, bytes per buf
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--arch", default="daemon", help="comma-separated architecture names or pkg.mod:factory"
-    )
+    options.arch(parser, default="daemon")
     parser.add_argument(
         "--scenario",
         default=",".join(micro.SCENARIOS),
@@ -47,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="only the cost breakdown at fan-out 1 (best of 30 rounds of 20,000 events)",
     )
-    parser.add_argument("--json", type=Path, help="also write every repetition here")
+    options.json_out(parser, "every repetition")
 
 
 def run(args: argparse.Namespace) -> int:

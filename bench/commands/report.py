@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.commands import options
 from bench.report import document as report
 
 NAME = "report"
@@ -24,7 +25,7 @@ HELP = "self-contained HTML (inline SVG) and Markdown report from result files"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", nargs="+", type=Path, help="result JSON files")
     parser.add_argument("--html", type=Path, default=None, help="write the HTML report here")
-    parser.add_argument("--markdown", type=Path, default=None, help="write Markdown here")
+    options.markdown_out(parser)
     parser.add_argument("--title", default="Switchyard benchmark report")
 
 

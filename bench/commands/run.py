@@ -10,34 +10,31 @@ import argparse
 import sys
 from pathlib import Path
 
+import msgspec
+
 from bench import exits
+from bench.commands import options
 from bench.run import runner, worker
 from bench.schema import RunResult, RunSpec, encode
+from events.errors import ConfigError
 
 NAME = "run"
 HELP = "measure one run of one architecture (the worker behind compare)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--arch", default="null", help="architecture name or package.module:factory"
-    )
-    parser.add_argument("--profile", default="medium", help="workload profile")
-    parser.add_argument("--pattern", default="steady", help="load pattern")
-    parser.add_argument("--seed", type=int, default=1, help="seed of schedule and services")
-    parser.add_argument("--duration", type=float, default=None, help="seconds (profile default)")
-    parser.add_argument("--base-rate", type=float, default=None, help="events/s (profile default)")
-    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
-    parser.add_argument(
-        "--services",
-        choices=("sim", "noop"),
-        default="sim",
-        help="sim: the profile's simulated services; noop: one no-op subscriber on '>'",
-    )
-    parser.add_argument("--drain-timeout", type=float, default=10.0, help="seconds")
-    parser.add_argument("--json", type=Path, default=None, help="write the result here")
+    options.arch(parser, default="null")
+    options.profile(parser)
+    options.pattern(parser)
+    options.seed(parser)
+    options.duration(parser)
+    options.base_rate(parser)
+    options.run_settings(parser, drain_default=10.0)
+    options.json_out(parser, "the run's result")
     parser.add_argument("--quiet", action="store_true", help="print nothing on success")
     parser.add_argument("--spawned-at", type=float, default=None, help=argparse.SUPPRESS)
+    # The runner hands its RunSpec over whole, msgspec-encoded; it replaces the options above.
+    parser.add_argument("--spec", type=Path, default=None, help=argparse.SUPPRESS)
 
 
 def _print_summary(result: RunResult) -> None:
@@ -87,9 +84,13 @@ def _print_summary(result: RunResult) -> None:
         print("  INVALID: " + "; ".join(result.reasons))
 
 
-def run(args: argparse.Namespace) -> int:
-    runner.check_names([args.arch], args.profile, args.pattern)
-    spec = RunSpec(
+def _spec(args: argparse.Namespace) -> RunSpec:
+    if args.spec is not None:
+        try:
+            return msgspec.json.decode(args.spec.read_bytes(), type=RunSpec)
+        except (OSError, msgspec.DecodeError) as exc:
+            raise ConfigError(f"{args.spec}: not a run spec: {exc}") from None
+    return RunSpec(
         arch=args.arch,
         profile=args.profile,
         pattern=args.pattern,
@@ -100,6 +101,11 @@ def run(args: argparse.Namespace) -> int:
         services=args.services,
         drain_timeout_s=args.drain_timeout,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = _spec(args)
+    runner.check_names([spec.arch], spec.profile, spec.pattern)
     result = worker.run(spec, args.spawned_at)
     if args.json is not None:
         args.json.write_bytes(encode(result))

@@ -19,11 +19,11 @@ import argparse
 import math
 import sys
 import time
-from pathlib import Path
 
 import msgspec
 
 import workload
+from bench.commands import options
 from bench.exits import EXIT_WORKER
 from bench.experiments.scalability import LEVELS, Point, Scaling, analyse, arch_at, sweep
 from bench.host.environment import capture, command_line
@@ -53,19 +53,19 @@ class ScalabilityReport(msgspec.Struct, frozen=True):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--arch", default="coordinator,daemon", help="comma-separated names")
-    parser.add_argument("--profile", default="light", help="workload profile")
+    options.arch(parser)
+    options.profile(parser, default="light")
     parser.add_argument("--levels", default=",".join(map(str, LEVELS)), help="concurrency levels")
     parser.add_argument(
         "--rate", type=float, default=None, help="offered events/s (default: 8x the profile's)"
     )
-    parser.add_argument("--duration", type=float, default=3.0, help="seconds per point")
-    parser.add_argument("--runs", type=int, default=1, help="points per (arch, level)")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
-    parser.add_argument("--drain-timeout", type=float, default=2.0, help="seconds per point")
+    options.duration(parser, 3.0, "seconds per point")
+    options.runs(parser, 1, "points per (arch, level)")
+    options.seed(parser)
+    options.loop(parser)
+    options.drain_timeout(parser, 2.0)
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
-    parser.add_argument("--json", type=Path, default=None, help="write the report here")
+    options.json_out(parser, "the scalability report")
 
 
 def parse_levels(text: str) -> tuple[int, ...]:

@@ -13,6 +13,7 @@ import platform
 import statistics
 import sys
 
+from bench.commands import options
 from bench.experiments.schedule_cost import CostSample, run_fresh
 
 NAME = "schedule-cost"
@@ -25,11 +26,9 @@ MB_PER_MIB = 1024 * 1024 / 1e6
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events", type=int, default=1_000_000, help="expected event count")
-    parser.add_argument("--profile", default="medium", help="workload profile")
-    parser.add_argument(
-        "--pattern", default="steady,spike", help="comma-separated workload patterns"
-    )
-    parser.add_argument("--seed", type=int, default=1, help="schedule seed")
+    options.profile(parser)
+    options.pattern(parser, default="steady,spike", help="comma-separated workload patterns")
+    options.seed(parser, "schedule seed")
     parser.add_argument("--reps", type=int, default=3, help="timed fresh processes per pattern")
 
 

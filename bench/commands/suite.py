@@ -28,6 +28,7 @@ from pathlib import Path
 import msgspec
 
 import workload
+from bench.commands import options
 from bench.host import environment
 from bench.report import document as report
 from events.errors import SwitchyardError
@@ -66,10 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--quick", action="store_true", help="about 10 minutes")
     mode.add_argument("--full", action="store_true", help="under an hour")
-    parser.add_argument("--arch", default="coordinator,daemon", help="comma-separated names")
-    parser.add_argument("--profile", default=None, help="comma-separated (mode default)")
-    parser.add_argument("--pattern", default=None, help="comma-separated (default: all)")
-    parser.add_argument("--seed", type=int, default=1)
+    options.arch(parser)
+    parser.add_argument("--profile", default=None, help="comma-separated profiles (mode default)")
+    options.pattern(parser, default=None, help="comma-separated patterns (default: all)")
+    options.seed(parser)
     parser.add_argument(
         "--out",
         type=Path,

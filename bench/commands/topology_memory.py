@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-from pathlib import Path
 
 import msgspec
 
+from bench.commands import options
 from bench.memory import topology as mt
 
 NAME = "topology-memory"
@@ -26,9 +26,7 @@ HELP = "tracemalloc bytes per router, per subscription and per buffered event, p
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--arch", default="coordinator,daemon", help="comma-separated architecture names"
-    )
+    options.arch(parser)
     parser.add_argument("--subscriptions", type=int, default=100, help="subscriptions per shape")
     parser.add_argument("--events", type=int, default=50_000, help="events buffered per fan-out")
     parser.add_argument("--fanout", default="1,10", help="comma-separated matching subscriptions")
@@ -37,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="medium",
         help="workload profile whose services to subscribe ('' skips)",
     )
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    options.json_out(parser, "the results")
 
 
 def _kib(n: float) -> str:

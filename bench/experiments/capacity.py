@@ -49,8 +49,7 @@ class StepResult(msgspec.Struct, frozen=True):
     ``latency_ns`` and ``latency_upper_ns`` hold, per latency objective, the point
     estimate and the upper confidence bound; ``backlog_slope`` is the growth of
     undelivered work in deliveries/s with its CI. ``reject_rate`` (events) and
-    ``failure_rate`` (deliveries) are the rates the step was judged on;
-    ``error_rate`` is the run's legacy mixed figure, kept for older files only.
+    ``failure_rate`` (deliveries) are the rates the step was judged on.
     """
 
     rate: float
@@ -58,7 +57,6 @@ class StepResult(msgspec.Struct, frozen=True):
     reasons: tuple[str, ...] = ()
     latency_ns: tuple[float, ...] = ()
     latency_upper_ns: tuple[float, ...] = ()
-    error_rate: float = 0.0
     backlog_slope: tuple[float, float, float] = (0.0, 0.0, 0.0)
     throughput_dps: float = 0.0
     rss_growth_bytes: int = 0

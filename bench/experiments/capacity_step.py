@@ -181,7 +181,6 @@ def judge(
         reasons=tuple(reasons),
         latency_ns=tuple(points),
         latency_upper_ns=tuple(uppers),
-        error_rate=result.error_rate,
         reject_rate=rates.reject_rate,
         failure_rate=rates.failure_rate,
         backlog_slope=slope,

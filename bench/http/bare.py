@@ -33,8 +33,6 @@ from aiohttp import web
 
 from events.errors import SwitchyardError
 
-REPO = Path(__file__).resolve().parent.parent
-
 #: A daemon config whose only subscriber does no work: the ingress measured alone.
 SINK_CONFIG = """
 [server]
@@ -133,7 +131,7 @@ def spawn_daemon(config: str | None, cpu: int | None = 0, timeout_s: float = 30.
         config = str(path)
     port = free_port()
     cmd = [sys.executable, "-m", "daemon", "--config", config, "--port", str(port)]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     _pin(proc.pid, cpu)
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout_s
@@ -156,7 +154,7 @@ def spawn_bare(cpu: int | None = 0, timeout_s: float = 30.0) -> Server:
     """This module's bare app on a free port; returns once ``/readyz`` answers."""
     port = free_port()
     cmd = [sys.executable, "-m", "bench.http.bare", "--port", str(port)]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _pin(proc.pid, cpu)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s

@@ -40,7 +40,8 @@ TOP_SITES = 10
 #: An iteration whose deliveries have not all ended this long after its last
 #: send means a router that lost track of work: the profile fails loudly.
 IDLE_TIMEOUT_S = 60.0
-_ROOT = Path(__file__).resolve().parent.parent
+#: Where the project's packages live (a checkout or site-packages): sites are named relative to it.
+_ROOT = Path(__file__).resolve().parents[2]
 
 
 async def wait_idle(router: Router, timeout_s: float = IDLE_TIMEOUT_S) -> None:

@@ -217,7 +217,6 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
         events=len(events),
         window_s=window_s,
         throughput_dps=measure.completed_in(done_t, 0, int(window_s * 1e9)) / window_s,
-        error_rate=rates.error_rate,
         reject_rate=rates.reject_rate,
         failure_rate=rates.failure_rate,
         valid=all(g.passed for g in checks),

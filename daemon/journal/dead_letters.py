@@ -77,13 +77,6 @@ class DeadLetterJournal:
         new -= lost
         return list(store.entries)[held - new :], total, lost
 
-    def take_new_nowait(self) -> list[DeadLetter]:
-        """Dead letters added to the store since the last call (counted as taken)."""
-        entries, total, lost = self._new_nowait()
-        self._seen = total
-        self.lost += lost
-        return entries
-
     async def spill(self) -> dict[str, int]:
         """Append every new dead letter; return the counts spilled by reason.
 

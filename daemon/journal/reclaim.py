@@ -122,7 +122,3 @@ class LowWater:
         seqs = [sealed.seq for sealed in self.sealed]
         self.sealed = []
         return seqs
-
-    @property
-    def bytes_waiting(self) -> int:
-        return sum(sealed.size for sealed in self.sealed)

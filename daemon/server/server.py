@@ -21,7 +21,7 @@ import msgspec
 from aiohttp import web
 
 from daemon.journal.event_journal import DeadLetterJournal, EventJournal, replay
-from daemon.router.central import Unsubscribing
+from daemon.router.central import CentralRouter, Unsubscribing
 from daemon.server.admission import Admission
 from daemon.server.config import (
     HandlerConfig,
@@ -106,8 +106,6 @@ class DaemonServer:
         self.loaded = loaded
         config = loaded.config
         if router is None:
-            from daemon.router.central import CentralRouter
-
             router = CentralRouter(config.router)
         self.router = router
         self.host = host if host is not None else config.server.host

@@ -23,6 +23,7 @@ from bench.schema import (
     RunRecord,
     RunResult,
     RunSpec,
+    SchemaError,
     decode_run,
     encode,
     error_rates,
@@ -77,15 +78,15 @@ def accounting(
 LATENCY = record("response", "all", np.array([1_000_000], dtype=np.int64))
 
 
-def run_result(acc: Accounting, **rates: float) -> RunResult:
-    """A run record around ``acc``; the rate fields as given (older files: absent)."""
+def run_result(acc: Accounting, reject_rate: float = 0.0, failure_rate: float = 0.0) -> RunResult:
+    """A run record around ``acc`` with the rate fields as given."""
     resources = msgspec.convert(dict.fromkeys(Resources.__struct_fields__, 0), Resources)
     spec = RunSpec(arch="null", profile="light", pattern="steady", seed=1)
     return RunResult(
         schema=SCHEMA, spec=spec, schedule_hash="0", events=acc.published, window_s=1.0,
-        throughput_dps=float(acc.delivered), error_rate=rates.pop("error_rate", 0.0),
-        valid=True, reasons=(), gates=(), accounting=acc, resources=resources, phases=(),
-        histograms=(LATENCY,), **rates,
+        throughput_dps=float(acc.delivered), reject_rate=reject_rate,
+        failure_rate=failure_rate, valid=True, reasons=(), gates=(), accounting=acc,
+        resources=resources, phases=(), histograms=(LATENCY,),
     )  # fmt: skip
 
 
@@ -95,19 +96,15 @@ KNOWN = accounting(published=100, rejected=3, deliveries=194, dead_lettered=4, d
 
 
 def test_known_counts_give_known_rates() -> None:
-    """3 of 100 events rejected is 3%; 5 of 194 deliveries failed is 5/194; legacy 8/197."""
+    """3 of 100 events rejected is 3%; 5 of 194 deliveries failed is 5/194."""
     rates = error_rates(KNOWN)
-    assert pytest.approx((rates.reject_rate, rates.failure_rate, rates.error_rate)) == (
-        0.03,
-        5 / 194,
-        8 / 197,
-    )
+    assert pytest.approx((rates.reject_rate, rates.failure_rate)) == (0.03, 5 / 194)
 
 
 def test_rates_without_a_denominator_are_zero() -> None:
     """No event published and no delivery started: both rates are 0, not a division error."""
     rates = error_rates(accounting(0, 0, 0, 0, 0))
-    assert (rates.reject_rate, rates.failure_rate, rates.error_rate) == (0.0, 0.0, 0.0)
+    assert (rates.reject_rate, rates.failure_rate) == (0.0, 0.0)
 
 
 def test_fan_out_moves_the_failure_rate_only() -> None:
@@ -119,19 +116,12 @@ def test_fan_out_moves_the_failure_rate_only() -> None:
     )
 
 
-def test_old_format_json_decodes_and_derives_its_rates() -> None:
-    """A result file without reject_rate and failure_rate decodes; rates() derives both."""
-    raw = msgspec.json.decode(encode(run_result(KNOWN, error_rate=8 / 197)))
-    assert "reject_rate" in raw
-    del raw["reject_rate"], raw["failure_rate"]
-    old = decode_run(msgspec.json.encode(raw))
-    rates = old.rates()
-    assert (old.reject_rate, old.failure_rate) == (0.0, 0.0)
-    assert pytest.approx((rates.reject_rate, rates.failure_rate, rates.error_rate)) == (
-        0.03,
-        5 / 194,
-        8 / 197,
-    )
+def test_a_retired_schema_is_refused_saying_why() -> None:
+    """A result of schema switchyard.bench/1 (mixed error_rate) is refused with what changed."""
+    raw = msgspec.json.decode(encode(run_result(KNOWN)))
+    raw["schema"] = "switchyard.bench/1"
+    with pytest.raises(SchemaError, match=r"older than this bench reads.*error_rate gave way"):
+        decode_run(msgspec.json.encode(raw), "old.json")
 
 
 def test_recorded_rates_are_what_rates_returns() -> None:
@@ -185,7 +175,6 @@ def test_run_records_and_prints_both_rates(
         result.reject_rate,
         result.failure_rate,
     )
-    assert (refused / (acc.deliveries + refused)) == pytest.approx(result.error_rate)
     printed = capsys.readouterr().out
     assert f"rejected {result.reject_rate:.4%} of events published" in printed
     assert "failed (dead-lettered or dropped) 0.0000% of deliveries started" in printed

@@ -177,12 +177,6 @@ def test_check_names_the_rate_that_broke_errors(
     assert {v.objective for v in violations} == {"errors<=0.1000%"}
 
 
-def test_check_ignores_the_legacy_error_rate(null_run: RunResult) -> None:
-    """The legacy mixed error_rate alone breaks nothing: only the two rates are judged."""
-    legacy = msgspec.structs.replace(null_run, error_rate=0.5)
-    assert check(legacy, Slo(parse_latencies("p99<=10s"), error_rate=0.001)) == []
-
-
 def test_response_histogram_is_found(null_run: RunResult) -> None:
     """The run's overall response histogram counts every completed delivery."""
     assert null_run.accounting.delivered == response_histogram(null_run).summary.count

@@ -1,0 +1,104 @@
+"""The options several commands share, each defined once: name, type, default and help.
+
+A command calls the functions for the options it takes, giving only what differs
+(a default, or its own help sentence). Options one command alone takes stay in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+#: A parser or one of its argument groups: both take ``add_argument``.
+Target = argparse.ArgumentParser | argparse._ArgumentGroup
+
+
+def arch(parser: Target, default: str = "coordinator,daemon") -> None:
+    """``--arch``: names from the registry, or ``package.module:factory`` of a Router."""
+    parser.add_argument(
+        "--arch",
+        default=default,
+        help="comma-separated architectures (registry names or package.module:factory);"
+        " ratios are against the first",
+    )
+
+
+def profile(parser: Target, default: str | None = "medium") -> None:
+    """``--profile``: a workload profile of configs/scenarios.toml."""
+    parser.add_argument(
+        "--profile", default=default, help="workload profile (light, medium, heavy, stress)"
+    )
+
+
+def pattern(parser: Target, default: str | None = "steady", help: str = "load pattern") -> None:
+    """``--pattern``: a load pattern of the workload."""
+    parser.add_argument("--pattern", default=default, help=help)
+
+
+def seed(
+    parser: Target, help: str = "seed of schedule and services", default: int | None = 1
+) -> None:
+    """``--seed``: every random choice of a command derives from it."""
+    parser.add_argument("--seed", type=int, default=default, help=help)
+
+
+def duration(
+    parser: Target,
+    default: float | None = None,
+    help: str = "seconds per run (profile default)",
+) -> None:
+    """``--duration`` of each measured run."""
+    parser.add_argument("--duration", type=float, default=default, help=help)
+
+
+def base_rate(parser: Target) -> None:
+    """``--base-rate``: the rate a pattern's factor 1 stands for."""
+    parser.add_argument(
+        "--base-rate", type=float, default=None, help="events/s at factor 1 (profile default)"
+    )
+
+
+def runs(parser: Target, default: int | None, help: str) -> None:
+    """``--runs``: how many measured runs (each a fresh process)."""
+    parser.add_argument("--runs", type=int, default=default, help=help)
+
+
+def loop(parser: Target) -> None:
+    """``--loop``: the event loop every run worker uses."""
+    parser.add_argument(
+        "--loop", choices=("uvloop", "asyncio"), default="uvloop", help="event loop of each run"
+    )
+
+
+def services(parser: Target) -> None:
+    """``--services``: what subscribes in a run."""
+    parser.add_argument(
+        "--services",
+        choices=("sim", "noop"),
+        default="sim",
+        help="sim: the profile's simulated services; noop: one no-op subscriber on '>'",
+    )
+
+
+def drain_timeout(parser: Target, default: float) -> None:
+    """``--drain-timeout``: how long a run's router may take to drain after the load."""
+    parser.add_argument(
+        "--drain-timeout", type=float, default=default, help="seconds each run may drain"
+    )
+
+
+def run_settings(parser: Target, drain_default: float) -> None:
+    """``--loop``, ``--services`` and ``--drain-timeout``: how each run worker runs."""
+    loop(parser)
+    services(parser)
+    drain_timeout(parser, drain_default)
+
+
+def json_out(parser: Target, what: str = "the versioned results") -> None:
+    """``--json PATH``: write the command's versioned record."""
+    parser.add_argument("--json", type=Path, default=None, help=f"write {what} here (JSON)")
+
+
+def markdown_out(parser: Target) -> None:
+    """``--markdown PATH``: write the command's tables as Markdown."""
+    parser.add_argument("--markdown", type=Path, default=None, help="write Markdown tables here")
