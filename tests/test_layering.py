@@ -50,6 +50,7 @@ RANKS = {
         "host",
         "architectures",
         "schema",
+        "quantiles",
         "exits",
     ],
     "daemon": ["__main__", "__init__", "server", "jetstream", "journal", "router"],

@@ -27,6 +27,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats as sps
 
+from bench.quantiles import percentiles
+
 Statistic = Literal["mean", "median"]
 Label = Literal["better", "worse", "equivalent", "inconclusive"]
 FloatArray = npt.NDArray[np.float64]
@@ -157,7 +159,7 @@ def bootstrap_ratio_ci(
         # matching end of the bootstrap distribution is the honest limit.
         level = float(sps.norm.cdf(z0 + shifted / denom)) if denom > 0 else float(z > 0)
         levels.append(level)
-    low, high = np.quantile(boot, levels)
+    low, high = percentiles(boot, [100 * level for level in levels])
     return RatioCI(ratio, float(low), float(high), confidence, int(xa.size), int(xb.size))
 
 

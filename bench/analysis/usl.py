@@ -22,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import OptimizeWarning, curve_fit
 
+from bench.quantiles import percentiles
+
 FloatArray = npt.NDArray[np.float64]
 Interval = tuple[float, float]
 # One part in a million of the throughput at the largest N: far below any measured noise.
@@ -128,7 +130,7 @@ def _fit(
 def _interval(values: FloatArray, confidence: float) -> Interval:
     """Percentile interval by order statistics, so infinite N* values need no interpolation."""
     tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(values, [tail, 1.0 - tail], method="inverted_cdf")
+    low, high = percentiles(values, (100 * tail, 100 * (1.0 - tail)))
     return float(low), float(high)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
 
+from bench.quantiles import percentiles
 from bench.schema import Histogram, Summary
 
 #: 1 ns to one hour, three significant digits.
@@ -80,13 +81,13 @@ def summarize(hist: HdrHistogram, mean: float | None = None, max_ns: int | None 
 
 
 def exact_summary(values: Int64s) -> Summary:
-    """Percentiles of the raw values themselves (the smallest value with q% at or below it,
-    as HDR defines them), computed with numpy: iterating an HDR histogram's counts in Python
-    for every percentile would cost more than the run's whole analysis."""
+    """Percentiles of the raw values themselves (:mod:`bench.quantiles`, HDR's definition),
+    computed with numpy: iterating an HDR histogram's counts in Python for every percentile
+    would cost more than the run's whole analysis."""
     if values.size == 0:
         return Summary(count=0, p50=0, p90=0, p99=0, p999=0, max=0, mean=0.0, thin=())
     clipped = np.clip(values, LOWEST_NS, HIGHEST_NS)
-    qs = np.percentile(clipped, [q for _, q in PERCENTILES], method="inverted_cdf")
+    qs = percentiles(clipped, [q for _, q in PERCENTILES])
     count = int(values.size)
     return Summary(
         count=count,

@@ -13,6 +13,8 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
+from bench.quantiles import percentile
+
 
 class LoopLagMonitor:
     """Sleeps ``interval_s`` again and again; how late it wakes is the loop's lag."""
@@ -33,9 +35,7 @@ class LoopLagMonitor:
     def percentile_ms(self, q: float) -> float:
         if not self.lags_ns:
             return 0.0
-        ordered = sorted(self.lags_ns)
-        index = min(len(ordered) - 1, int(len(ordered) * q / 100.0))
-        return ordered[index] / 1e6
+        return percentile(self.lags_ns, q) / 1e6
 
     def max_ms(self) -> float:
         return max(self.lags_ns, default=0) / 1e6
