@@ -1,7 +1,7 @@
 """The end of a router's life, shared by both architectures: stop workers, report.
 
-Both routers drain the same way (design §2): let workers finish for up to the
-timeout, then cancel what is still running. A handler may swallow a
+Both routers drain the same way, so a comparison measures topology and not care: let
+workers finish for up to the timeout, then cancel what is still running. A handler may swallow a
 cancellation (or clean up before it lets go), so cancelling repeats every
 :data:`CANCEL_ROUND_S`, but only for a bounded grace (:func:`cancel_grace_s`):
 a handler that swallows every cancellation must not keep a daemon from shutting

@@ -20,7 +20,7 @@ class Category(enum.StrEnum):
     SYSTEM = "system"
 
 
-#: Subject patterns of each category (design §2); a router may use them to
+#: Subject patterns of each category (the subject table of the contract); a router may use them to
 #: decide which module a subscription belongs to.
 CATEGORY_PATTERNS: dict[Category, tuple[str, ...]] = {
     Category.FILESYSTEM: ("fs.>",),

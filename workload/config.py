@@ -20,8 +20,8 @@ from workload.patterns import PatternSet
 
 DEFAULT_PATH = CONFIG_DIR / "scenarios.toml"
 PROFILES = ("light", "medium", "heavy", "stress")
-#: Design §2 weights, used when ``[mix]`` is absent (a category left out of a
-#: given ``[mix]`` weighs zero).
+#: The contract's weights (30/25/20/10/10/5), used when ``[mix]`` is absent (a category
+#: left out of a given ``[mix]`` weighs zero).
 DEFAULT_MIX = {
     "filesystem": 30.0,
     "database": 25.0,

@@ -15,7 +15,7 @@ from events.model import Category
 from events.subjects import subject_matches
 from workload.config import PayloadSpec, SubjectSets
 
-#: Design §2: the subjects of each category, ``{}`` filled from :class:`SubjectSets`.
+#: The subjects of each category, ``{}`` filled from :class:`SubjectSets`.
 _TEMPLATES: dict[Category, tuple[tuple[str, str | None], ...]] = {
     Category.FILESYSTEM: (
         ("fs.file.created", None),

@@ -27,7 +27,7 @@ A step that is not a pass is either the router's failure (``fail``, ``invalid``)
 generator's (``generator``: it fell behind schedule while the SLO still held). Both end
 a bracket, but only a router failure supports a capacity claim: when the lowest
 non-passing rate failed on the generator, the outcome is ``limited_by="generator"`` and
-``capacity`` stays None (design §7.5).
+``capacity`` stays None (a generator that fell behind voids capacity claims).
 """
 
 from __future__ import annotations

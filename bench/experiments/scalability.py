@@ -7,7 +7,8 @@ a :class:`ConcurrencyRouter`, the architecture ``<arch>`` with every subscriptio
 fresh subprocess, and its result records the name it ran under.
 
 Each point offers a fixed rate meant to exceed what the lower concurrencies can
-carry; throughput is completed deliveries/s in the window (design §7.3). A point
+carry; throughput is completed deliveries/s in the window (rejected, dropped and failed
+work is never throughput). A point
 whose completions reached ``LOAD_LIMITED`` of the deliveries offered was capped by
 the load, not by concurrency: the report flags it and the fit leaves it out, as it
 does invalid points (a generator that fell behind voids throughput claims).

@@ -1,4 +1,4 @@
-"""The machine and versions a comparison ran on (design §7.6)."""
+"""The machine and versions a comparison ran on, recorded with every result."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 The schedule (``workload.build_schedule``) fixes every event's intended time
 before the run. Events whose time has come are sent at once, in requests of up
 to ``batch`` events, over a pooled aiohttp session; completions never pace the
-sends (design §7). Each event's ``t_intended_ns`` is its intended WALL-CLOCK time,
+sends (open loop). Each event's ``t_intended_ns`` is its intended WALL-CLOCK time,
 so the daemon's delivery-latency histograms (``/v1/status``) count from it.
 
 Measured per event: dispatch lag (sent - intended: the driver's own validity

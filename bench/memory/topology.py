@@ -9,7 +9,7 @@ is drained afterwards and its accounting identity checked; a run that breaks
 it raises :class:`MemoryRunError` rather than report a figure.
 
 tracemalloc slows everything it traces: this is a dedicated memory mode
-(design §7.7), never combined with a timing measurement.
+(tracemalloc slows a run, so it is used only here), never combined with a timing measurement.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Gates of scope ``all`` void the whole run (events unaccounted for, the bench
 and the router disagreeing on counts). Gates of scope ``capacity`` say the
 generator itself fell behind, so the load actually offered was not the load
-intended and no throughput claim can rest on the run (design §7.5).
+intended and no throughput claim can rest on the run.
 """
 
 from __future__ import annotations

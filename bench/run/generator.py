@@ -1,6 +1,6 @@
 """The open-loop generator: publishes each pre-built event when its intended time comes.
 
-Completions never pace sends (design §7). Every event whose intended time has
+Completions never pace sends (open loop). Every event whose intended time has
 come is published, in batches of at most ``MAX_BATCH`` each stamped with its
 dispatch time; the clock reading that ends one batch begins the next, one read
 per batch. Then the generator waits for the next intended time: on a timerfd

@@ -3,7 +3,7 @@
 All times are ns after the run's start. ``intended`` comes from the schedule,
 ``dispatch`` from the generator's batches, completions from the recorder:
 response = completed - intended, service = completed - dispatched,
-dispatch lag = dispatched - intended (design §6).
+dispatch lag = dispatched - intended.
 """
 
 from __future__ import annotations
