@@ -74,6 +74,9 @@ class JetStreamConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     watchdog_tick_s: float = 0.01
     #: Seed of the backoff jitter; None draws from the OS.
     seed: int | None = None
+    #: Delete both streams when the router drains: for a throwaway namespace (a test or a
+    #: bench run) whose stream nobody else shares. Its stream reservations are freed with it.
+    ephemeral: bool = False
 
     def __post_init__(self) -> None:
         for field in ("stream", "dead_letter_stream", "durable_prefix"):

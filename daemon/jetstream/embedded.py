@@ -94,6 +94,8 @@ class EmbeddedNats:
         if self._proc is not None:
             raise EmbeddedServerError("embedded nats-server already started")
         binary = self.binary or find_server_binary()
+        if not (binary.is_file() and os.access(binary, os.X_OK)):
+            raise ServerBinaryMissing(f"nats-server binary {binary} is missing or not executable")
         if self.store_dir is None:
             self._own_dir = tempfile.TemporaryDirectory(prefix="switchyard-nats-")
             store = Path(self._own_dir.name)

@@ -2,7 +2,7 @@
 
 ``SWITCHYARD_NATS_URL`` names the server (required). Each router built here
 gets a namespace of its own (a fresh stream, dead-letter stream and subject
-prefix), so runs never see each other's events, unless
+prefix, deleted when it drains), so runs never see each other's events, unless
 ``SWITCHYARD_NATS_NAMESPACE`` names one to share (processes of one run).
 """
 
@@ -27,8 +27,10 @@ def config_from_environment() -> JetStreamConfig:
             f"the jetstream architecture needs a NATS server: set {URL_VARIABLE}"
             " (e.g. nats://127.0.0.1:4222)"
         )
-    namespace = os.environ.get(NAMESPACE_VARIABLE, "").strip() or secrets.token_hex(4)
-    return JetStreamConfig(url=url).in_namespace(namespace)
+    shared = os.environ.get(NAMESPACE_VARIABLE, "").strip()
+    if shared:
+        return JetStreamConfig(url=url).in_namespace(shared)
+    return JetStreamConfig(url=url, ephemeral=True).in_namespace(secrets.token_hex(4))
 
 
 def router_from_environment(config: JetStreamConfig | None = None) -> JetStreamRouter:

@@ -12,6 +12,8 @@
 5. Events that never got a PubAck are dead-lettered here as ``unpublished``
    (with the event, in the in-memory dead-letter store): the stream may not
    hold them, so they must end somewhere visible.
+6. The consumers' backlog is read once more (``last_server_pending``); an
+   ``ephemeral`` router then deletes its streams; the connection closes.
 
 The report is ``completed`` only if all of that happened within ``timeout_s``
 and nothing is left pending.
@@ -139,6 +141,13 @@ async def _close(router: JetStreamRouter) -> None:
             await router.server_pending()
     except (TimeoutError, TransportError, nats.errors.Error) as exc:
         log.warning("drain: could not read the consumers' backlog: %r", exc)
+    if router.config.ephemeral:
+        js = nc.jetstream(timeout=CLOSE_TIMEOUT_S)
+        for stream in (router.config.stream, router.config.dead_letter_stream):
+            try:
+                await js.delete_stream(stream)
+            except (TimeoutError, nats.errors.Error) as exc:
+                log.warning("drain: deleting ephemeral stream %s: %r", stream, exc)
     try:
         async with asyncio.timeout(CLOSE_TIMEOUT_S):
             await nc.close()
