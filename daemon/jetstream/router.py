@@ -23,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from typing import Any
 
-import nats
 import nats.errors
 from nats.aio.client import Client
 from nats.js import api as js_api
@@ -88,6 +88,8 @@ class JetStreamRouter:
         self.workers: list[asyncio.Task[None]] = []
         self.watchdog_task: asyncio.Task[None] | None = None
         self._started = False
+        self._connecting = False
+        self._last_error = ""
         self.closed = False
         self._drain_task: asyncio.Task[DrainReport] | None = None
         self._published = 0
@@ -167,8 +169,10 @@ class JetStreamRouter:
                     self.workers.append(task)
 
     async def _connect(self) -> Client:
+        """Connect within ``connect_timeout_s``; later disconnects reconnect without end."""
         config = self.config
-        options: dict[str, object] = {
+        options: dict[str, Any] = {
+            "servers": [config.url],
             "name": f"switchyard-{os.getpid()}",
             "connect_timeout": config.connect_timeout_s,
             "allow_reconnect": True,
@@ -181,12 +185,21 @@ class JetStreamRouter:
             options["token"] = config.credentials.removeprefix("token:")
         elif config.credentials:
             options["user_credentials"] = config.credentials
+        nc = Client()
+        self._connecting = True
         try:
-            return await nats.connect(config.url, **options)
+            # nats-py retries the first connect as often as later ones (forever): bound it.
+            async with asyncio.timeout(config.connect_timeout_s):
+                await nc.connect(**options)
         except (nats.errors.Error, OSError, TimeoutError) as exc:
+            await nc.close()
             raise TransportError(
-                f"cannot connect to NATS at {config.redacted_url()}: {exc!r}"
+                f"cannot connect to NATS at {config.redacted_url()}"
+                f" within {config.connect_timeout_s}s: {self._last_error or exc!r}"
             ) from exc
+        finally:
+            self._connecting = False
+        return nc
 
     async def _open_lane(self, nc: Client, lane: Lane, transport: Transport) -> None:
         config = self.config
@@ -215,6 +228,9 @@ class JetStreamRouter:
         await lane.puller.open()
 
     async def _on_error(self, exc: Exception) -> None:
+        if self._connecting:
+            self._last_error = repr(exc)  # reported once, by start's TransportError
+            return
         log.warning("nats (%s): %r", self.config.redacted_url(), exc)
 
     async def _on_reconnected(self) -> None:

@@ -5,7 +5,8 @@
 3. The workers keep consuming until this router's consumers hold nothing on the
    server (nothing queued, nothing un-acked: NAK'd retries included) and
    nothing is held locally.
-4. Then pulling stops; workers still busy are cancelled (``events.lifecycle``),
+4. Then pulling stops (the inboxes are unsubscribed, so nothing given back
+   comes back here); workers still busy are cancelled (``events.lifecycle``),
    and what they held or still had queued is NAK'd without delay: the server
    redelivers it at once to another process sharing the consumer, or to this
    service when it restarts. It stays ``pending`` (in the stream), never lost.
@@ -66,7 +67,9 @@ async def drain_router(router: JetStreamRouter, timeout_s: float) -> DrainReport
     settled = flushed and await _settle(router, deadline)
     for lane in router.lanes.values():
         if lane.puller is not None:
-            lane.puller.paused = True
+            # Unsubscribe first: what is given back below must not be redelivered to our
+            # own pull requests, still open on the server, and sit here unseen.
+            await lane.puller.close()
     members = router.members()
     for member in members:
         member.closing = True
@@ -74,8 +77,6 @@ async def drain_router(router: JetStreamRouter, timeout_s: float) -> DrainReport
     ended = await end_workers(router.workers, left(), lambda: sum(m.busy for m in members))
     for lane in router.lanes.values():
         await lane.give_back_queued()
-        if lane.puller is not None:
-            await lane.puller.close()
     lost = _dead_letter_unconfirmed(router, router.outgoing.stop_nowait())
     for task in router.tasks:
         task.cancel()
