@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from typing import Any
 
 import nats.errors
 from nats.aio.client import Client
@@ -32,14 +30,14 @@ from nats.js.errors import APIError
 
 from daemon.jetstream.attempt import Transport
 from daemon.jetstream.config import JetStreamConfig
+from daemon.jetstream.connect import connect
 from daemon.jetstream.errors import TransportError
 from daemon.jetstream.lane import ACK_WAIT_MARGIN_S, Lane, Member
-from daemon.jetstream.names import durable_name, filter_subjects
 from daemon.jetstream.outgoing import Entry, Outgoing
 from daemon.jetstream.puller import Puller
 from daemon.jetstream.shutdown import drain_router
-from daemon.jetstream.stats import JetStreamStats
-from daemon.jetstream.streams import ensure_consumer, ensure_streams
+from daemon.jetstream.stats import Intake, JetStreamStats, router_stats, transport_stats
+from daemon.jetstream.streams import durable_name, ensure_consumer, ensure_streams, filter_subjects
 from events.codecs import msgpack_encoder
 from events.delivery import DeadLetterStore, Handler, Pipeline, TimeoutWatchdog, WorkerSlot
 from events.errors import ConfigError
@@ -53,7 +51,6 @@ from events.model import (
     DrainReport,
     Event,
     RouterStats,
-    add_counts,
 )
 from events.subjects import is_valid_subject
 from events.subscription import Subscription
@@ -88,16 +85,9 @@ class JetStreamRouter:
         self.workers: list[asyncio.Task[None]] = []
         self.watchdog_task: asyncio.Task[None] | None = None
         self._started = False
-        self._connecting = False
-        self._last_error = ""
         self.closed = False
         self._drain_task: asyncio.Task[DrainReport] | None = None
-        self._published = 0
-        self._accepted = 0
-        self._rejected: dict[str, int] = {}
-        self._unrouted = 0
-        self._unknown_targets = 0
-        self._deliveries = 0
+        self.intake = Intake()
         #: Deliveries of events that never reached the stream, by reason (dead-lettered here).
         self.unpublished: dict[str, int] = {}
 
@@ -136,7 +126,7 @@ class JetStreamRouter:
         if self._started:
             return
         config = self.config
-        nc = await self._connect()
+        nc = await connect(config, self._on_error, self._on_reconnected)
         try:
             js = nc.jetstream(
                 timeout=config.connect_timeout_s, publish_async_max_pending=config.acks_in_flight
@@ -168,39 +158,6 @@ class JetStreamRouter:
                     member.tasks.append(task)
                     self.workers.append(task)
 
-    async def _connect(self) -> Client:
-        """Connect within ``connect_timeout_s``; later disconnects reconnect without end."""
-        config = self.config
-        options: dict[str, Any] = {
-            "servers": [config.url],
-            "name": f"switchyard-{os.getpid()}",
-            "connect_timeout": config.connect_timeout_s,
-            "allow_reconnect": True,
-            "max_reconnect_attempts": -1,
-            "reconnect_time_wait": 0.5,
-            "error_cb": self._on_error,
-            "reconnected_cb": self._on_reconnected,
-        }
-        if config.credentials.startswith("token:"):
-            options["token"] = config.credentials.removeprefix("token:")
-        elif config.credentials:
-            options["user_credentials"] = config.credentials
-        nc = Client()
-        self._connecting = True
-        try:
-            # nats-py retries the first connect as often as later ones (forever): bound it.
-            async with asyncio.timeout(config.connect_timeout_s):
-                await nc.connect(**options)
-        except (nats.errors.Error, OSError, TimeoutError) as exc:
-            await nc.close()
-            raise TransportError(
-                f"cannot connect to NATS at {config.redacted_url()}"
-                f" within {config.connect_timeout_s}s: {self._last_error or exc!r}"
-            ) from exc
-        finally:
-            self._connecting = False
-        return nc
-
     async def _open_lane(self, nc: Client, lane: Lane, transport: Transport) -> None:
         config = self.config
         longest = max(member.sub.timeout_s for member in lane.members)
@@ -228,9 +185,6 @@ class JetStreamRouter:
         await lane.puller.open()
 
     async def _on_error(self, exc: Exception) -> None:
-        if self._connecting:
-            self._last_error = repr(exc)  # reported once, by start's TransportError
-            return
         log.warning("nats (%s): %r", self.config.redacted_url(), exc)
 
     async def _on_reconnected(self) -> None:
@@ -243,7 +197,8 @@ class JetStreamRouter:
 
     def publish(self, event: Event) -> Ack:
         """Route, encode and buffer ``event`` now; never awaits. Every outcome is counted."""
-        self._published += 1
+        intake = self.intake
+        intake.published += 1
         if self.closed:
             return self._reject(REJECT_DRAINING)
         subject = event.subject
@@ -265,21 +220,22 @@ class JetStreamRouter:
         if not self.outgoing.offer_nowait(entry):
             return self._reject(REJECT_OVERLOADED)
         if targets:
-            self._unknown_targets += len(set(targets) - self._services)
-        self._accepted += 1
+            intake.unknown_targets += len(set(targets) - self._services)
+        intake.accepted += 1
         if routes:
-            self._deliveries += len(routes)
+            intake.deliveries += len(routes)
         else:
-            self._unrouted += 1
+            intake.unrouted += 1
         return _ACCEPTED
 
     def _reject(self, reason: str) -> Ack:
-        self._rejected[reason] = self._rejected.get(reason, 0) + 1
+        rejected = self.intake.rejected
+        rejected[reason] = rejected.get(reason, 0) + 1
         return Ack.rejected(reason)
 
     def _on_duplicate(self, entry: Entry) -> None:
         # The stream already held this id: it is delivered once, for the first copy.
-        self._deliveries -= len(entry.routes)
+        self.intake.deliveries -= len(entry.routes)
 
     # -- shutdown and stats ----------------------------------------------------------
 
@@ -317,58 +273,11 @@ class JetStreamRouter:
 
     def stats(self) -> RouterStats:
         """A snapshot of every counter; ``pending`` is derived (see the module docstring)."""
-        delivered = retries = 0
-        dead_lettered: dict[str, int] = {}
-        subscriptions = []
-        for member in self.members():
-            pipeline = member.pipeline
-            # As a consumer sees it: deliveries this member ended or holds.
-            pipeline.deliveries = pipeline.ended + len(member.queue) + member.busy
-            delivered += pipeline.delivered
-            retries += pipeline.retries
-            add_counts(dead_lettered, pipeline.dead_lettered)
-            subscriptions.append(pipeline.stats(len(member.queue), member.busy))
-        add_counts(dead_lettered, self.unpublished)
-        ended = delivered + sum(dead_lettered.values())
-        return RouterStats(
-            published=self._published,
-            accepted=self._accepted,
-            rejected=dict(self._rejected),
-            unrouted=self._unrouted,
-            unknown_targets=self._unknown_targets,
-            deliveries=self._deliveries,
-            delivered=delivered,
-            dead_lettered=dead_lettered,
-            dropped={},
-            retries=retries,
-            pending=self._deliveries - ended,
-            dead_letter_store=len(self.dead_letters),
-            subscriptions=subscriptions,
-        )
+        return router_stats(self)
 
     def transport_stats(self) -> JetStreamStats:
         """What the stream and the consumers did, beside the contract's counters."""
-        out = self.outgoing
-        transport = self.transport
-        lanes = list(self.lanes.values())
-        return JetStreamStats(
-            stored=out.stored,
-            duplicates=out.duplicates,
-            publish_retries=out.retried,
-            publish_errors=dict(out.errors),
-            outgoing=out.count,
-            outgoing_bytes=out.nbytes,
-            redelivered=transport.redelivered if transport else 0,
-            naks=transport.naks if transport else 0,
-            terminated=transport.terminated if transport else 0,
-            returned=transport.returned if transport else 0,
-            ack_errors=transport.ack_errors if transport else 0,
-            dead_letter_errors=transport.dead_letter_errors if transport else 0,
-            skipped=sum(lane.skipped for lane in lanes),
-            undecodable=sum(lane.undecodable for lane in lanes),
-            pull_requests=sum(lane.puller.requests for lane in lanes if lane.puller),
-            server_pending=self.last_server_pending,
-        )
+        return transport_stats(self)
 
     @property
     def started(self) -> bool:

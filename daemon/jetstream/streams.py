@@ -1,4 +1,7 @@
-"""Creating (or updating) the event stream, the dead-letter stream and the durable consumers.
+"""Names, streams and durable consumers: how subscriptions and events map onto JetStream.
+
+An event on ``fs.file.created`` is stored as ``<prefix>.fs.file.created``; a
+subscription (or a queue group) is a durable consumer with a stable name.
 
 Both streams use ``discard = new`` with a byte bound: a full stream refuses new
 messages (the publisher retries, and back-pressure reaches ``publish`` as
@@ -12,12 +15,51 @@ is updated where JetStream allows it.
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections.abc import Iterable
+
 from nats.js import JetStreamContext
 from nats.js import api as js_api
 from nats.js.errors import APIError, BadRequestError
 
 from daemon.jetstream.config import JetStreamConfig
 from daemon.jetstream.errors import TransportError
+from events.subjects import patterns_overlap
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def stored_subject(prefix: str, subject: str) -> str:
+    """The NATS subject an event on ``subject`` is stored under."""
+    return f"{prefix}.{subject}"
+
+
+def durable_name(durable_prefix: str, key: str) -> str:
+    """A valid, stable consumer name for ``key``: readable slug plus a hash for uniqueness.
+
+    Consumer names may not hold dots, wildcards or whitespace, so the slug keeps
+    only safe characters; the hash keeps keys that differ only in those apart.
+    """
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    slug = _UNSAFE.sub("_", key).strip("_")[:32] or "sub"
+    return f"{durable_prefix}-{slug}-{digest}"
+
+
+def filter_subjects(prefix: str, patterns: Iterable[str]) -> list[str]:
+    """The consumer filter for subscriptions on ``patterns`` (one lane's members).
+
+    JetStream refuses overlapping filters in one consumer, so overlapping
+    patterns share the whole prefix (``<prefix>.>``) and the lane matches each
+    message against its members itself.
+    """
+    unique = sorted(set(patterns))
+    for i, first in enumerate(unique):
+        for second in unique[i + 1 :]:
+            if patterns_overlap(first, second):
+                return [f"{prefix}.>"]
+    return [stored_subject(prefix, pattern) for pattern in unique]
+
 
 #: JetStream's error code for "stream name already in use with a different configuration".
 STREAM_NAME_IN_USE = 10058

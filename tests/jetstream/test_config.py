@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from daemon.jetstream import JetStreamConfig
-from daemon.jetstream.names import durable_name, filter_subjects
+from daemon.jetstream.streams import durable_name, filter_subjects
 from events import ConfigError
 
 
