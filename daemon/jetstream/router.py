@@ -85,6 +85,7 @@ class JetStreamRouter:
         self.workers: list[asyncio.Task[None]] = []
         self.watchdog_task: asyncio.Task[None] | None = None
         self._started = False
+        self._start_lock = asyncio.Lock()
         self.closed = False
         self._drain_task: asyncio.Task[DrainReport] | None = None
         self.intake = Intake()
@@ -123,8 +124,11 @@ class JetStreamRouter:
         Idempotent. Raise :class:`TransportError` (naming the server) when the
         server cannot be reached or refuses a stream or consumer.
         """
-        if self._started:
-            return
+        async with self._start_lock:  # drain may call start while a start is under way
+            if not self._started:
+                await self._start()
+
+    async def _start(self) -> None:
         config = self.config
         nc = await connect(config, self._on_error, self._on_reconnected)
         try:
