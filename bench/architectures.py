@@ -1,6 +1,7 @@
 """The registry through which the bench reaches a router: a name or a dotted factory.
 
-``make("daemon")``, ``make("coordinator")``, ``make("null")`` or
+``make("daemon")``, ``make("coordinator")``, ``make("null")``, ``make("jetstream")``
+(on the NATS server ``SWITCHYARD_NATS_URL`` names) or
 ``make("package.module:factory")`` for a router of your own; the factory is
 called with no arguments (or ``config=``) and must return an ``events.Router``.
 """
@@ -18,6 +19,7 @@ BUILTIN: dict[str, str] = {
     "daemon": "daemon:CentralRouter",
     "coordinator": "coordinator:CoordinatorRouter",
     "null": "bench.routers.null:NullRouter",
+    "jetstream": "daemon.jetstream.environment:router_from_environment",
 }
 
 

@@ -19,7 +19,7 @@ from tests.coordinator.helpers import Recorder, ev, gated, sub
 pytestmark = pytest.mark.anyio
 
 #: Does a slow subscriber hold up another subscriber of the same module?
-HEAD_OF_LINE_BLOCKING = {"daemon": False, "coordinator": True}
+HEAD_OF_LINE_BLOCKING = {"daemon": False, "coordinator": True, "jetstream": False}
 
 
 @pytest.mark.parametrize("name", sorted(HEAD_OF_LINE_BLOCKING))
@@ -48,7 +48,7 @@ async def test_slow_subscriber_and_a_neighbour_of_the_same_module(name: str) -> 
 
 
 #: How many copies of a subscription on '>' does each design keep?
-COPIES_OF_A_WILDCARD_SUBSCRIPTION = {"daemon": 1, "coordinator": 6}
+COPIES_OF_A_WILDCARD_SUBSCRIPTION = {"daemon": 1, "coordinator": 6, "jetstream": 1}
 
 
 @pytest.mark.parametrize("name", sorted(COPIES_OF_A_WILDCARD_SUBSCRIPTION))

@@ -1,0 +1,188 @@
+"""One delivery attempt of a JetStream message, with every policy of ``events.Pipeline``.
+
+Why not ``Pipeline.run``: it loops over the attempts in-process, sleeping the
+backoff between them, so a crash mid-retry would lose the remaining attempts'
+bookkeeping and a long backoff would pin a worker. Here each attempt is one
+delivery from the server, and the message's redelivery count
+(``num_delivered``) is the attempt number, so the retry state survives a
+process and other processes can take the retry:
+
+- success: ack, counted ``delivered``;
+- failure (exception or timeout) before the last attempt: NAK with the
+  subscription's backoff delay (exponential, full jitter), counted a retry;
+  the server redelivers after the delay;
+- failure on the last attempt, ``Permanent``, or an open breaker with
+  ``on_open = "dead_letter"``: the message is written to the dead-letter stream
+  with the reason, then terminated (AckTerm), counted ``dead_lettered(reason)``;
+- an open breaker with ``on_open = "wait"``: the worker waits for it (the lane
+  also stops pulling), keeping the message alive with in-progress acks;
+- drain gave up on it (cancelled): it is NAK'd without delay, so it is
+  redelivered at once to another process (or after a restart): pending, not lost.
+
+The handler timeout, the breaker, the counters and the in-memory dead-letter
+mirror are the pipeline's own (``WorkerSlot``/``TimeoutWatchdog``, ``Breaker``,
+``Pipeline`` counters), so the three routers share the policies' code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from events.backoff import backoff_delay
+from events.delivery import (
+    DL_BREAKER_OPEN,
+    DL_FAILED,
+    DL_PERMANENT,
+    DL_TIMEOUT,
+    Pipeline,
+    WorkerSlot,
+)
+from events.errors import HandlerTimeout, Permanent
+from events.model import Event
+
+log = logging.getLogger(__name__)
+
+#: Longest dead-letter error text kept in a header.
+ERROR_HEADER_MAX = 256
+#: Delay before a message whose dead letter could not be written is tried again.
+DEAD_LETTER_RETRY_S = 1.0
+
+
+class Transport:
+    """What attempts share: the JetStream context, the dead-letter subject and counters."""
+
+    def __init__(self, js: JetStreamContext, dead_letter_prefix: str, timeout_s: float) -> None:
+        self.js = js
+        self.dead_letter_prefix = dead_letter_prefix
+        self.timeout_s = timeout_s
+        self.redelivered = 0
+        self.naks = 0
+        self.terminated = 0
+        self.returned = 0
+        self.ack_errors = 0
+        self.dead_letter_errors = 0
+
+    async def settle(self, msg: Msg, verb: str, delay: float = 0.0) -> bool:
+        """Ack, nak (``delay``), term or keep alive ``msg``; False if the connection refused."""
+        try:
+            if verb == "ack":
+                await msg.ack()
+            elif verb == "nak":
+                await msg.nak(delay=delay or None)
+                self.naks += 1
+            elif verb == "term":
+                await msg.term()
+                self.terminated += 1
+            else:
+                await msg.in_progress()
+        except nats.errors.Error as exc:
+            # The server redelivers it after ack_wait: pending, not lost.
+            self.ack_errors += 1
+            log.debug("%s of a message failed: %r", verb, exc)
+            return False
+        return True
+
+    async def dead_letter(
+        self,
+        msg: Msg,
+        event: Event,
+        pipeline: Pipeline,
+        reason: str,
+        attempts: int,
+        error: str,
+    ) -> None:
+        """Write the dead letter, then terminate the message; on failure retry it later."""
+        headers = {
+            "Nats-Msg-Id": f"{event.id}:{pipeline.sub.service}",
+            "Switchyard-Service": pipeline.sub.service,
+            "Switchyard-Reason": reason,
+            "Switchyard-Attempts": str(attempts),
+            "Switchyard-Error": error[:ERROR_HEADER_MAX],
+        }
+        subject = f"{self.dead_letter_prefix}.{event.subject}"
+        try:
+            await self.js.publish(subject, msg.data, timeout=self.timeout_s, headers=headers)
+        except (nats.errors.Error, TimeoutError) as exc:
+            self.dead_letter_errors += 1
+            log.warning("dead letter of %s for %s not written: %r", event.id, headers, exc)
+            await self.settle(msg, "nak", DEAD_LETTER_RETRY_S)
+            return
+        if await self.settle(msg, "term"):
+            pipeline.dead_letter_nowait(event, reason, attempts, error)
+
+
+async def run_attempt(
+    pipeline: Pipeline, msg: Msg, event: Event, slot: WorkerSlot, transport: Transport
+) -> None:
+    """Take one delivery of ``msg`` through breaker, handler and timeout; settle it once."""
+    sub = pipeline.sub
+    breaker = pipeline.breaker
+    attempt = msg.metadata.num_delivered
+    if attempt > 1:
+        transport.redelivered += 1
+    try:
+        alive_at = time.monotonic()
+        while breaker.state != "closed" and not breaker.allow():
+            if sub.breaker.on_open == "dead_letter":
+                await transport.dead_letter(
+                    msg, event, pipeline, DL_BREAKER_OPEN, attempt - 1, "breaker open"
+                )
+                return
+            if time.monotonic() - alive_at >= sub.breaker.open_s:
+                await transport.settle(msg, "progress")
+                alive_at = time.monotonic()
+            await asyncio.sleep(breaker.retry_after())
+        error: BaseException
+        slot.deadline = pipeline.clock() + pipeline.timeout_s
+        try:
+            await pipeline.handler(event)
+        except asyncio.CancelledError as exc:
+            slot.deadline = 0.0
+            if slot.timed_out:
+                _forgive_timeout(slot)
+                error = HandlerTimeout(f"handler ran past {sub.timeout_s}s")
+            else:
+                task = slot.task or asyncio.current_task()
+                if task is None or task.cancelling():
+                    raise  # drain gave up on this worker
+                error = exc  # the handler raised it itself: a failed attempt
+        except Permanent as exc:
+            slot.deadline = 0.0
+            breaker.on_failure()
+            await transport.dead_letter(msg, event, pipeline, DL_PERMANENT, attempt, repr(exc))
+            return
+        except Exception as exc:
+            slot.deadline = 0.0
+            error = exc
+        else:
+            slot.deadline = 0.0
+            if slot.timed_out:
+                _forgive_timeout(slot)  # it swallowed our cancellation and finished: it counts
+            breaker.on_success()
+            if await transport.settle(msg, "ack"):
+                pipeline.delivered += 1
+            return
+        breaker.on_failure()
+        if attempt < sub.retry.attempts:
+            pipeline.retries += 1
+            await transport.settle(msg, "nak", backoff_delay(sub.retry, attempt, pipeline.uniform))
+            return
+        reason = DL_TIMEOUT if isinstance(error, HandlerTimeout) else DL_FAILED
+        await transport.dead_letter(msg, event, pipeline, reason, attempt, repr(error))
+    except asyncio.CancelledError:
+        slot.deadline = 0.0
+        if await transport.settle(msg, "nak"):
+            transport.returned += 1
+        raise
+
+
+def _forgive_timeout(slot: WorkerSlot) -> None:
+    slot.timed_out = False
+    if slot.task is not None:
+        slot.task.uncancel()

@@ -1,0 +1,211 @@
+"""A lane: one durable consumer, the subscriptions that share it, and their workers.
+
+An ungrouped subscription has a lane of its own; the members of a queue group
+share one (each message goes to one member: a matching one with the fewest
+messages waiting or running). Every process with the same config has the same
+lanes, so the processes share each consumer's messages as well.
+
+Messages arrive from the lane's :class:`Puller` into the chosen member's local
+queue; the member's ``concurrency`` workers (long-lived tasks, none per
+message) take them through :func:`run_attempt`. A member's queue holds at
+most what the pull credit let in (``concurrency * prefetch`` for the lane).
+A message that waited long in the queue gets an in-progress ack before its
+handler starts, so a busy lane does not see it redelivered behind its back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+
+import msgspec
+from nats.aio.msg import Msg
+
+from daemon.jetstream.attempt import Transport, run_attempt
+from daemon.jetstream.puller import Puller
+from events.codecs import msgpack_decoder
+from events.delivery import Handler, Pipeline, WorkerSlot
+from events.model import Event
+from events.subjects import subject_matches
+from events.subscription import Subscription
+
+log = logging.getLogger(__name__)
+
+#: ack_wait exceeds the longest handler timeout of a lane by at least this (seconds).
+ACK_WAIT_MARGIN_S = 1.0
+#: Deliveries a worker runs back to back, and for how long, before yielding the loop.
+WORKER_BATCH = 256
+WORKER_SLICE_S = 0.001
+
+Item = tuple[Msg, Event, float]
+
+
+class Member:
+    """One subscription of a lane: its pipeline (counters, breaker), queue and workers."""
+
+    def __init__(self, sub: Subscription, handler: Handler, pipeline: Pipeline) -> None:
+        self.sub = sub
+        self.handler = handler
+        self.pipeline = pipeline
+        self.queue: deque[Item] = deque()
+        self.busy = 0
+        self.closing = False
+        self.tasks: list[asyncio.Task[None]] = []
+        self._idle: deque[asyncio.Future[None]] = deque()
+
+    async def wait(self) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._idle.append(future)
+        try:
+            await future
+        finally:
+            if not future.done():
+                future.cancel()
+
+    def wake_one(self) -> None:
+        while self._idle:
+            future = self._idle.popleft()
+            if not future.done():
+                future.set_result(None)
+                return
+
+    def wake_all(self) -> None:
+        while self._idle:
+            self.wake_one()
+
+
+class Lane:
+    """The members of one durable consumer and the loop that feeds them."""
+
+    def __init__(self, key: str, label: str, durable: str, group: bool) -> None:
+        self.key = key
+        #: A service name (or the queue group's), used on dead letters of unpublished events.
+        self.label = label
+        self.durable = durable
+        self.group = group
+        self.members: list[Member] = []
+        self.puller: Puller | None = None
+        self.transport: Transport | None = None
+        self.ack_wait_s = 0.0
+        self.skipped = 0
+        self.undecodable = 0
+        self._matches: dict[tuple[str, tuple[str, ...]], tuple[Member, ...]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def capacity_per_prefetch(self) -> int:
+        return sum(member.sub.concurrency for member in self.members)
+
+    def eligible(self, subject: str, targets: tuple[str, ...]) -> tuple[Member, ...]:
+        """Members that may take an event on ``subject`` with ``targets`` (cached)."""
+        key = (subject, targets)
+        found = self._matches.get(key)
+        if found is None:
+            found = tuple(
+                member
+                for member in self.members
+                if (not self.group or subject_matches(member.sub.pattern, subject))
+                and (not targets or member.sub.service in targets)
+            )
+            if len(self._matches) >= 4096:
+                self._matches.clear()
+            self._matches[key] = found
+        return found
+
+    def routes(self, subject: str, targets: tuple[str, ...]) -> bool:
+        """Does an event on ``subject`` make a delivery on this lane? (publisher's view)"""
+        if not self.group and not subject_matches(self.members[0].sub.pattern, subject):
+            return False
+        return bool(self.eligible(subject, targets))
+
+    async def on_message(self, msg: Msg) -> None:
+        """Put a pulled message in a member's queue (or settle it at once if none may take it)."""
+        transport = self.transport
+        assert transport is not None and self.puller is not None
+        try:
+            event = msgpack_decoder.decode(msg.data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            self.undecodable += 1
+            log.error("undecodable message on %s (%s): terminated", msg.subject, exc)
+            await transport.settle(msg, "term")
+            self.puller.released_nowait()
+            return
+        members = self.eligible(event.subject, event.targets)
+        if not members:
+            # Routed here by the filter but meant for none of the members: not a delivery.
+            self.skipped += 1
+            await transport.settle(msg, "ack")
+            self.puller.released_nowait()
+            return
+        member = members[0]
+        if len(members) > 1:
+            member = min(members, key=lambda m: len(m.queue) + m.busy)
+        member.queue.append((msg, event, time.monotonic()))
+        member.wake_one()
+
+    async def work(self, member: Member, slot: WorkerSlot) -> None:
+        """One worker of ``member``: take queued messages through an attempt each."""
+        transport = self.transport
+        puller = self.puller
+        assert transport is not None and puller is not None
+        queue = member.queue
+        pipeline = member.pipeline
+        stale_s = self.ack_wait_s / 2
+        clock = time.monotonic
+        while True:
+            if not queue:
+                if member.closing:
+                    return
+                await member.wait()
+                continue
+            budget = WORKER_BATCH
+            until = clock() + WORKER_SLICE_S
+            while queue and budget:
+                msg, event, received = queue.popleft()
+                member.busy += 1
+                try:
+                    if clock() - received > stale_s:
+                        await transport.settle(msg, "progress")
+                    await run_attempt(pipeline, msg, event, slot, transport)
+                finally:
+                    member.busy -= 1
+                    puller.released_nowait()
+                budget -= 1
+                if clock() >= until:
+                    break
+            if queue:
+                await asyncio.sleep(0)
+
+    async def give_back_queued(self) -> int:
+        """NAK every message still queued (drain), for redelivery at once; answer how many."""
+        transport = self.transport
+        puller = self.puller
+        count = 0
+        for member in self.members:
+            while member.queue:
+                msg, _, _ = member.queue.popleft()
+                if transport is not None and await transport.settle(msg, "nak"):
+                    transport.returned += 1
+                if puller is not None:
+                    puller.released_nowait()
+                count += 1
+        return count
+
+    @property
+    def held(self) -> int:
+        return sum(len(member.queue) + member.busy for member in self.members)
+
+    def breaker_blocks(self) -> bool:
+        """True while every member's breaker is open and still cooling (pulling pauses).
+
+        Reads ``retry_after`` rather than the state: a breaker moves to half-open
+        only when asked, so an idle lane must pull again once ``open_s`` is over.
+        """
+        return all(
+            member.pipeline.breaker.state == "open"
+            and member.sub.breaker.on_open == "wait"
+            and member.pipeline.breaker.retry_after() > 0
+            for member in self.members
+        )

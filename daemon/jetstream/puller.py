@@ -1,0 +1,172 @@
+"""Keeps pull requests outstanding on one durable consumer and hands its messages on.
+
+This is the same pull protocol ``PullSubscription.fetch`` speaks (a request on
+``$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>`` naming a batch and an expiry,
+answered on an inbox), sent through nats-py's client. ``fetch`` itself is not
+used because it creates a task and a UUID for every message it returns
+(``Subscription.next_msg``): measured on this machine it consumed about 20,000
+messages/s where a callback inbox consumes about 65,000. Everything done with
+a message (ack, nak with delay, term, in-progress, metadata) is nats-py's.
+
+Credit: at most ``capacity`` messages are requested or held at once. When half
+of it is free (or nothing is outstanding) a new request asks for the room; a
+request that expires (status 408) or is refused (409) returns its unfilled
+count. A request that vanished (server restart) is forgotten once it is past
+its expiry, so the consumer never stalls for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+log = logging.getLogger(__name__)
+
+#: JetStream status codes a pull request can be answered with.
+HEARTBEAT = "100"
+REQUEST_EXPIRED = "408"
+CONFLICT = "409"
+NO_MESSAGES = "404"
+#: The header carrying how many messages of a request went unfilled.
+PENDING_MESSAGES = "Nats-Pending-Messages"
+#: How often a loop paused by open breakers looks again (seconds).
+BLOCKED_POLL_S = 0.01
+
+
+class Puller:
+    """The pull loop of one consumer (``run`` is one task); ``held`` is kept by the lane."""
+
+    def __init__(
+        self,
+        nc: Client,
+        *,
+        api_prefix: str,
+        stream: str,
+        durable: str,
+        capacity: int,
+        expires_s: float,
+        on_message: Callable[[Msg], Awaitable[None]],
+        blocked: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.nc = nc
+        self.next_subject = f"{api_prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self.durable = durable
+        self.capacity = capacity
+        self.threshold = max(1, capacity // 2)
+        self.expires_s = expires_s
+        self.on_message = on_message
+        #: While true (every member's breaker open) no new request is made.
+        self.blocked = blocked
+        #: Messages requested and not yet received (nor expired).
+        self.outstanding = 0
+        #: Messages received and not yet finished (acked, nak'd, terminated).
+        self.held = 0
+        self.paused = False
+        self.requests = 0
+        self.conflicts = 0
+        self._deadline = 0.0
+        self._wake = asyncio.Event()
+        self._inbox = ""
+        self._sub: Subscription | None = None
+
+    async def open(self) -> None:
+        """Subscribe the inbox the consumer answers on."""
+        self._inbox = self.nc.new_inbox()
+        # Bounds well above what the credit lets in, so nats-py never drops a message.
+        self._sub = await self.nc.subscribe(
+            self._inbox,
+            cb=self._on_msg,
+            pending_msgs_limit=max(4 * self.capacity, 1024),
+            pending_bytes_limit=-1,
+        )
+
+    async def run(self) -> None:
+        """Ask for messages whenever there is room; renew requests as they expire."""
+        request_ns = int(self.expires_s * 1e9)
+        while True:
+            now = time.monotonic()
+            if self.outstanding and now > self._deadline + 1.0:
+                # Requests past their expiry that never answered were lost (server restart).
+                self.outstanding = 0
+            room = self.capacity - self.held - self.outstanding
+            blocked = self.blocked()
+            if (
+                not self.paused
+                and not blocked
+                and room > 0
+                and (room >= self.threshold or not self.outstanding)
+            ):
+                body = json.dumps({"batch": room, "expires": request_ns}).encode()
+                try:
+                    await self.nc.publish(self.next_subject, body, reply=self._inbox)
+                except nats.errors.Error as exc:
+                    log.warning("pull request on %s failed: %r", self.durable, exc)
+                else:
+                    self.outstanding += room
+                    self.requests += 1
+                    self._deadline = now + self.expires_s
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(BLOCKED_POLL_S if blocked else self.expires_s / 2):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    def wake_nowait(self) -> None:
+        """Look again (room freed, breaker closed, reconnected)."""
+        self._wake.set()
+
+    def released_nowait(self) -> None:
+        """One held message finished; wake the loop once enough room is free."""
+        self.held -= 1
+        if self.capacity - self.held - self.outstanding >= self.threshold:
+            self._wake.set()
+
+    def reset_nowait(self) -> None:
+        """Forget outstanding requests (after a reconnect the server no longer has them)."""
+        self.outstanding = 0
+        self._wake.set()
+
+    async def _on_msg(self, msg: Msg) -> None:
+        headers = msg.headers
+        status = headers.get("Status") if headers else None
+        if status is None:
+            if self.outstanding:
+                self.outstanding -= 1
+            self.held += 1
+            await self.on_message(msg)
+            return
+        if status == HEARTBEAT:
+            return
+        if status in (REQUEST_EXPIRED, CONFLICT, NO_MESSAGES):
+            unfilled = headers.get(PENDING_MESSAGES) if headers else None
+            if unfilled is not None and unfilled.isdigit():
+                self.outstanding = max(0, self.outstanding - int(unfilled))
+            else:
+                self.outstanding = 0
+            if status == CONFLICT:
+                self.conflicts += 1
+                log.warning(
+                    "consumer %s refused a pull: %s",
+                    self.durable,
+                    headers.get("Description", "") if headers else "",
+                )
+            self._wake.set()
+
+    async def close(self) -> None:
+        """Stop asking and unsubscribe the inbox (messages still on their way are redelivered)."""
+        self.paused = True
+        sub, self._sub = self._sub, None
+        if sub is not None and not self.nc.is_closed:
+            try:
+                await sub.unsubscribe()
+            except nats.errors.Error as exc:
+                log.debug("unsubscribing %s: %r", self.durable, exc)

@@ -1,0 +1,288 @@
+"""The router on NATS JetStream: ``events.Router`` over one stream and durable pull consumers.
+
+``publish`` validates the event, counts the deliveries it makes here (one per
+lane whose consumer will take it: the same routing every process with this
+config does), encodes it (msgspec) and offers it to the bounded outgoing
+buffer; it never awaits. The stream stores it once per event id (the
+duplicate window), and each lane's consumer hands it to one member's workers,
+in this process or another one sharing the consumer. See ``attempt`` for how
+retries, backoff, the breaker and dead letters map onto NAK and redelivery.
+
+Accounting: ``deliveries`` counts what this process published and routed (a
+duplicate PubAck takes its deliveries back: the stream stored the event once);
+``delivered`` and ``dead_lettered`` count what this process's workers ended.
+``pending = deliveries - ended`` is derived, because undelivered events live
+on the server, not here: summed over every process sharing the stream it is
+the cluster's backlog, and :meth:`JetStreamRouter.server_pending` reads the
+same backlog from the consumers, so a test (or an operator) can check one
+against the other. Redeliveries are counted apart (``transport_stats``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import nats.errors
+from nats.aio.client import Client
+from nats.js import api as js_api
+from nats.js.errors import APIError
+
+from daemon.jetstream.attempt import Transport
+from daemon.jetstream.config import JetStreamConfig
+from daemon.jetstream.connect import connect
+from daemon.jetstream.errors import TransportError
+from daemon.jetstream.lane import ACK_WAIT_MARGIN_S, Lane, Member
+from daemon.jetstream.outgoing import Entry, Outgoing
+from daemon.jetstream.puller import Puller
+from daemon.jetstream.shutdown import drain_router
+from daemon.jetstream.stats import Intake, JetStreamStats, router_stats, transport_stats
+from daemon.jetstream.streams import durable_name, ensure_consumer, ensure_streams, filter_subjects
+from events.codecs import msgpack_encoder
+from events.delivery import DeadLetterStore, Handler, Pipeline, TimeoutWatchdog, WorkerSlot
+from events.errors import ConfigError
+from events.model import (
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    REJECT_DRAINING,
+    REJECT_INVALID,
+    REJECT_OVERLOADED,
+    Ack,
+    DrainReport,
+    Event,
+    RouterStats,
+)
+from events.subjects import is_valid_subject
+from events.subscription import Subscription
+
+log = logging.getLogger(__name__)
+
+_ACCEPTED = Ack.accepted()
+#: Subjects whose routing is cached (cleared when full).
+ROUTE_CACHE_SIZE = 4096
+
+
+class JetStreamRouter:
+    """``events.Router`` on JetStream; ``config.url`` names the NATS server."""
+
+    def __init__(self, config: JetStreamConfig | None = None) -> None:
+        self.config = config if config is not None else JetStreamConfig()
+        if not self.config.url:
+            raise ConfigError("transport.url is required: the NATS server to route through")
+        self.dead_letters = DeadLetterStore(self.config.dead_letter_capacity)
+        self.watchdog = TimeoutWatchdog(self.config.watchdog_tick_s)
+        self.outgoing = Outgoing(self.config, self._on_duplicate)
+        self.lanes: dict[str, Lane] = {}
+        self.nc: Client | None = None
+        self.transport: Transport | None = None
+        #: Consumers' backlog as last read from the server (None until read).
+        self.last_server_pending: int | None = None
+        self._keys: set[str] = set()
+        self._services: set[str] = set()
+        self._routes: dict[str, tuple[str, ...]] = {}
+        self._prefix = self.config.subject_prefix
+        self.tasks: list[asyncio.Task[None]] = []
+        self.workers: list[asyncio.Task[None]] = []
+        self.watchdog_task: asyncio.Task[None] | None = None
+        self._started = False
+        self._start_lock = asyncio.Lock()
+        self.closed = False
+        self._drain_task: asyncio.Task[DrainReport] | None = None
+        self.intake = Intake()
+        #: Deliveries of events that never reached the stream, by reason (dead-lettered here).
+        self.unpublished: dict[str, int] = {}
+
+    # -- configuration -------------------------------------------------------------
+
+    def subscribe(self, sub: Subscription, handler: Handler) -> None:
+        """Add a subscription (before ``start``: consumers are declared there)."""
+        if self.closed:
+            raise RuntimeError("router is draining: no new subscriptions")
+        if self._started:
+            raise RuntimeError(
+                "jetstream router: subscribe before start (durable consumers are declared at start)"
+            )
+        if sub.key in self._keys:
+            raise ConfigError(f"subscription {sub.key!r} is already registered")
+        group = sub.queue_group
+        key = f"group:{group}" if group is not None else f"sub:{sub.key}"
+        lane = self.lanes.get(key)
+        if lane is None:
+            durable = durable_name(self.config.durable_prefix, key)
+            lane = Lane(key, group or sub.service, durable, group is not None)
+            self.lanes[key] = lane
+        seed = None if self.config.seed is None else self.config.seed + len(self._keys)
+        pipeline = Pipeline(sub, handler, self.dead_letters, module=lane.durable, seed=seed)
+        lane.members.append(Member(sub, handler, pipeline))
+        self._keys.add(sub.key)
+        self._services.add(sub.service)
+        self._routes.clear()
+
+    async def start(self) -> None:
+        """Connect, declare streams and consumers, start pullers, workers and the publisher.
+
+        Idempotent. Raise :class:`TransportError` (naming the server) when the
+        server cannot be reached or refuses a stream or consumer.
+        """
+        async with self._start_lock:  # drain may call start while a start is under way
+            if not self._started:
+                await self._start()
+
+    async def _start(self) -> None:
+        config = self.config
+        nc = await connect(config, self._on_error, self._on_reconnected)
+        try:
+            js = nc.jetstream(
+                timeout=config.connect_timeout_s, publish_async_max_pending=config.acks_in_flight
+            )
+            await ensure_streams(js, config)
+            await self.outgoing.open(nc)
+            transport = Transport(js, config.dead_letter_prefix, config.publish_timeout_s)
+            for lane in self.lanes.values():
+                await self._open_lane(nc, lane, transport)
+        except BaseException:
+            await nc.close()
+            raise
+        self.nc = nc
+        self.transport = transport
+        self._started = True
+        self.watchdog_task = asyncio.create_task(self.watchdog.run(), name="jetstream-watchdog")
+        self.tasks.append(asyncio.create_task(self.outgoing.run(nc), name="jetstream-publisher"))
+        for lane in self.lanes.values():
+            assert lane.puller is not None
+            self.tasks.append(asyncio.create_task(lane.puller.run(), name=f"pull-{lane.durable}"))
+            for member in lane.members:
+                for index in range(member.sub.concurrency):
+                    slot = WorkerSlot()
+                    self.watchdog.slots.append(slot)
+                    task = asyncio.create_task(
+                        lane.work(member, slot), name=f"{member.sub.service}-{index}"
+                    )
+                    slot.task = task
+                    member.tasks.append(task)
+                    self.workers.append(task)
+
+    async def _open_lane(self, nc: Client, lane: Lane, transport: Transport) -> None:
+        config = self.config
+        longest = max(member.sub.timeout_s for member in lane.members)
+        lane.ack_wait_s = max(config.ack_wait_s, longest + ACK_WAIT_MARGIN_S)
+        capacity = lane.capacity_per_prefetch * config.prefetch
+        await ensure_consumer(
+            nc.jetstream(timeout=config.connect_timeout_s),
+            config,
+            durable=lane.durable,
+            filters=filter_subjects(self._prefix, [m.sub.pattern for m in lane.members]),
+            ack_wait_s=lane.ack_wait_s,
+            max_ack_pending=capacity,
+        )
+        lane.transport = transport
+        lane.puller = Puller(
+            nc,
+            api_prefix=js_api.DEFAULT_PREFIX,
+            stream=config.stream,
+            durable=lane.durable,
+            capacity=capacity,
+            expires_s=config.pull_expires_s,
+            on_message=lane.on_message,
+            blocked=lane.breaker_blocks,
+        )
+        await lane.puller.open()
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.warning("nats (%s): %r", self.config.redacted_url(), exc)
+
+    async def _on_reconnected(self) -> None:
+        # Pull requests do not survive a reconnect: ask again at once.
+        for lane in self.lanes.values():
+            if lane.puller is not None:
+                lane.puller.reset_nowait()
+
+    # -- intake --------------------------------------------------------------------
+
+    def publish(self, event: Event) -> Ack:
+        """Route, encode and buffer ``event`` now; never awaits. Every outcome is counted."""
+        intake = self.intake
+        intake.published += 1
+        if self.closed:
+            return self._reject(REJECT_DRAINING)
+        subject = event.subject
+        targets = event.targets
+        routes = None if targets else self._routes.get(subject)
+        if routes is None:
+            if not is_valid_subject(subject):
+                return self._reject(REJECT_INVALID)
+            routes = tuple(
+                lane.label for lane in self.lanes.values() if lane.routes(subject, targets)
+            )
+            if not targets:
+                if len(self._routes) >= ROUTE_CACHE_SIZE:
+                    self._routes.clear()
+                self._routes[subject] = routes
+        if not PRIORITY_MIN <= event.priority <= PRIORITY_MAX:
+            return self._reject(REJECT_INVALID)
+        entry = Entry(f"{self._prefix}.{subject}", event.id, msgpack_encoder.encode(event), routes)
+        if not self.outgoing.offer_nowait(entry):
+            return self._reject(REJECT_OVERLOADED)
+        if targets:
+            intake.unknown_targets += len(set(targets) - self._services)
+        intake.accepted += 1
+        if routes:
+            intake.deliveries += len(routes)
+        else:
+            intake.unrouted += 1
+        return _ACCEPTED
+
+    def _reject(self, reason: str) -> Ack:
+        rejected = self.intake.rejected
+        rejected[reason] = rejected.get(reason, 0) + 1
+        return Ack.rejected(reason)
+
+    def _on_duplicate(self, entry: Entry) -> None:
+        # The stream already held this id: it is delivered once, for the first copy.
+        self.intake.deliveries -= len(entry.routes)
+
+    # -- shutdown and stats ----------------------------------------------------------
+
+    async def drain(self, timeout_s: float) -> DrainReport:
+        """Stop intake; publish what is buffered, let consumers finish, give back the rest.
+
+        Runs once (later and concurrent calls await the first one's report) in a
+        task of its own, so a cancelled caller does not leave it half done. See
+        ``shutdown`` for the steps.
+        """
+        if self._drain_task is None:
+            self.closed = True
+            self._drain_task = asyncio.create_task(
+                drain_router(self, timeout_s), name="jetstream-drain"
+            )
+        return await asyncio.shield(self._drain_task)
+
+    async def server_pending(self) -> int:
+        """Messages the server still holds for this router's consumers (queued or un-acked)."""
+        if self.nc is None or self.nc.is_closed:
+            raise TransportError("not connected: server_pending needs a started router")
+        js = self.nc.jetstream(timeout=self.config.connect_timeout_s)
+        total = 0
+        for lane in self.lanes.values():
+            try:
+                info = await js.consumer_info(self.config.stream, lane.durable)
+            except (APIError, nats.errors.Error) as exc:
+                raise TransportError(f"consumer {lane.durable!r}: {exc!r}") from exc
+            total += info.num_pending + info.num_ack_pending
+        self.last_server_pending = total
+        return total
+
+    def members(self) -> list[Member]:
+        return [member for lane in self.lanes.values() for member in lane.members]
+
+    def stats(self) -> RouterStats:
+        """A snapshot of every counter; ``pending`` is derived (see the module docstring)."""
+        return router_stats(self)
+
+    def transport_stats(self) -> JetStreamStats:
+        """What the stream and the consumers did, beside the contract's counters."""
+        return transport_stats(self)
+
+    @property
+    def started(self) -> bool:
+        return self._started

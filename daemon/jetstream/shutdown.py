@@ -1,0 +1,156 @@
+"""How a JetStream router drains: publish, let consumers finish, give the rest back, report.
+
+1. Intake is already closed (``publish`` answers ``draining``).
+2. Every buffered event is published and its PubAck awaited.
+3. The workers keep consuming until this router's consumers hold nothing on the
+   server (nothing queued, nothing un-acked: NAK'd retries included) and
+   nothing is held locally.
+4. Then pulling stops (the inboxes are unsubscribed, so nothing given back
+   comes back here); workers still busy are cancelled (``events.lifecycle``),
+   and what they held or still had queued is NAK'd without delay: the server
+   redelivers it at once to another process sharing the consumer, or to this
+   service when it restarts. It stays ``pending`` (in the stream), never lost.
+5. Events that never got a PubAck are dead-lettered here as ``unpublished``
+   (with the event, in the in-memory dead-letter store): the stream may not
+   hold them, so they must end somewhere visible.
+6. The consumers' backlog is read once more (``last_server_pending``); an
+   ``ephemeral`` router then deletes its streams; the connection closes.
+
+The report is ``completed`` only if all of that happened within ``timeout_s``
+and nothing is left pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import msgspec
+import nats.errors
+
+from daemon.jetstream.errors import TransportError
+from daemon.jetstream.outgoing import Entry
+from events.codecs import msgpack_decoder
+from events.lifecycle import end_workers, finish_drain
+from events.model import DeadLetter, DrainReport
+
+if TYPE_CHECKING:
+    from daemon.jetstream.router import JetStreamRouter
+
+log = logging.getLogger(__name__)
+
+#: How often drain asks the server whether the consumers are done (seconds).
+SETTLE_POLL_S = 0.01
+#: Time allowed to flush the last acks and close the connection (seconds).
+CLOSE_TIMEOUT_S = 2.0
+#: Dead-letter reason of an accepted event whose publish was never confirmed.
+DL_UNPUBLISHED = "unpublished"
+
+
+async def drain_router(router: JetStreamRouter, timeout_s: float) -> DrainReport:
+    """The drain of ``router`` (``JetStreamRouter.drain`` runs it once, in a task)."""
+    began = time.monotonic()
+    deadline = began + max(timeout_s, 0.0)
+
+    def left() -> float:
+        return max(0.0, deadline - time.monotonic())
+
+    connected = True
+    try:
+        await router.start()
+    except TransportError as exc:
+        log.error("drain: %s; buffered events are dead-lettered", exc)
+        connected = False
+    flushed = connected and await router.outgoing.flush(left())
+    settled = flushed and await _settle(router, deadline)
+    for lane in router.lanes.values():
+        if lane.puller is not None:
+            # Unsubscribe first: what is given back below must not be redelivered to our
+            # own pull requests, still open on the server, and sit here unseen.
+            await lane.puller.close()
+    members = router.members()
+    for member in members:
+        member.closing = True
+        member.wake_all()
+    ended = await end_workers(router.workers, left(), lambda: sum(m.busy for m in members))
+    for lane in router.lanes.values():
+        await lane.give_back_queued()
+    lost = _dead_letter_unconfirmed(router, router.outgoing.stop_nowait())
+    for task in router.tasks:
+        task.cancel()
+    await asyncio.gather(*router.tasks, return_exceptions=True)
+    await _close(router)
+    pending = router.stats().pending
+    in_time = settled and ended.in_time
+    return await finish_drain(
+        began=began,
+        completed=in_time,
+        timed_out=0 if in_time else max(pending, 0) + lost,
+        stats=router.stats,
+        workers=router.workers,
+        watchdog=router.watchdog_task,
+        what="jetstream",
+        abandoned=len(ended.abandoned),
+    )
+
+
+async def _settle(router: JetStreamRouter, deadline: float) -> bool:
+    """Wait until nothing is held here or on the server for our consumers; False at the deadline."""
+    while True:
+        left = deadline - time.monotonic()
+        if not any(lane.held for lane in router.lanes.values()) and not router.outgoing.count:
+            try:
+                async with asyncio.timeout(max(left, 0.0)):
+                    if await router.server_pending() == 0:
+                        return True
+            except (TimeoutError, TransportError):
+                pass
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(SETTLE_POLL_S)
+
+
+def _dead_letter_unconfirmed(router: JetStreamRouter, entries: list[Entry]) -> int:
+    """Dead-letter each delivery of events never confirmed stored; answer how many."""
+    count = 0
+    for entry in entries:
+        try:
+            event = msgpack_decoder.decode(entry.data)
+        except (msgspec.DecodeError, msgspec.ValidationError):  # pragma: no cover - we encoded it
+            continue
+        for label in entry.routes:
+            router.dead_letters.add(
+                DeadLetter(event, label, DL_UNPUBLISHED, 0, "no PubAck before drain ended")
+            )
+        count += len(entry.routes)
+    if count:
+        router.unpublished[DL_UNPUBLISHED] = router.unpublished.get(DL_UNPUBLISHED, 0) + count
+        log.warning("drain: %d deliveries of unconfirmed events dead-lettered", count)
+    return count
+
+
+async def _close(router: JetStreamRouter) -> None:
+    """Flush the last acks and NAKs, read the server's backlog once more, close."""
+    nc = router.nc
+    if nc is None or nc.is_closed:
+        return
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            await nc.flush()
+            await router.server_pending()
+    except (TimeoutError, TransportError, nats.errors.Error) as exc:
+        log.warning("drain: could not read the consumers' backlog: %r", exc)
+    if router.config.ephemeral:
+        js = nc.jetstream(timeout=CLOSE_TIMEOUT_S)
+        for stream in (router.config.stream, router.config.dead_letter_stream):
+            try:
+                await js.delete_stream(stream)
+            except (TimeoutError, nats.errors.Error) as exc:
+                log.warning("drain: deleting ephemeral stream %s: %r", stream, exc)
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            await nc.close()
+    except (TimeoutError, nats.errors.Error) as exc:
+        log.warning("drain: closing the NATS connection: %r", exc)
