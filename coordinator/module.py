@@ -181,11 +181,13 @@ class DataCoordinator:
         priority = event.priority
         if route is INVALID or not PRIORITY_MIN <= priority <= PRIORITY_MAX:
             return self._reject(REJECT_INVALID)
-        copies, checked, groups = route
         if event.targets:
             wanted = set(event.targets)
             self.unknown_targets += len(wanted - self.services)
-            copies, checked, groups = narrow_route(route, wanted)
+            route = narrow_route(route, wanted)
+        copies = route.plain
+        checked = route.checked
+        groups = route.groups
         if groups:
             chosen = tuple(min(group, key=pending_of) for group in groups)
             copies = copies + chosen
