@@ -13,18 +13,34 @@ itself (one attribute hop fewer per event).
 
 from __future__ import annotations
 
+import msgspec
+
 from coordinator.registration import Registration
 from events.errors import InvalidSubject
 from events.subjects import tokens_match, validate_subject
 
-#: A compiled route: every plain copy (in registration order), those of them checked
-#: for ``reject`` admission, and the queue groups (one member of each gets the event).
-Route = tuple[
-    tuple[Registration, ...], tuple[Registration, ...], tuple[tuple[Registration, ...], ...]
-]
+
+class Route(msgspec.Struct, frozen=True):
+    """A compiled route: what a module's intake needs to queue one event of a subject.
+
+    A Struct, not a NamedTuple: it is built only on a cache miss (and, narrowed,
+    per targeted event) but read on every ``_offer_general``, and CPython 3.11
+    unpacks only an exact tuple fast. On a 3-field record, ``python -m timeit -n
+    5000000 -r 7`` (best of six such runs, shared 2-core machine) gave 40 ns for
+    ``a, b, c = r`` on a NamedTuple, 11 ns on a tuple, 14 ns for reading three
+    Struct fields.
+    """
+
+    #: Every copy outside a queue group, in registration order.
+    plain: tuple[Registration, ...]
+    #: Those of :attr:`plain` that use ``reject``: checked for admission before any is queued.
+    checked: tuple[Registration, ...]
+    #: Queue groups, each in registration order: one member gets the event.
+    groups: tuple[tuple[Registration, ...], ...]
+
 
 #: The route of an invalid subject (cached like any other, so a bad subject costs one lookup).
-INVALID: Route = ((), (), ())
+INVALID = Route((), (), ())
 
 
 class RouteCache:
@@ -56,9 +72,8 @@ class RouteCache:
                 # FIFO eviction: a dict iterates in insertion order.
                 del cache[next(iter(cache))]
         self.cache[subject] = route
-        plain, checked, groups = route
-        if route is not INVALID and not groups and len(checked) == len(plain):
-            self.fast[subject] = plain
+        if route is not INVALID and not route.groups and len(route.checked) == len(route.plain):
+            self.fast[subject] = route.plain
         return route
 
 
@@ -71,7 +86,7 @@ def compile_route(copies: list[Registration]) -> Route:
             groups.setdefault(copy.group, []).append(copy)
         else:
             plain.append(copy)
-    return (
+    return Route(
         tuple(plain),
         tuple(c for c in plain if c.reject),
         tuple(tuple(members) for members in groups.values()),
@@ -80,12 +95,11 @@ def compile_route(copies: list[Registration]) -> Route:
 
 def narrow_route(route: Route, wanted: set[str]) -> Route:
     """Keep only the copies of the ``wanted`` services (an event's explicit targets)."""
-    copies, _, groups = route
-    kept = tuple(c for c in copies if c.service in wanted)
-    return (
+    kept = tuple(c for c in route.plain if c.service in wanted)
+    return Route(
         kept,
         tuple(c for c in kept if c.reject),
-        tuple(g for group in groups if (g := tuple(c for c in group if c.service in wanted))),
+        tuple(g for group in route.groups if (g := tuple(c for c in group if c.service in wanted))),
     )
 
 

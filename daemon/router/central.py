@@ -166,9 +166,10 @@ class CentralRouter:
             wanted = set(event.targets)
             self._unknown_targets += len(wanted - self._services)
             route = narrow_route(route, wanted)
-        checked, offered, groups = route
-        if groups:
-            checked, offered = pick_members(checked, offered, groups)
+        checked = route.checked
+        offered = route.offered
+        if route.groups:
+            checked, offered = pick_members(checked, offered, route.groups)
         size = len(event.payload)
         for box in checked:
             if not box.admits_nowait(size):

@@ -1,0 +1,176 @@
+"""A module's inlined intake behaves exactly like its general path, and so do their queue tags.
+
+``DataCoordinator.offer_nowait`` inlines the common case of ``_offer_general``
+and queues the route's tuple where the general path queues an ``Entry``; the
+worker takes each kind its own way. The same random publishes go to a module
+used as is and to one whose fast dict is emptied after every publish (so it
+only ever takes the general path); everything observable must be equal, at
+intake and through the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from coordinator.module import DataCoordinator
+from events import Ack, Category, Event, Subscription, TimeoutWatchdog
+from events.model import SubscriptionStats
+
+#: Few subjects, so most repeat and hit the route cache (the fast path needs a cached route).
+subject_st = st.sampled_from(["fs.a", "fs.a", "fs.a", "fs.b", "fs.a.b", "b", "fs..a"])
+pattern_st = st.sampled_from(["fs.a", "fs.*", "fs.>", "*.a", ">", "fs.a.b", "b"])
+mailbox_st = st.integers(1, 6)  # events
+mailbox_bytes_st = st.integers(1, 700)
+#: Any subscription: displacing policies and queue groups route through the general path.
+sub_st = st.tuples(
+    pattern_st,
+    mailbox_st,
+    mailbox_bytes_st,
+    st.sampled_from(["reject", "drop_oldest", "dead_letter"]),
+    st.sampled_from([None, "g"]),
+)
+#: Half the examples register only plain ``reject`` subscriptions: the fast path's case.
+subs_st = st.one_of(
+    st.lists(
+        st.tuples(pattern_st, mailbox_st, mailbox_bytes_st, st.just("reject"), st.none()),
+        min_size=1,
+        max_size=4,
+    ),
+    st.lists(sub_st, min_size=1, max_size=5),
+)
+publish_st = st.tuples(
+    subject_st,
+    st.sampled_from([0, 1, 1, 2, 3, -1, 4]),  # priority: out of range at both ends too
+    st.integers(0, 300),
+    st.sampled_from([(), (), (), (), ("s0",), ("s1", "nobody")]),
+)
+
+SubSpec = tuple[str, int, int, str, str | None]
+PublishSpec = tuple[str, int, int, tuple[str, ...]]
+#: A delivery as the handler saw it: service, event id, then every copy's (depth, bytes).
+Seen = tuple[str, str, tuple[tuple[int, int], ...]]
+
+
+def _event(n: int, spec: PublishSpec) -> Event:
+    subject, priority, size, targets = spec
+    return Event(
+        id=f"e{n}",
+        subject=subject,
+        category=Category.FILESYSTEM,
+        source="t",
+        priority=priority,
+        payload=bytes(size),
+        targets=targets,
+    )
+
+
+def _module(subs: list[SubSpec], queue_size: int | None, seen: list[Seen]) -> DataCoordinator:
+    services = {f"s{index}" for index in range(len(subs))}
+    module = DataCoordinator(
+        Category.FILESYSTEM,
+        queue_size=queue_size,
+        workers=1,
+        watchdog=TimeoutWatchdog(),
+        services=services,
+    )
+    for index, (pattern, mailbox, mailbox_bytes, overflow, group) in enumerate(subs):
+        sub = Subscription(
+            service=f"s{index}",
+            pattern=pattern,
+            mailbox=mailbox,
+            mailbox_bytes=mailbox_bytes,
+            overflow=overflow,  # type: ignore[arg-type]
+            queue_group=group,
+        )
+
+        async def record(event: Event, service: str = sub.service) -> None:
+            copies = tuple((copy.depth, copy.nbytes) for copy in module.copies)
+            seen.append((service, event.id, copies))
+
+        module.register(sub, record, seed=index)
+    return module
+
+
+def _queue(module: DataCoordinator) -> list[list[tuple[str, list[str]]]]:
+    """Per priority, each queued event's id and the services of its deliveries still to run."""
+    queued = []
+    for level in module.levels:
+        entries = []
+        for index in range(0, len(level), 2):
+            event, tag = level[index], level[index + 1]
+            if tag.__class__ is tuple:
+                live = list(tag)
+            else:
+                live = [c for c in tag.copies if tag.cancelled is None or c not in tag.cancelled]
+            entries.append((event.id, [copy.service for copy in live]))
+        queued.append(entries)
+    return queued
+
+
+def _state(module: DataCoordinator) -> tuple[object, ...]:
+    """Every counter of the module and of its copies, and the copies' displacement queues."""
+    copies: list[tuple[SubscriptionStats, int, int, int, list[list[str]] | None]] = []
+    for copy in module.copies:
+        own = None
+        if copy.levels is not None:
+            own = [[entry.event.id for entry in level] for level in copy.levels]
+        copies.append((copy.stats(), copy.deliveries, copy.depth, copy.nbytes, own))
+    counters = (
+        module.accepted,
+        dict(module.rejected),
+        module.unrouted,
+        module.unknown_targets,
+        module.depth,
+    )
+    return counters, copies, _queue(module)
+
+
+async def _run_workers(module: DataCoordinator) -> None:
+    """Let the module's worker run everything queued, then stop."""
+    module.start_nowait()
+    module.close_nowait()
+    await asyncio.wait_for(asyncio.gather(*module.tasks), 10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    subs=subs_st,
+    queue_size=st.one_of(st.none(), st.integers(1, 8)),
+    publishes=st.lists(publish_st, max_size=40),
+)
+@example(
+    # Fast path into the copy's event bound, then the module's configured bound.
+    subs=[("fs.>", 2, 700, "reject", None), ("*.a", 6, 700, "reject", None)],
+    queue_size=3,
+    publishes=[("fs.a", 1, 10, ())] * 3 + [("fs.b", 1, 10, ())] * 3,
+)
+@example(
+    # Fast path into the byte bound, priorities mixed, and an unrouted cached subject.
+    subs=[("fs.a", 6, 100, "reject", None)],
+    queue_size=None,
+    publishes=[("fs.a", 0, 60, ()), ("fs.a", 3, 60, ()), ("fs.a", 2, 40, ()), ("b", 1, 0, ())] * 2,
+)
+def test_offer_fast_path_matches_general_path(
+    subs: list[SubSpec], queue_size: int | None, publishes: list[PublishSpec]
+) -> None:
+    """Same acks, counters, queue and deliveries whether or not intake takes its fast path."""
+    seen_general: list[Seen] = []
+    seen_normal: list[Seen] = []
+    general = _module(subs, queue_size, seen_general)
+    normal = _module(subs, queue_size, seen_normal)
+    expected: list[Ack] = []
+    actual: list[Ack] = []
+    for n, spec in enumerate(publishes):
+        event = _event(n, spec)
+        expected.append(general.offer_nowait(event))
+        general._fast.clear()
+        actual.append(normal.offer_nowait(event))
+    assert expected == actual
+    assert _state(general) == _state(normal)
+    asyncio.run(_run_workers(general))
+    asyncio.run(_run_workers(normal))
+    assert seen_general == seen_normal
+    assert _state(general) == _state(normal)
