@@ -56,12 +56,13 @@ _NUMBERS_AS_WRITTEN = msgspec.json.Encoder(decimal_format="number")
 
 def raw_payload(raw: msgspec.Raw) -> bytes | None:
     """A payload's bytes: a string's UTF-8, any other JSON value compacted (numbers kept)."""
-    if not len(raw) or raw == b"null":
+    data = bytes(raw)
+    if not data or data == b"null":
         return None
-    if raw[:1] == b'"':
-        text: str = msgspec.json.decode(raw)
+    if data[:1] == b'"':
+        text: str = msgspec.json.decode(data)
         return text.encode()
-    return msgspec.json.format(raw, indent=-1)
+    return msgspec.json.format(data, indent=-1)
 
 
 def encode_payload(value: Any) -> bytes | None:
