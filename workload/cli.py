@@ -26,6 +26,7 @@ from workload.traces.cli import (
     run_import,
     run_info,
 )
+from workload.traces.replay import DEFAULT_WINDOWS
 
 EXIT_USAGE = 2
 PREVIEW_EPILOG = """\
@@ -89,7 +90,7 @@ def preview(args: argparse.Namespace) -> int:
     _only_with(
         args,
         "--trace",
-        {"speed": 1.0, "scale": 1.0, "window": None, "windows": 10, "max-shift": 1.0},
+        {"speed": 1.0, "scale": 1.0, "window": None, "windows": DEFAULT_WINDOWS, "max-shift": 1.0},
     )
     schedule = build_schedule(
         args.seed,

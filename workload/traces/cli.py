@@ -13,11 +13,12 @@ import numpy as np
 from events.errors import ConfigError
 from workload.config import Scenarios
 from workload.services import build_services
-from workload.traces.fields import FIELDS, TS_UNITS, parse_map
+from workload.traces.fields import FIELDS, parse_map
 from workload.traces.importer import ImportOptions, ImportReport, import_log
 from workload.traces.preview import render_trace
 from workload.traces.reader import read_trace
 from workload.traces.replay import DEFAULT_WINDOWS, event_categories, trace_schedule
+from workload.traces.timestamps import TS_UNITS
 from workload.traces.trace import CATEGORIES
 from workload.traces.transforms import Transform, parse_window
 

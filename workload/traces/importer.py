@@ -28,10 +28,11 @@ import numpy as np
 from events.errors import ConfigError
 from workload.config import CategoryMap
 from workload.errors import TraceImportError
-from workload.traces.fields import TS_UNITS, FieldPath
+from workload.traces.fields import FieldPath
 from workload.traces.format import FORMAT, FORMAT_FAMILY, PhaseMark, TraceHeader
 from workload.traces.logread import LogFormat, csv_chunks, detect_format, json_chunks
 from workload.traces.logrows import LogRows
+from workload.traces.timestamps import TS_UNITS
 from workload.traces.trace import Trace, freeze
 from workload.traces.writer import write_trace
 

@@ -159,15 +159,17 @@ def csv_columns(src: Path, head: list[str], mapping: dict[str, FieldPath]) -> li
     return wanted
 
 
-def _numbered_rows(reader: Any) -> Iterator[tuple[int, list[str] | csv.Error]]:
-    # One try per run of good rows, not per row.
-    while True:
-        try:
-            for row in reader:
-                yield reader.line_num, row
-            return
-        except csv.Error as exc:
-            yield reader.line_num, exc
+def _line_numbers(rows: list[list[str]], after: int, end: int) -> list[int]:
+    """The line each row ends on, the first starting after line ``after``."""
+    if end - after == len(rows):
+        return list(range(after + 1, end + 1))
+    # Some quoted cell spans lines: count the line breaks inside cells.
+    numbers = []
+    line = after
+    for row in rows:
+        line += 1 + sum(cell.count("\n") for cell in row)
+        numbers.append(line)
+    return numbers
 
 
 def csv_chunks(src: Path, lines: Iterable[str], mapping: dict[str, FieldPath]) -> Iterator[Chunk]:
@@ -181,23 +183,31 @@ def csv_chunks(src: Path, lines: Iterable[str], mapping: dict[str, FieldPath]) -
         raise TraceImportError(f"{src}:1: bad CSV header: {exc}") from None
     columns = csv_columns(src, head, mapping)
     width = len(head)
-    numbered = _numbered_rows(reader)
-    while batch := list(itertools.islice(numbered, CHUNK)):
+    while True:
         chunk = Chunk()
-        rows = [row for _, row in batch if type(row) is list and len(row) == width]
-        if len(rows) == len(batch):
-            chunk.numbers = [number for number, _ in batch]
+        after = reader.line_num
+        batch: list[list[str]] = []
+        try:
+            # extend keeps the rows read before an error.
+            batch.extend(itertools.islice(reader, CHUNK))
+        except csv.Error as exc:
+            chunk.broken.append((reader.line_num, BadValue("csv", f"bad CSV: {exc}")))
+        if not batch and not chunk.broken:
+            return
+        end = reader.line_num if not chunk.broken else chunk.broken[0][0] - 1
+        numbers = _line_numbers(batch, after, end)
+        if all(len(row) == width for row in batch):
+            rows, chunk.numbers = batch, numbers
         else:
             rows = []
-            for number, row in batch:
-                if isinstance(row, csv.Error):
-                    chunk.broken.append((number, BadValue("csv", f"bad CSV: {row}")))
-                elif len(row) == width:
+            for number, row in zip(numbers, batch, strict=True):
+                if len(row) == width:
                     chunk.numbers.append(number)
                     rows.append(row)
                 elif row and (len(row) > 1 or row[0].strip()):
                     reason = f"{len(row)} cells, the header has {width}"
                     chunk.broken.append((number, BadValue("csv", reason)))
+            chunk.broken.sort(key=lambda item: item[0])
         cells = list(zip(*rows, strict=True)) if rows else [()] * width
         chunk.values = [
             [None] * len(rows) if i is None else [v or None for v in cells[i]] for i in columns

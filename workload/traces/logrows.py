@@ -18,9 +18,10 @@ from events.errors import InvalidSubject
 from events.model import PRIORITY_MAX, PRIORITY_MIN
 from events.subjects import validate_subject
 from workload.config import CategoryMap
-from workload.traces.fields import TS_UNITS, BadValue, parse_int, parse_ts
+from workload.traces.fields import BadValue, parse_int
 from workload.traces.format import MAX_SIZE
 from workload.traces.logread import Chunk
+from workload.traces.timestamps import TS_UNITS, parse_ts, rfc3339_column
 from workload.traces.trace import ABSENT, CATEGORIES
 
 _INT64 = 2**63 - 1
@@ -77,14 +78,24 @@ class LogRows:
 
     def _ts(self, values: list[Any], bad: Bad) -> npt.NDArray[np.int64]:
         exponent = self.exponent
+        if _all_strings(values):
+            out, parsed = rfc3339_column(values)
+            rest = np.flatnonzero(~parsed)
+        else:
+            out, rest = np.zeros(len(values), dtype=np.int64), np.arange(len(values))
+        if not rest.size:
+            return out
         try:
-            return np.fromiter(
-                (parse_ts(v, exponent) for v in values), dtype=np.int64, count=len(values)
+            out[rest] = np.fromiter(
+                (parse_ts(values[i], exponent) for i in rest.tolist()),
+                dtype=np.int64,
+                count=rest.size,
             )
+            return out
         except (BadValue, OverflowError):
             pass
-        out = np.zeros(len(values), dtype=np.int64)
-        for i, value in enumerate(values):
+        for i in rest.tolist():
+            value = values[i]
             try:
                 ns = parse_ts(value, exponent)
                 if not -_INT64 <= ns <= _INT64:
