@@ -142,3 +142,20 @@ def test_columns_are_read_only(tmp_path: Path) -> None:
     trace = small_trace(tmp_path, n=10)
     assert [c.flags.writeable for c in trace.columns()] == [False] * 7
     assert np.int64 == trace.t_ns.dtype
+
+
+@pytest.mark.parametrize(
+    ("event", "needle"),
+    [
+        (TraceEvent(t=0, subject="a.b", size=-1), "size -1 is outside"),
+        (TraceEvent(t=0, subject="a.b", size=1, priority=7), "priority 7 is outside 0..3"),
+        (TraceEvent(t=0, subject="a.b", size=1, headers_size=-2), "headers_size -2 is outside"),
+        (TraceEvent(t=0, subject="a b", size=1), "contains whitespace"),
+        (TraceEvent(t=0, subject="a.b", size=1, payload=b"x"), "a payload, but the trace keeps none"),
+    ],
+)
+def test_writer_refuses_what_readers_would(tmp_path: Path, event: TraceEvent, needle: str) -> None:
+    """The writer never writes an event a reader would refuse."""
+    with pytest.raises(TraceFormatError) as info:
+        write_events(tmp_path / "t.jsonl", [event])
+    assert (needle in str(info.value), (tmp_path / "t.jsonl").exists()) == (True, False)

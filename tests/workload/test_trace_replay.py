@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from events import Category, ConfigError
-from workload import build_services, load_scenarios, parse_scenarios
+from workload import (
+    ScheduleFileError,
+    build_services,
+    load_scenarios,
+    parse_scenarios,
+    write_schedule,
+)
 from workload.config import CategoryMap
 from workload.traces import PhaseMark, TraceEvent, Transform, read_trace, trace_schedule
 
@@ -168,3 +174,10 @@ def test_custom_scenarios_drive_categories(tmp_path: Path) -> None:
         "mcp",
         "mcp",
     ]
+
+
+def test_a_trace_schedule_is_not_written_as_a_schedule_file(tmp_path: Path) -> None:
+    """write_schedule refuses a trace replay (the trace and its options are the record)."""
+    s = trace_schedule(small_trace(tmp_path), profile="light")
+    with pytest.raises(ScheduleFileError, match="keep the trace and its replay options"):
+        write_schedule(s, tmp_path / "s.jsonl")

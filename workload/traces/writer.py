@@ -18,17 +18,19 @@ import msgspec
 import numpy as np
 
 from events.errors import InvalidSubject
+from events.model import PRIORITY_MAX, PRIORITY_MIN, Category
 from events.subjects import validate_subject
 from workload.errors import TraceFormatError
 from workload.traces.format import (
     FORMAT,
+    MAX_SIZE,
     PhaseMark,
     TraceEvent,
     TraceHasher,
     TraceHeader,
     utc_now,
 )
-from workload.traces.trace import Trace
+from workload.traces.trace import ABSENT, CATEGORIES, Trace
 
 _FLUSH_LINES = 4096
 _MAX_INT = 2**63 - 1
@@ -84,12 +86,16 @@ class TraceWriter:
         if event.t < self.last_t:
             raise TraceFormatError(f"{where}: t {event.t} is before the previous {self.last_t}")
         if (event.payload is not None) != self._header.payloads:
-            wanted = "carries" if self._header.payloads else "carries no"
-            raise TraceFormatError(f"{where}: every event of this trace {wanted} a payload")
+            if self._header.payloads:
+                raise TraceFormatError(f"{where}: no payload, but the trace keeps payloads")
+            raise TraceFormatError(f"{where}: a payload, but the trace keeps none")
         if event.payload is not None and len(event.payload) != event.size:
             raise TraceFormatError(
                 f"{where}: size {event.size} but the payload has {len(event.payload)} bytes"
             )
+        problem = _out_of_range(event)
+        if problem:
+            raise TraceFormatError(f"{where}: {problem}")
         if event.subject not in self._valid_subjects:
             try:
                 validate_subject(event.subject)
@@ -177,8 +183,33 @@ class TraceWriter:
             self.close()
 
 
+def _out_of_range(event: TraceEvent) -> str:
+    """What a reader would refuse in ``event``'s numbers and category; empty when none."""
+    if not 0 <= event.size <= MAX_SIZE:
+        return f"size {event.size} is outside 0..{MAX_SIZE}"
+    if event.priority is not None and not PRIORITY_MIN <= event.priority <= PRIORITY_MAX:
+        return f"priority {event.priority} is outside {PRIORITY_MIN}..{PRIORITY_MAX}"
+    if event.headers_size is not None and not 0 <= event.headers_size <= MAX_SIZE:
+        return f"headers_size {event.headers_size} is outside 0..{MAX_SIZE}"
+    if event.category is not None and not isinstance(event.category, Category):
+        return f"category {event.category!r} is not a Category"
+    return ""
+
+
 def _check(trace: Trace, path: Path) -> None:
     # What TraceWriter.write checks per event, once over the columns.
+    ranges = (
+        ("size", trace.size, 0, MAX_SIZE),
+        ("priority", trace.priority, PRIORITY_MIN, PRIORITY_MAX),
+        ("headers_size", trace.headers_size, 0, MAX_SIZE),
+        ("category", trace.category_idx, 0, len(CATEGORIES) - 1),
+    )
+    for name, column, low, high in ranges:
+        given = column != ABSENT if name != "size" else np.ones(len(column), dtype=bool)
+        wrong = np.flatnonzero(given & ((column < low) | (column > high)))
+        if wrong.size:
+            i = int(wrong[0])
+            raise TraceFormatError(f"{path}: event {i}: {name} {int(column[i])} is out of range")
     t = trace.t_ns
     back = np.flatnonzero(t[1:] < t[:-1])
     if back.size or (len(t) and t[0] < 0):
