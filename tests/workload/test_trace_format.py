@@ -151,7 +151,7 @@ def test_columns_are_read_only(tmp_path: Path) -> None:
         (TraceEvent(t=0, subject="a.b", size=1, priority=7), "priority 7 is outside 0..3"),
         (TraceEvent(t=0, subject="a.b", size=1, headers_size=-2), "headers_size -2 is outside"),
         (TraceEvent(t=0, subject="a b", size=1), "contains whitespace"),
-        (TraceEvent(t=0, subject="a.b", size=1, payload=b"x"), "a payload, but the trace keeps none"),
+        (TraceEvent(t=0, subject="a.b", size=1, payload=b"x"), "but the trace keeps none"),
     ],
 )
 def test_writer_refuses_what_readers_would(tmp_path: Path, event: TraceEvent, needle: str) -> None:
