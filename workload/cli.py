@@ -20,13 +20,12 @@ from workload.schedule import build_schedule
 from workload.services import build_services
 from workload.traces.cli import (
     SCENARIOS_HELP,
-    add_replay_options,
     add_trace_commands,
     preview_trace,
     run_import,
     run_info,
 )
-from workload.traces.replay import DEFAULT_WINDOWS
+from workload.traces.options import REPLAY_DEFAULTS, add_replay_options
 
 EXIT_USAGE = 2
 PREVIEW_EPILOG = """\
@@ -87,11 +86,7 @@ def preview(args: argparse.Namespace) -> int:
         _only_with(args, "--pattern", {"duration": None, "base-rate": None, "out": None})
         print(preview_trace(args, scenarios))
         return 0
-    _only_with(
-        args,
-        "--trace",
-        {"speed": 1.0, "scale": 1.0, "window": None, "windows": DEFAULT_WINDOWS, "max-shift": 1.0},
-    )
+    _only_with(args, "--trace", REPLAY_DEFAULTS)
     schedule = build_schedule(
         args.seed,
         args.profile,

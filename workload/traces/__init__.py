@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from workload.traces.format import FORMAT, PhaseMark, TraceEvent, TraceHeader
 from workload.traces.importer import ImportOptions, ImportReport, import_log
+from workload.traces.options import add_replay_options, transform_from
 from workload.traces.reader import read_header, read_trace
 from workload.traces.replay import event_categories, trace_schedule
 from workload.traces.trace import Trace
@@ -20,11 +21,13 @@ __all__ = [
     "TraceHeader",
     "TraceWriter",
     "Transform",
+    "add_replay_options",
     "event_categories",
     "import_log",
     "parse_window",
     "read_header",
     "read_trace",
     "trace_schedule",
+    "transform_from",
     "write_trace",
 ]

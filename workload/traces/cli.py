@@ -15,12 +15,12 @@ from workload.config import Scenarios
 from workload.services import build_services
 from workload.traces.fields import FIELDS, parse_map
 from workload.traces.importer import ImportOptions, ImportReport, import_log
+from workload.traces.options import transform_from
 from workload.traces.preview import render_trace
 from workload.traces.reader import read_trace
-from workload.traces.replay import DEFAULT_WINDOWS, event_categories, trace_schedule
+from workload.traces.replay import event_categories, trace_schedule
 from workload.traces.timestamps import TS_UNITS
 from workload.traces.trace import CATEGORIES
-from workload.traces.transforms import Transform, parse_window
 
 SCENARIOS_HELP = "scenarios TOML: profiles, mix, subject sets, services, categories"
 IMPORT_EPILOG = f"""\
@@ -42,48 +42,6 @@ earliest. An event without a category gets the one of its subject's longest
 [categories] prefix in the scenarios file, else its default. Nothing is written
 to --out unless the import succeeds. The format is described in docs/traces.md.
 """
-
-
-def add_replay_options(parser: argparse.ArgumentParser) -> None:
-    """--speed, --scale, --window, --windows, --max-shift (shared with the bench later)."""
-    group = parser.add_argument_group("trace replay (with --trace)")
-    group.add_argument(
-        "--speed", type=float, default=1.0, help="compress time: 2 replays twice as fast"
-    )
-    group.add_argument(
-        "--scale",
-        type=float,
-        default=1.0,
-        help="multiply the rate, keeping the mix: seeded thinning below 1, seeded"
-        " time-shifted copies above (the seed is --seed)",
-    )
-    group.add_argument(
-        "--window", default=None, metavar="START:END", help="replay this slice (trace seconds)"
-    )
-    group.add_argument(
-        "--windows",
-        type=int,
-        default=DEFAULT_WINDOWS,
-        help="phases when the trace has no phase marks: this many equal slices w01, w02...",
-    )
-    group.add_argument(
-        "--max-shift",
-        type=float,
-        default=1.0,
-        help="seconds: the largest offset of a --scale copy",
-    )
-
-
-def transform_from(args: argparse.Namespace) -> Transform:
-    start, end = (0.0, None) if args.window is None else parse_window(args.window)
-    return Transform(
-        speed=args.speed,
-        scale=args.scale,
-        window_start_s=start,
-        window_end_s=end,
-        seed=args.seed,
-        max_shift_s=args.max_shift,
-    )
 
 
 def preview_trace(args: argparse.Namespace, scenarios: Scenarios) -> str:
