@@ -1,5 +1,8 @@
 """The scenarios configuration (``configs/scenarios.toml``): profiles, mix, patterns, services.
 
+``[categories]`` maps subject prefixes to the category an imported or replayed
+trace event gets when its line carries none (the coordinator routes by category).
+
 Every table is validated on load; an error names the file, the table and the key.
 """
 
@@ -13,7 +16,7 @@ import msgspec
 
 from events.config import CONFIG_DIR, convert, read_toml
 from events.errors import ConfigError, InvalidSubject
-from events.model import Category
+from events.model import CATEGORY_PATTERNS, Category
 from events.subjects import validate_pattern
 from events.subscription import BreakerPolicy, Overflow, RetryPolicy
 from workload.patterns import PatternSet
@@ -177,6 +180,48 @@ class ServicesConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     concurrency_headroom: float = 4.0
 
 
+def _default_prefixes() -> dict[str, str]:
+    # Design §2: each category's subjects share one first token (``fs.>`` ...).
+    return {
+        pattern.removesuffix(">"): category.value
+        for category, patterns in CATEGORY_PATTERNS.items()
+        for pattern in patterns
+    }
+
+
+class CategoryMap(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Subject prefix -> category for events that carry none; the longest prefix wins."""
+
+    default: str = Category.SERVICE.value
+    prefixes: dict[str, str] = msgspec.field(default_factory=_default_prefixes)
+
+    def __post_init__(self) -> None:
+        valid = [c.value for c in Category]
+        if self.default not in valid:
+            raise ConfigError(
+                f"categories.default: unknown category {self.default!r}; valid: {', '.join(valid)}"
+            )
+        for prefix, category in self.prefixes.items():
+            if not prefix or any(c in prefix for c in "*> \t\r\n"):
+                raise ConfigError(
+                    f"categories.prefixes: {prefix!r} is not a subject prefix"
+                    " (non-empty, no wildcards or whitespace)"
+                )
+            if category not in valid:
+                raise ConfigError(
+                    f"categories.prefixes.{prefix!r}: unknown category {category!r};"
+                    f" valid: {', '.join(valid)}"
+                )
+
+    def category_of(self, subject: str) -> Category:
+        """The category of ``subject``: its longest configured prefix, else the default."""
+        best = ""
+        for prefix in self.prefixes:
+            if len(prefix) > len(best) and subject.startswith(prefix):
+                best = prefix
+        return Category(self.prefixes[best] if best else self.default)
+
+
 class Scenarios(msgspec.Struct, frozen=True):
     """The whole validated ``scenarios.toml``."""
 
@@ -186,6 +231,7 @@ class Scenarios(msgspec.Struct, frozen=True):
     subjects: SubjectSets
     payload: PayloadSpec
     services: ServicesConfig
+    categories: CategoryMap = CategoryMap()
     source: str = ""
 
     def profile(self, name: str) -> Profile:
@@ -223,7 +269,7 @@ def validate_mix(raw: Any, where: str) -> dict[str, float]:
 
 def parse_scenarios(data: dict[str, Any], where: str) -> Scenarios:
     """Validate a parsed TOML document into :class:`Scenarios`."""
-    known = {"mix", "profiles", "patterns", "subjects", "payload", "services"}
+    known = {"mix", "profiles", "patterns", "subjects", "payload", "services", "categories"}
     for key in data:
         if key not in known:
             raise ConfigError(f"{where}: unknown table [{key}]; valid: {', '.join(sorted(known))}")
@@ -259,6 +305,7 @@ def parse_scenarios(data: dict[str, Any], where: str) -> Scenarios:
         subjects=convert(data.get("subjects", {}), SubjectSets, f"{where} [subjects]"),
         payload=convert(data.get("payload", {}), PayloadSpec, f"{where} [payload]"),
         services=services,
+        categories=convert(data.get("categories", {}), CategoryMap, f"{where} [categories]"),
         source=where,
     )
 

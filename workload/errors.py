@@ -14,3 +14,18 @@ class SimulatedFailure(SwitchyardError):
 
 class ScheduleFileError(SwitchyardError):
     """Raised when a schedule file has an unknown extension or does not read back."""
+
+
+class TraceFormatError(SwitchyardError):
+    """Raised when a trace file breaks its format (docs/traces.md), or cannot be written.
+
+    The message names the file and, for a bad event line, its line number.
+    """
+
+
+class TraceImportError(SwitchyardError):
+    """Raised when ``trace import`` meets a log line it cannot turn into an event.
+
+    The message names the source file, the line and the reason; raised at the
+    first bad line unless bad lines are skipped, and when nothing valid remains.
+    """

@@ -82,6 +82,12 @@ def write_schedule(schedule: Schedule, path: str | Path) -> Path:
     """Write ``schedule`` to ``path`` (format by extension); return the path."""
     path = Path(path)
     fmt = _format(path)
+    if schedule.trace is not None:
+        # Its priorities and recorded payloads have no column here; the trace is the file.
+        raise ScheduleFileError(
+            f"{path}: a schedule replayed from trace {schedule.trace.name!r} is not written"
+            " as a schedule file; keep the trace and its replay options instead"
+        )
     header = _header(schedule)
     columns = _columns(schedule)
     if fmt == ".msgpack":

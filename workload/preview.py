@@ -28,14 +28,9 @@ def rate_bins(schedule: Schedule) -> tuple[float, list[float]]:
     return bin_s, [float(c) / bin_s for c in counts[:n_bins]]
 
 
-def render(schedule: Schedule, services: list[ServiceSpec] | None = None) -> str:
-    """The preview text (no trailing newline)."""
-    prof = schedule.profile
+def phase_lines(schedule: Schedule) -> list[str]:
+    """The phase table: start, duration, asked rate, events and obtained rate per phase."""
     lines = [
-        f"pattern {schedule.pattern}, profile {prof.name} ({prof.services} services,"
-        f" {prof.payload_bytes} B payloads, base rate {prof.base_rate:g}/s),"
-        f" seed {schedule.seed}, duration {schedule.duration_s:g} s",
-        "",
         f"{'phase':<22} {'start s':>8} {'dur s':>8} {'rate/s asked':>17} {'events':>9}"
         f" {'obtained/s':>11}",
     ]
@@ -50,15 +45,39 @@ def render(schedule: Schedule, services: list[ServiceSpec] | None = None) -> str
             f"{phase.name:<22} {phase.start_s:>8.2f} {phase.duration_s:>8.2f} {asked:>17}"
             f" {count:>9,} {obtained:>11,.0f}"
         )
+    return lines
+
+
+def rate_lines(schedule: Schedule) -> list[str]:
+    """The obtained rate over time as a sparkline, with its scale and time axis."""
     bin_s, rates = rate_bins(schedule)
     top = max(rates) if rates else 0.0
-    lines += [
-        "",
+    end = f"{schedule.duration_s:g} s"
+    return [
         f"obtained rate over time ({bin_s:.3g} s per character; full block = {top:,.0f}/s,"
         f" lowest {min(rates, default=0.0):,.0f}/s):",
         "  " + sparkline(rates, top),
-        f"  0 s{'':{max(0, len(rates) - 3 - len(f'{schedule.duration_s:g} s'))}}"
-        f"{schedule.duration_s:g} s",
+        f"  0 s{'':{max(0, len(rates) - 3 - len(end))}}{end}",
+    ]
+
+
+def services_line(services: list[ServiceSpec]) -> str:
+    return (
+        f"services {len(services)}, expected deliveries per event {expected_fanout(services):.2f}"
+    )
+
+
+def render(schedule: Schedule, services: list[ServiceSpec] | None = None) -> str:
+    """The preview text (no trailing newline)."""
+    prof = schedule.profile
+    lines = [
+        f"pattern {schedule.pattern}, profile {prof.name} ({prof.services} services,"
+        f" {prof.payload_bytes} B payloads, base rate {prof.base_rate:g}/s),"
+        f" seed {schedule.seed}, duration {schedule.duration_s:g} s",
+        "",
+        *phase_lines(schedule),
+        "",
+        *rate_lines(schedule),
         "",
         f"{'category':<12} {'asked':>7} {'obtained':>9}",
     ]
@@ -73,9 +92,6 @@ def render(schedule: Schedule, services: list[ServiceSpec] | None = None) -> str
         f" distinct subjects {len(schedule.subjects)}",
     ]
     if services is not None:
-        lines.append(
-            f"services {len(services)}, expected deliveries per event"
-            f" {expected_fanout(services):.2f}"
-        )
+        lines.append(services_line(services))
     lines.append(f"schedule hash {schedule.hash}")
     return "\n".join(lines)

@@ -10,6 +10,11 @@ clumps cause (an M/G/1 queue waits longer than a D/G/1 at the same rate).
 
 Independent random streams (spawned from the seed) draw arrivals, categories,
 subjects and sizes, so changing one aspect of the mix leaves the others alone.
+
+A schedule can also come from a recorded or imported trace
+(``workload.traces.trace_schedule``): then ``trace`` says which trace and which
+transform, ``priority`` carries each event's priority and, for a trace written
+with payloads, ``payload_ref`` points each event at its recorded bytes.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numpy.typing as npt
 
 from events.errors import ConfigError
 from events.model import Category, Event
+from events.subjects import subject_matches
 from workload.config import Profile, Scenarios, load_scenarios
 from workload.mix import SubjectTable, draw_payload_sizes
 from workload.patterns import Phase, rate_at, scale_phases
@@ -33,9 +39,28 @@ SCHEDULE_VERSION = 1
 _CHUNK = 4096
 
 
+class TraceOrigin(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Which trace a schedule replays, and how it was transformed (all enter its hash)."""
+
+    name: str
+    hash: str
+    speed: float
+    scale: float
+    window_start_s: float
+    window_end_s: float
+    seed: int
+    max_shift_s: float
+    windows: int
+
+
 @dataclass(frozen=True, eq=False)
 class Schedule:
-    """An immutable, hashed schedule; arrays are read-only and index-aligned by seq."""
+    """An immutable, hashed schedule; arrays are read-only and index-aligned by seq.
+
+    ``priority`` (int8, per event) is None when every event has the default
+    priority; ``payload_ref`` (int64, per event) indexes ``payload_data`` when
+    the events carry recorded payloads instead of generated ones.
+    """
 
     seed: int
     profile: Profile
@@ -51,7 +76,12 @@ class Schedule:
     phase_idx: npt.NDArray[np.int16]
     mix: tuple[float, ...]
     hash: str = ""
+    trace: TraceOrigin | None = None
+    priority: npt.NDArray[np.int8] | None = None
+    payload_ref: npt.NDArray[np.int64] | None = None
+    payload_data: tuple[bytes, ...] = field(default=(), repr=False)
     _payloads: dict[int, bytes] = field(default_factory=dict, repr=False)
+    _subject_counts: list[npt.NDArray[np.int64]] = field(default_factory=list, repr=False)
 
     def __len__(self) -> int:
         return int(self.t_ns.shape[0])
@@ -69,15 +99,7 @@ class Schedule:
 
     def event(self, i: int, *, source: str = "workload") -> Event:
         """Event ``i`` of the schedule."""
-        return Event(
-            id=str(i),
-            subject=self.subjects[int(self.subject_idx[i])],
-            category=self.categories[int(self.category_idx[i])],
-            source=source,
-            payload=self.payload(int(self.payload_size[i])),
-            seq=i,
-            t_intended_ns=int(self.t_ns[i]),
-        )
+        return self._build(i, i + 1, source)[0]
 
     def iter_events(
         self, start: int = 0, stop: int | None = None, *, source: str = "workload"
@@ -92,6 +114,8 @@ class Schedule:
         return self._build(0, len(self), source)
 
     def _build(self, begin: int, end: int, source: str) -> list[Event]:
+        if self.priority is not None or self.payload_ref is not None:
+            return self._build_traced(begin, end, source)
         subjects, categories = self.subjects, self.categories
         payload = self.payload
         return [
@@ -115,6 +139,62 @@ class Schedule:
                 start=begin,
             )
         ]
+
+    def _build_traced(self, begin: int, end: int, source: str) -> list[Event]:
+        subjects, categories = self.subjects, self.categories
+        n = end - begin
+        priorities = [1] * n if self.priority is None else self.priority[begin:end].tolist()
+        if self.payload_ref is None:
+            payload = self.payload
+            payloads = [payload(size) for size in self.payload_size[begin:end].tolist()]
+        else:
+            data = self.payload_data
+            payloads = [data[ref] for ref in self.payload_ref[begin:end].tolist()]
+        return [
+            Event(
+                id=str(seq),
+                subject=subjects[s],
+                category=categories[c],
+                source=source,
+                priority=p,
+                payload=body,
+                seq=seq,
+                t_intended_ns=t,
+            )
+            for seq, (t, s, c, p, body) in enumerate(
+                zip(
+                    self.t_ns[begin:end].tolist(),
+                    self.subject_idx[begin:end].tolist(),
+                    self.category_idx[begin:end].tolist(),
+                    priorities,
+                    payloads,
+                    strict=True,
+                ),
+                start=begin,
+            )
+        ]
+
+    def subject_counts(self) -> npt.NDArray[np.int64]:
+        """Events per entry of ``subjects`` (computed once)."""
+        if not self._subject_counts:
+            counts = np.bincount(self.subject_idx, minlength=len(self.subjects)).astype(np.int64)
+            counts.flags.writeable = False
+            self._subject_counts.append(counts)
+        return self._subject_counts[0]
+
+    def match_fraction(self, pattern: str) -> float:
+        """The obtained share of events whose subject ``pattern`` matches."""
+        if not len(self):
+            return 0.0
+        if pattern == ">":
+            return 1.0
+        counts = self.subject_counts()
+        present = np.flatnonzero(counts)
+        subjects = self.subjects
+        matched = sum(
+            int(counts[i]) for i in present.tolist() if subject_matches(pattern, subjects[i])
+        )
+        return matched / len(self)
 
     def category_mix(self) -> list[float]:
         """The obtained share of each category, in ``Category`` order."""
@@ -193,8 +273,12 @@ def schedule_hash(header: dict[str, object], arrays: tuple[npt.NDArray[np.generi
 
 
 def hash_header(schedule: Schedule) -> dict[str, object]:
-    """Everything besides the arrays that defines a schedule."""
-    return {
+    """Everything besides the arrays that defines a schedule.
+
+    ``trace`` appears only for a schedule built from a trace, so the hashes of
+    pattern schedules stay what they were.
+    """
+    header: dict[str, object] = {
         "version": SCHEDULE_VERSION,
         "seed": schedule.seed,
         "profile": schedule.profile,
@@ -205,6 +289,25 @@ def hash_header(schedule: Schedule) -> dict[str, object]:
         "categories": [c.value for c in schedule.categories],
         "mix": schedule.mix,
     }
+    if schedule.trace is not None:
+        header["trace"] = schedule.trace
+    return header
+
+
+def hashed_arrays(schedule: Schedule) -> tuple[npt.NDArray[np.generic], ...]:
+    """The arrays a schedule's hash covers, in order."""
+    arrays: tuple[npt.NDArray[np.generic], ...] = (
+        schedule.t_ns,
+        schedule.subject_idx,
+        schedule.category_idx,
+        schedule.payload_size,
+        schedule.phase_idx,
+    )
+    if schedule.priority is not None:
+        arrays += (schedule.priority,)
+    if schedule.payload_ref is not None:
+        arrays += (schedule.payload_ref,)
+    return arrays
 
 
 def build_schedule(

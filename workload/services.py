@@ -23,6 +23,7 @@ from workload.config import Profile, Scenarios, ServiceModel, ServicePolicy, loa
 from workload.cpu import burn_us
 from workload.errors import SimulatedFailure
 from workload.mix import SubjectTable
+from workload.schedule import Schedule
 
 #: A hanging call lasts this many times the subscription's timeout.
 HANG_FACTOR = 2.0
@@ -101,7 +102,7 @@ def _spec(
     model: ServiceModel,
     policy: ServicePolicy,
     profile: Profile,
-    table: SubjectTable,
+    table: SubjectTable | Schedule,
     headroom: float,
 ) -> ServiceSpec:
     share = table.match_fraction(pattern)
@@ -112,13 +113,22 @@ def _spec(
 
 
 def build_services(
-    profile: str | Profile, *, scenarios: Scenarios | None = None
+    profile: str | Profile,
+    *,
+    scenarios: Scenarios | None = None,
+    schedule: Schedule | None = None,
 ) -> list[ServiceSpec]:
-    """The profile's services: the named ones in configured order, then generic ones."""
+    """The profile's services: the named ones in configured order, then generic ones.
+
+    Each service's share (and so its concurrency) comes from the mix, or from
+    ``schedule``'s own subjects when given (a trace's subjects are not the mix's).
+    """
     scenarios = load_scenarios() if scenarios is None else scenarios
     prof = scenarios.profile(profile) if isinstance(profile, str) else profile
     config = scenarios.services
-    table = SubjectTable(scenarios.subjects, scenarios.weights())
+    table: SubjectTable | Schedule = (
+        SubjectTable(scenarios.subjects, scenarios.weights()) if schedule is None else schedule
+    )
     headroom = config.concurrency_headroom
     specs: list[ServiceSpec] = []
     for name, service in list(config.named.items())[: prof.services]:

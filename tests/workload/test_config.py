@@ -115,3 +115,43 @@ def test_unknown_names_list_the_valid_ones(profile: str, pattern: str, needle: s
     with pytest.raises(ConfigError) as info:
         build_schedule(1, profile, pattern)
     assert needle in str(info.value)
+
+
+def test_default_categories_map_the_design_prefixes() -> None:
+    """The shipped [categories] maps each design prefix to its category, else 'service'."""
+    categories = load_scenarios().categories
+    subjects = ["fs.file.moved", "db.txn.committed", "ext.x", "mcp.y", "svc.a.b", "sys.m", "app.z"]
+    expected = ["filesystem", "database", "external", "mcp", "service", "system", "service"]
+    assert expected == [categories.category_of(s).value for s in subjects]
+
+
+def test_longest_category_prefix_wins() -> None:
+    """A longer matching prefix beats a shorter one, whatever the table order."""
+    table = {"default": "system", "prefixes": {"app.": "service", "app.pay.": "database"}}
+    categories = parse_scenarios(doc(categories=table), "s.toml").categories
+    assert [categories.category_of(s).value for s in ("app.pay.ok", "app.login", "web.hit")] == [
+        "database",
+        "service",
+        "system",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("table", "needle"),
+    [
+        ({"default": "misc"}, "categories.default: unknown category 'misc'; valid: filesystem"),
+        ({"prefixes": {"app.": "apps"}}, "categories.prefixes.'app.': unknown category 'apps'"),
+        (
+            {"prefixes": {"fs.>": "filesystem"}},
+            "categories.prefixes: 'fs.>' is not a subject prefix",
+        ),
+        ({"prefixes": {"": "mcp"}}, "categories.prefixes: '' is not a subject prefix"),
+        ({"prefixes": {"a": 3}}, "[categories]: Expected `str`, got `int`"),
+        ({"defaults": "mcp"}, "[categories]: Object contains unknown field `defaults`"),
+    ],
+)
+def test_bad_categories_are_rejected_naming_the_key(table: dict[str, Any], needle: str) -> None:
+    """An unknown category, a wildcard or empty prefix, or an unknown key names what is wrong."""
+    with pytest.raises(ConfigError) as info:
+        parse_scenarios(doc(categories=table), "s.toml")
+    assert needle in str(info.value), str(info.value)
