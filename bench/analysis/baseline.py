@@ -216,6 +216,8 @@ def compare_to_baseline(
             warnings.append(f"{arch} is not in baseline {name!r} (it has {', '.join(before)})")
             continue
         for index, metric in enumerate(METRICS):
+            if not metric.applies_to([*before[arch], *current]):
+                continue
             verdicts.append(
                 compare_metric(
                     metric,

@@ -16,8 +16,8 @@ from typing import Any
 import msgspec
 
 from bench.memory.profiles import MEMORY_SCHEMA, MemoryReport, decode_memory, memory_markdown
+from bench.report import executive, summary
 from bench.report import html as report_html
-from bench.report import summary
 from bench.report.capacity import (
     CapacityView,
     capacity_markdown,
@@ -87,9 +87,21 @@ def load_inputs(paths: Sequence[str | Path]) -> ReportInputs:
     return inputs
 
 
+def summary_paragraphs(inputs: ReportInputs) -> list[str]:
+    """The report's executive summary (see :mod:`bench.report.executive`)."""
+    return executive.report_paragraphs(
+        inputs.comparisons,
+        [(c.sizings, c.slo_text) for c in inputs.capacities],
+        [m.profiles for m in inputs.memories],
+    )
+
+
 def render_html(inputs: ReportInputs, title: str, generated_by: str) -> str:
-    """The whole report as one HTML document."""
-    sections = [report_html.environment_block(inputs.comparisons)]
+    """The whole report as one HTML document, its executive summary first."""
+    sections = [
+        report_html.summary_block(summary_paragraphs(inputs)),
+        report_html.environment_block(inputs.comparisons),
+    ]
     if len(inputs.comparisons) > 1:
         links = "".join(
             f'<li><a href="#compare-{i}">{c.settings.pattern} / {c.settings.profile}</a></li>'
@@ -103,11 +115,14 @@ def render_html(inputs: ReportInputs, title: str, generated_by: str) -> str:
 
 
 def render_markdown(inputs: ReportInputs, title: str) -> str:
-    """The report's tables as Markdown (the figures live in the HTML)."""
-    parts = [f"# {title}", ""]
+    """The report's tables as Markdown (the figures live in the HTML), its summary first."""
+    parts = [f"# {title}", "", "## Executive summary", ""]
+    for paragraph in summary_paragraphs(inputs):
+        parts += [paragraph, ""]
     for result in inputs.comparisons:
         # The comparison's own headings sit one level below this report's.
-        body = summary.markdown(result).split("\n", 1)[1].replace("\n## ", "\n### ")
+        body = summary.markdown(result, with_summary=False).split("\n", 1)[1]
+        body = body.replace("\n## ", "\n### ")
         parts += [f"## Comparison: {result.settings.pattern} / {result.settings.profile}", body]
     for cap in inputs.capacities:
         parts += [capacity_markdown(cap), ""]

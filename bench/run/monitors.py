@@ -42,18 +42,23 @@ class LoopLagMonitor:
 
 
 class RssSampler:
-    """Samples this process's RSS every ``interval_s`` and keeps the peak."""
+    """Samples this process's RSS every ``interval_s``: the peak, and every sample with its
+    ``perf_counter_ns`` time (for the run's timeline and the soak trend)."""
 
     def __init__(self, interval_s: float = 0.02) -> None:
         self.interval_s = interval_s
         self._process = psutil.Process()
         self.peak_bytes = 0
         self.samples = 0
+        self.t_ns: list[int] = []
+        self.rss: list[int] = []
 
     def sample_nowait(self) -> int:
         rss = int(self._process.memory_info().rss)
         self.peak_bytes = max(self.peak_bytes, rss)
         self.samples += 1
+        self.t_ns.append(time.perf_counter_ns())
+        self.rss.append(rss)
         return rss
 
     async def run(self, ready: asyncio.Event) -> None:

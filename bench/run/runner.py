@@ -144,8 +144,9 @@ def execute(
     measured: list[tuple[int, int, RunResult]] = []
     for b, block in enumerate(blocks):
         if warmup_s > 0:
+            # A warm-up has no outage: it only warms the interpreter and the machine.
             warm = msgspec.structs.replace(
-                base, arch=names.get(block[0], block[0]), duration_s=warmup_s
+                base, arch=names.get(block[0], block[0]), duration_s=warmup_s, outages=()
             )
             progress.started(b, len(blocks), block[0], warmup=True)
             began = time.monotonic()
