@@ -29,7 +29,7 @@ def arch(parser: Target, default: str = "coordinator,daemon") -> None:
 def profile(parser: Target, default: str | None = "medium") -> None:
     """``--profile``: a workload profile of configs/scenarios.toml."""
     parser.add_argument(
-        "--profile", default=default, help="workload profile (light, medium, heavy, stress)"
+        "--profile", default=default, help="workload profile (light, medium, heavy, stress, smoke)"
     )
 
 
