@@ -43,7 +43,11 @@ def label(metric: str) -> str:
 
 def _ratio(r: Ratio) -> str:
     assert r.ratio is not None and r.low is not None and r.high is not None
-    return f"{label(r.metric)} {r.ratio:.2f}x ({r.low:.2f}-{r.high:.2f})"
+    return f"{label(r.metric)} at {r.ratio:.2f}x {r.baseline}'s (95% CI {r.low:.2f}-{r.high:.2f})"
+
+
+def _count(n: int, word: str, plural: str = "") -> str:
+    return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
 def _names(ratios: Sequence[Ratio]) -> str:
@@ -86,7 +90,7 @@ def recommendation(
     equivalent: Sequence[Ratio], undetermined: Sequence[Ratio], noise: float,
 ) -> str:  # fmt: skip
     """The one recommendation the verdict sets support (see the module docstring)."""
-    open_ = f"; {len(undetermined)} metric(s) stay undetermined" if undetermined else ""
+    open_ = f"; {_count(len(undetermined), 'metric')} undetermined" if undetermined else ""
     if better and not worse:
         return (
             f"Recommendation: {arch} on the strength of its {_names(better)}, with no metric"
@@ -147,10 +151,10 @@ def paragraphs(result: CompareResult) -> list[str]:
             archs = sorted({v.arch for v in failed})
             out.append(
                 f"Objectives broken at the fail level by {', '.join(archs)}"
-                f" ({len(failed)} breaches, e.g. {failed[0].detail})."
+                f" ({_count(len(failed), 'breach', 'breaches')}, e.g. {failed[0].detail})."
             )
         elif warned:
-            out.append(f"Every fail-level objective held; {len(warned)} warning(s) were raised.")
+            out.append(f"Every fail-level objective held; {_count(len(warned), 'warning')} raised.")
         else:
             out.append("Every objective held in every run.")
     for arch in s.archs[1:]:
@@ -161,9 +165,9 @@ def paragraphs(result: CompareResult) -> list[str]:
         undetermined = [r for r in ratios if r.verdict == "inconclusive"]
         parts = [f"{arch} against {s.archs[0]}:"]
         if better:
-            parts.append("better on " + "; ".join(_ratio(r) for r in better) + ".")
+            parts.append("Better on " + "; ".join(_ratio(r) for r in better) + ".")
         if worse:
-            parts.append("worse on " + "; ".join(_ratio(r) for r in worse) + ".")
+            parts.append("Worse on " + "; ".join(_ratio(r) for r in worse) + ".")
         if equivalent:
             parts.append(f"Equivalent within ±{s.noise * 100:g}%: {_names(equivalent)}.")
         if undetermined:

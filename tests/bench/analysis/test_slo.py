@@ -10,6 +10,7 @@ import pytest
 
 from bench.analysis.slo import (
     Slo,
+    SloTier,
     bucket_samples,
     check,
     latency_upper_bound_ns,
@@ -180,3 +181,58 @@ def test_check_names_the_rate_that_broke_errors(
 def test_response_histogram_is_found(null_run: RunResult) -> None:
     """The run's overall response histogram counts every completed delivery."""
     assert null_run.accounting.delivered == response_histogram(null_run).summary.count
+
+
+def test_p95_objectives_read_the_recorded_p95(null_run: RunResult) -> None:
+    """p95<=X is judged on the run's recorded p95 (the grammar takes any percentile)."""
+    p95 = response_histogram(null_run).summary.p95
+    below = Slo(parse_latencies(f"p95<={p95 - 1}ns"), error_rate=1.0)
+    at = Slo(parse_latencies(f"p95<={p95}ns"), error_rate=1.0)
+    assert ([p95 / 1e6], []) == ([v.measured for v in check(null_run, below)], check(null_run, at))
+
+
+def test_warn_and_fail_tiers_load_from_toml(tmp_path: Path) -> None:
+    """[slo] holds the fail level, [slo.warn] the warn level, each kind optional there."""
+    path = tmp_path / "slo.toml"
+    path.write_text(
+        '[slo]\nlatency = ["p99<=50ms"]\nrss_growth = "8MiB/h"\n'
+        '[slo.warn]\nlatency = ["p95<=20ms"]\nerrors = "0.05%"\n'
+    )
+    slo = load(path)
+    assert slo.warn is not None
+    assert (
+        [o.text for o in slo.latency],
+        slo.rss_growth_mib_per_h,
+        [o.text for o in slo.warn.latency],
+        slo.warn.error_rate,
+        slo.warn.memory_growth_bytes,
+    ) == (["p99<=50ms"], 8.0, ["p95<=20ms"], 0.0005, None)
+
+
+def test_a_bad_warn_objective_names_the_warn_table(tmp_path: Path) -> None:
+    """An error in [slo.warn] names that table."""
+    path = tmp_path / "slo.toml"
+    path.write_text('[slo]\n[slo.warn]\nrss_growth = "8MiB"\n')
+    with pytest.raises(ConfigError, match=r"\[slo\.warn\].*per hour"):
+        load(path)
+
+
+def test_warnings_are_kept_apart_and_not_repeated_for_a_failed_figure(null_run: RunResult) -> None:
+    """A p99 that breaks both levels is one failure; a p95 over its warn level is a warning."""
+    slo = Slo(
+        parse_latencies("p99<=1ns"), error_rate=1.0,
+        warn=SloTier(latency=parse_latencies("p99<=1ns,p95<=1ns")),
+    )  # fmt: skip
+    assert [(v.level, v.objective) for v in check(null_run, slo)] == [
+        ("fail", "p99<=1ns"),
+        ("warn", "p95<=1ns"),
+    ]
+
+
+def test_the_shipped_objectives_have_both_tiers() -> None:
+    """configs/slo.toml ships a warn level below the fail level for p99."""
+    slo = load()
+    assert slo.warn is not None
+    fail_p99 = next(o.threshold_ns for o in slo.latency if o.percentile == 99.0)
+    warn_p99 = next(o.threshold_ns for o in slo.warn.latency if o.percentile == 99.0)
+    assert True is (warn_p99 < fail_p99)
