@@ -422,6 +422,12 @@ RETIRED = {
 }
 
 
+def check_schema(schema: str, where: str) -> None:
+    """Raise :class:`SchemaError` unless ``schema`` is this bench's (a retired version is
+    named as such, with what changed)."""
+    _check_schema(schema, where)
+
+
 def _check_schema(schema: str, where: str) -> None:
     if schema == SCHEMA:
         return

@@ -158,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
     if not produced:
         raise SuiteError("no step produced a result")
     inputs = report.load_inputs(produced)
+    inputs.add_histories()
     html = out / "report.html"
     mode = "quick" if args.quick else "full"
     command = " ".join(environment.command_line())

@@ -15,8 +15,10 @@ from typing import Any
 
 import msgspec
 
+from bench.analysis.history import History
 from bench.memory.profiles import MEMORY_SCHEMA, MemoryReport, decode_memory, memory_markdown
 from bench.report import executive, summary
+from bench.report import history as report_history
 from bench.report import html as report_html
 from bench.report.capacity import (
     CapacityView,
@@ -40,6 +42,12 @@ class ReportInputs:
     comparisons: list[CompareResult] = field(default_factory=list)
     capacities: list[CapacityView] = field(default_factory=list)
     memories: list[MemoryReport] = field(default_factory=list)
+    #: Saved baselines of the compared workloads, each with a metric over its versions.
+    histories: list[History] = field(default_factory=list)
+
+    def add_histories(self, where: Path | None = None) -> None:
+        """Add the history of every saved baseline of a compared workload, if any."""
+        self.histories = report_history.matching(self.comparisons, where)
 
     def empty(self) -> bool:
         return not (self.comparisons or self.capacities or self.memories)
@@ -111,6 +119,7 @@ def render_html(inputs: ReportInputs, title: str, generated_by: str) -> str:
     sections += [report_html.comparison_section(c, i) for i, c in enumerate(inputs.comparisons)]
     sections += [capacity_section(c) for c in inputs.capacities]
     sections += [memory_section(m) for m in inputs.memories]
+    sections.append(report_history.section(inputs.histories))
     return report_html.page(title, sections, generated_by)
 
 
@@ -128,6 +137,8 @@ def render_markdown(inputs: ReportInputs, title: str) -> str:
         parts += [capacity_markdown(cap), ""]
     for mem in inputs.memories:
         parts += [memory_markdown(mem), ""]
+    if inputs.histories:
+        parts += [report_history.markdown(inputs.histories)]
     return "\n".join(parts)
 
 
@@ -156,7 +167,9 @@ def write(
 
 
 def write_comparison_html(result: CompareResult, path: Path, command: str) -> None:
-    """The report of one comparison (the hook behind ``compare --html PATH``)."""
+    """The report of one comparison (the hook behind ``compare --html PATH``), with the
+    history of any saved baseline of the same workload."""
     inputs = ReportInputs(comparisons=[result])
+    inputs.add_histories()
     title = f"Switchyard comparison: {result.settings.pattern} / {result.settings.profile}"
     write(inputs, path, None, title, command)
