@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from bench.analysis.history import History
+from bench.experiments.profiling import PROFILE_SCHEMA, ProfileResult, decode_profile
 from bench.memory.profiles import MEMORY_SCHEMA, MemoryReport, decode_memory, memory_markdown
 from bench.report import executive, summary
 from bench.report import history as report_history
@@ -28,6 +29,7 @@ from bench.report.capacity import (
     view,
 )
 from bench.report.memory import memory_section
+from bench.report.profile import profile_markdown, profile_section
 from bench.schema import SCHEMA, CompareResult, SchemaError, decode_compare
 
 
@@ -44,13 +46,15 @@ class ReportInputs:
     memories: list[MemoryReport] = field(default_factory=list)
     #: Saved baselines of the compared workloads, each with a metric over its versions.
     histories: list[History] = field(default_factory=list)
+    #: Profiles (``bench profile``), each with the folder its files are in.
+    profiles: list[tuple[ProfileResult, Path]] = field(default_factory=list)
 
     def add_histories(self, where: Path | None = None) -> None:
         """Add the history of every saved baseline of a compared workload, if any."""
         self.histories = report_history.matching(self.comparisons, where)
 
     def empty(self) -> bool:
-        return not (self.comparisons or self.capacities or self.memories)
+        return not (self.comparisons or self.capacities or self.memories or self.profiles)
 
 
 def _kind(data: bytes, where: str) -> tuple[str, dict[str, Any]]:
@@ -72,6 +76,8 @@ def _kind(data: bytes, where: str) -> tuple[str, dict[str, Any]]:
         )
     if schema == MEMORY_SCHEMA:
         return "memory", raw
+    if schema == PROFILE_SCHEMA:
+        return "profile", raw
     raise ReportError(f"{where}: unknown result kind (schema {schema!r})")
 
 
@@ -88,6 +94,8 @@ def load_inputs(paths: Sequence[str | Path]) -> ReportInputs:
             inputs.comparisons.append(decode_compare(data, str(path)))
         elif kind == "memory":
             inputs.memories.append(decode_memory(data, str(path)))
+        elif kind == "profile":
+            inputs.profiles.append((decode_profile(data, str(path)), path.resolve().parent))
         else:
             inputs.capacities.append(view(raw, str(path)))
     if inputs.empty():
@@ -104,8 +112,11 @@ def summary_paragraphs(inputs: ReportInputs) -> list[str]:
     )
 
 
-def render_html(inputs: ReportInputs, title: str, generated_by: str) -> str:
-    """The whole report as one HTML document, its executive summary first."""
+def render_html(
+    inputs: ReportInputs, title: str, generated_by: str, base: Path | None = None
+) -> str:
+    """The whole report as one HTML document, its executive summary first; links to
+    files (flame graphs) are relative to ``base``, the folder the page is written to."""
     sections = [
         report_html.summary_block(summary_paragraphs(inputs)),
         report_html.environment_block(inputs.comparisons),
@@ -120,6 +131,7 @@ def render_html(inputs: ReportInputs, title: str, generated_by: str) -> str:
     sections += [capacity_section(c) for c in inputs.capacities]
     sections += [memory_section(m) for m in inputs.memories]
     sections.append(report_history.section(inputs.histories))
+    sections += [profile_section(p, folder, base) for p, folder in inputs.profiles]
     return report_html.page(title, sections, generated_by)
 
 
@@ -139,6 +151,8 @@ def render_markdown(inputs: ReportInputs, title: str) -> str:
         parts += [memory_markdown(mem), ""]
     if inputs.histories:
         parts += [report_history.markdown(inputs.histories)]
+    for profile, folder in inputs.profiles:
+        parts += [profile_markdown(profile, folder), ""]
     return "\n".join(parts)
 
 
@@ -156,7 +170,8 @@ def write(
             raise ReportError(f"{path}: cannot write: folder {path.parent} does not exist")
     documents = []
     if html_path is not None:
-        documents.append((html_path, render_html(inputs, title, generated_by)))
+        html = render_html(inputs, title, generated_by, html_path.resolve().parent)
+        documents.append((html_path, html))
     if markdown_path is not None:
         documents.append((markdown_path, render_markdown(inputs, title)))
     for path, text in documents:

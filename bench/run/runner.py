@@ -71,6 +71,20 @@ def plan(archs: Sequence[str], runs: int, seed: int) -> list[list[str]]:
     return blocks
 
 
+def worker_env() -> dict[str, str]:
+    """The environment of a run worker: this project importable, the CPU speed shared."""
+    workload.cpu.share_speed_with_children()
+    env = dict(os.environ)
+    cwd = os.getcwd()
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def worker_command(spec_file: Path, out: Path) -> list[str]:
+    """The worker's arguments after the interpreter (``-m bench.commands.run ...``)."""
+    return _worker_command(spec_file, out)[1:]
+
+
 def _worker_command(spec_file: Path, out: Path) -> list[str]:
     # The spec travels msgspec-encoded, whole: a field added to RunSpec reaches the
     # worker without a flag to add here and a parse to add there.
@@ -88,10 +102,8 @@ def run_in_subprocess(spec: RunSpec, timeout_s: float) -> RunResult:
     Every run hashes the same bytes per simulated microsecond of CPU work: the
     speed is measured once, here, and handed to each worker.
     """
-    workload.cpu.share_speed_with_children()
-    env = dict(os.environ)
+    env = worker_env()
     cwd = os.getcwd()
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd, env.get("PYTHONPATH", "")) if p)
     with tempfile.TemporaryDirectory(prefix="switchyard-run-") as tmp:
         out = Path(tmp) / "run.json"
         spec_file = Path(tmp) / "spec.json"
