@@ -5,7 +5,8 @@ verdict is (its whole 95% CI beyond the noise band), with the ratio and the inte
 equivalent only when its CI lies inside the band; everything else is named as
 undetermined with the reason the verdict gave. The recommendation is chosen by rule
 from those sets (see :func:`recommendation`): one side better on something and worse on
-nothing; a trade-off when both; no difference when all is equivalent; no conclusion
+nothing (and none of throughput, p50 and p99 left undetermined, else no recommendation
+yet); a trade-off when both; no difference when all is equivalent; no conclusion
 otherwise. Broken accounting voids it all, and a broken objective is said first.
 """
 
@@ -85,12 +86,24 @@ def _undetermined(ratios: Sequence[Ratio]) -> str:
     return "; ".join(parts)
 
 
+#: Metrics no recommendation is made without: while one is undetermined, none is.
+HEADLINE = ("throughput", "response_p50", "response_p99")
+
+
 def recommendation(
     arch: str, baseline: str, better: Sequence[Ratio], worse: Sequence[Ratio],
     equivalent: Sequence[Ratio], undetermined: Sequence[Ratio], noise: float,
 ) -> str:  # fmt: skip
     """The one recommendation the verdict sets support (see the module docstring)."""
     open_ = f"; {_count(len(undetermined), 'metric')} undetermined" if undetermined else ""
+    pending = [r for r in undetermined if r.metric in HEADLINE]
+    if (better or worse) and not (better and worse) and pending:
+        side = f"better on {_names(better)}" if better else f"worse on {_names(worse)}"
+        return (
+            f"No recommendation yet: {arch} is {side} and on no metric the other way, but"
+            f" {_names(pending)} {'is' if len(pending) == 1 else 'are'} undetermined;"
+            " settle them (more runs) before choosing."
+        )
     if better and not worse:
         return (
             f"Recommendation: {arch} on the strength of its {_names(better)}, with no metric"
