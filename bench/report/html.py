@@ -98,6 +98,8 @@ def comparison_section(result: CompareResult, index: int) -> str:
         "<h3>Over time (per phase; the grey area is the load pattern)</h3>",
         charts([thr, lat]),
         charts([figures.phase_latency_throughput(result)]),
+        "<h3>Through the run (250 ms windows; red and green lines: an outage begins and ends)</h3>",
+        charts(figures.timeline_charts(result)),
     ]
     return "".join(parts)
 
