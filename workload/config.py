@@ -19,7 +19,7 @@ from events.subscription import BreakerPolicy, Overflow, RetryPolicy
 from workload.patterns import PatternSet
 
 DEFAULT_PATH = CONFIG_DIR / "scenarios.toml"
-PROFILES = ("light", "medium", "heavy", "stress", "smoke")
+PROFILES = ("light", "medium", "heavy", "stress")
 #: Design §2 weights, used when ``[mix]`` is absent (a category left out of a
 #: given ``[mix]`` weighs zero).
 DEFAULT_MIX = {

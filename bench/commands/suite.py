@@ -139,7 +139,9 @@ def run(args: argparse.Namespace) -> int:
     base = QUICK if args.quick else FULL
     plan = msgspec.structs.replace(
         base,
-        profiles=_names(args.profile, base.profiles, workload.PROFILES, "profile"),
+        profiles=_names(
+            args.profile, base.profiles, tuple(workload.load_scenarios().profiles), "profile"
+        ),
         patterns=_names(args.pattern, base.patterns, PATTERNS, "pattern"),
     )
     from bench.run.runner import check_names

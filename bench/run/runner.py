@@ -40,8 +40,11 @@ def check_names(archs: Sequence[str], profile: str, pattern: str) -> None:
     """
     import workload
 
-    if profile not in workload.PROFILES:
-        raise ConfigError(f"unknown profile {profile!r}: use one of {', '.join(workload.PROFILES)}")
+    # The profiles configs/scenarios.toml defines (smoke among them), not only the four
+    # the workload names in PROFILES.
+    profiles = tuple(workload.load_scenarios().profiles)
+    if profile not in profiles:
+        raise ConfigError(f"unknown profile {profile!r}: use one of {', '.join(profiles)}")
     if pattern not in workload.PATTERNS:
         raise ConfigError(f"unknown pattern {pattern!r}: use one of {', '.join(workload.PATTERNS)}")
     for arch in archs:

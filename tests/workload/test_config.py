@@ -17,18 +17,14 @@ def doc(**tables: Any) -> dict[str, Any]:
     return {"profiles": {"light": dict(PROFILE)}, **tables}
 
 
-def test_default_file_has_the_profiles() -> None:
-    """The shipped file defines light/medium/heavy/stress (and smoke, for CI) with the asked
-    services and sizes."""
+def test_default_file_has_the_four_profiles() -> None:
+    """The shipped file defines light/medium/heavy/stress with the asked services and sizes."""
     scenarios = load_scenarios()
     actual = {
         name: (scenarios.profiles[name].services, scenarios.profiles[name].payload_bytes)
         for name in PROFILES
     }
-    expected = {
-        "light": (3, 512), "medium": (10, 1024), "heavy": (50, 4096), "stress": (100, 8192),
-        "smoke": (8, 512),
-    }  # fmt: skip
+    expected = {"light": (3, 512), "medium": (10, 1024), "heavy": (50, 4096), "stress": (100, 8192)}
     assert expected == actual
 
 

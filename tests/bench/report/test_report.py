@@ -33,6 +33,8 @@ def test_html_is_self_contained_with_every_plot(compare_file: Path, tmp_path: Pa
         "Completed deliveries/s per phase",
         "Response latency per phase",
         "Latency against throughput, one point per phase",
+        "Response p99 per 250 ms window (by intended time; mean of runs)",
+        "Router backlog per 250 ms window (mean of runs)",
     ]
     assert titles == expected
     external = re.findall(r'(?:src|href)="(?!#)[^"]*"|<script|@import|url\((?!#)', html)
