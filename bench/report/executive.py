@@ -102,7 +102,7 @@ def recommendation(
         return (
             f"No recommendation yet: {arch} is {side} and on no metric the other way, but"
             f" {_names(pending)} {'is' if len(pending) == 1 else 'are'} undetermined;"
-            " settle them (more runs) before choosing."
+            f" settle {'it' if len(pending) == 1 else 'them'} (more runs) before choosing."
         )
     if better and not worse:
         return (

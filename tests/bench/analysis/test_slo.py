@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import msgspec
@@ -22,10 +23,21 @@ from bench.analysis.slo import (
     response_histogram,
 )
 from bench.analysis.stats import percentile_upper_bound
+from bench.commands import compare as compare_command
 from bench.run import worker
 from bench.run.histograms import record
-from bench.schema import RunResult, RunSpec
+from bench.schema import (
+    RssTrend,
+    RunResult,
+    RunSpec,
+    RunTrend,
+    SloOutcome,
+    Violation,
+    load_compare,
+)
 from events.errors import ConfigError
+
+FIXTURE = Path(__file__).parent.parent / "report" / "fixtures" / "summary-better.json"
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +248,41 @@ def test_the_shipped_objectives_have_both_tiers() -> None:
     fail_p99 = next(o.threshold_ns for o in slo.latency if o.percentile == 99.0)
     warn_p99 = next(o.threshold_ns for o in slo.warn.latency if o.percentile == 99.0)
     assert True is (warn_p99 < fail_p99)
+
+
+def test_a_leaking_soak_trend_breaks_rss_growth_at_its_level() -> None:
+    """A comparison whose run's RSS climbs 30 MiB/h breaks the 4 MiB/h fail level; one
+    climbing 3 MiB/h (CI wholly above 2) only the 2 MiB/h warn level."""
+    base = load_compare(FIXTURE)
+    slo = Slo(parse_latencies("p99<=10s"), error_rate=1.0, rss_growth_mib_per_h=4.0,
+              warn=SloTier(rss_growth_mib_per_h=2.0))  # fmt: skip
+
+    def trend(slope: float) -> RunTrend:
+        t = RssTrend(points=20, span_s=600.0, slope_mib_per_h=slope, low=slope * 0.9,
+                     high=slope * 1.1, second_half_mib_per_h=slope, threshold_mib_per_h=4.0,
+                     verdict="leak", explanation="")  # fmt: skip
+        return RunTrend(arch="daemon", run=1, trend=t)
+
+    def broken(slope: float) -> list[tuple[str, str]]:
+        result = msgspec.structs.replace(base, rss_trends=(trend(slope),))
+        return [(v.level, v.objective) for v in check(result, slo) if v.objective[:3] == "rss"]
+
+    levels = [broken(s) for s in (30.0, 3.0, 1.0)]
+    assert levels == [[("fail", "rss_growth<=4MiB/h")], [("warn", "rss_growth<=2MiB/h")], []]
+
+
+def test_compare_exits_0_on_warnings_and_5_on_failures(capsys: pytest.CaptureFixture[str]) -> None:
+    """Warnings print as such and leave the exit code 0; a fail-level breach exits 5."""
+    base = load_compare(FIXTURE)
+    args = argparse.Namespace(baseline=None, slo=Path("configs/slo.toml"))
+    warn = Violation("daemon", 0, "p95<=1ns", 1.0, 0.0, "p95 breaks", "warn")
+    fail = msgspec.structs.replace(warn, level="fail")
+    codes = [
+        compare_command._verdict(
+            msgspec.structs.replace(base, slo=SloOutcome("configs/slo.toml", (), tuple(vs))), args
+        )
+        for vs in ([warn], [warn, fail])
+    ]
+    out = capsys.readouterr().out
+    warned, failed = "SLO warning: run 0 of daemon" in out, "SLO broken: run 0 of daemon" in out
+    assert (codes, warned, failed) == ([0, 5], True, True)
