@@ -203,7 +203,9 @@ class Timeline(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     response latency of events intended in the window (0 when none completed);
     ``backlog``: mean router backlog (deliveries not ended) sampled in the window;
     ``breakers_open``: the most breakers not closed at one sample in the window;
-    ``rss_bytes``: the process's mean resident memory sampled in the window.
+    ``rss_bytes``: the process's mean resident memory sampled in the window;
+    ``harness_bytes``: of that, what the harness's own recordings held (the lists of
+    completions, batches and samples, which grow with the run whatever the router does).
     """
 
     window_s: float
@@ -212,6 +214,7 @@ class Timeline(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     backlog: tuple[float, ...]
     breakers_open: tuple[int, ...]
     rss_bytes: tuple[int, ...]
+    harness_bytes: tuple[int, ...] = ()
 
 
 TrendVerdict = Literal["leak", "no leak", "no leak shown", "too short"]

@@ -1,6 +1,9 @@
 """Resident memory's trend through a run (a soak above all): slope, interval, leak verdict.
 
-A run's timeline holds the mean RSS of every 250 ms window. The first
+A run's timeline holds the mean RSS of every 250 ms window, and what of it the harness's
+own recordings held (its lists of completions, batches and samples grow with the run
+whatever the router does: about 80 bytes per completion); the trend is that of RSS minus
+the harness's bytes, the router's and the process's own. The first
 :data:`WARMUP_SHARE` of the run is left out (pools, caches and the allocator's arenas
 fill once, as ``bench memory`` leaves out its first iteration); the rest is cut into
 :data:`BLOCKS` equal blocks whose mean RSS is regressed on time. Block means, not the
@@ -61,7 +64,10 @@ def verdict(
 
 def rss_trend(timeline: Timeline, threshold_mib_per_h: float) -> RssTrend:
     """The trend of one run's RSS (see the module docstring)."""
-    rss = np.asarray(timeline.rss_bytes, dtype=np.float64) / 2**20
+    rss = np.asarray(timeline.rss_bytes, dtype=np.float64)
+    if len(timeline.harness_bytes) == rss.size:
+        rss = rss - np.asarray(timeline.harness_bytes, dtype=np.float64)
+    rss /= 2**20
     window = timeline.window_s
     skip = int(np.ceil(rss.size * WARMUP_SHARE))
     kept = rss[skip:]

@@ -96,6 +96,14 @@ def _print_summary(result: RunResult) -> None:
         )
     for rec in result.recoveries:
         print(f"  recovery {rec.name:<14} {rec.status}: {rec.detail}")
+    from bench.analysis import slo, trend
+
+    growth = slo.load().rss_growth_mib_per_h
+    rss = trend.rss_trend(
+        result.timeline, trend.DEFAULT_THRESHOLD_MIB_PER_H if growth is None else growth
+    )
+    if rss.verdict != "too short":
+        print(f"  RSS trend: {rss.explanation}")
     if result.valid:
         print("  VALID")
     else:

@@ -94,6 +94,7 @@ def build(
     open_copies: Int64s,
     rss_t: Int64s,
     rss_bytes: Int64s,
+    harness_bytes: Int64s | None = None,
     window_s: float = WINDOW_S,
 ) -> Timeline:
     """The timeline of one run (see the module docstring)."""
@@ -111,4 +112,10 @@ def build(
         backlog=tuple(round(b, 3) for b in sampled_means(sample_t, backlog, edges).tolist()),
         breakers_open=tuple(sampled_max(sample_t, open_copies, edges).tolist()),
         rss_bytes=tuple(int(r) for r in sampled_means(rss_t, rss_bytes, edges).tolist()),
+        harness_bytes=tuple(
+            int(h)
+            for h in sampled_means(
+                rss_t, rss_bytes * 0 if harness_bytes is None else harness_bytes, edges
+            ).tolist()
+        ),
     )

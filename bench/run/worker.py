@@ -23,8 +23,8 @@ import workload.cpu
 from bench.architectures import make
 from bench.host import allocator
 from bench.run import gates, measure, recovery, timeline
-from bench.run.generator import run_open_loop
-from bench.run.monitors import GcPauses, LoopLagMonitor, RssSampler, machine_steal_s
+from bench.run.generator import GeneratorLog, run_open_loop
+from bench.run.monitors import GcPauses, LoopLagMonitor, RssSampler, list_bytes, machine_steal_s
 from bench.run.recorder import Recorder, check_outages, noop_services, services_with_outages
 from bench.run.sampler import RouterSampler
 from bench.run.waker import open_waker
@@ -151,8 +151,18 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
     t0_ns = time.perf_counter_ns() + LEAD_NS
     for outage in outages:
         outage.begin(t0_ns)
+    log = GeneratorLog(t0_ns)
+
+    def harness_bytes() -> int:
+        # The recorded sequence numbers are the events' own ints: only their pointers count.
+        return list_bytes(recorder.seqs, own_ints=False) + list_bytes(
+            recorder.stamps, log.batch_end, log.batch_t, log.rejected_seq,
+            lag.lags_ns, sampler.t_ns, sampler.pending, sampler.open_copies,
+        )  # fmt: skip
+
+    rss.harness = harness_bytes
     try:
-        log = await run_open_loop(router.publish, events, offsets, t0_ns, waker)
+        log = await run_open_loop(router.publish, events, offsets, t0_ns, waker, log)
         drain = await router.drain(spec.drain_timeout_s)
     finally:
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
@@ -233,7 +243,7 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
     rss_t = np.asarray(rss.t_ns, dtype=np.int64) - t0_ns
     line = timeline.build(
         window_s, done_t, intended_done, response, sample_t, backlog, open_copies,
-        rss_t, np.asarray(rss.rss, dtype=np.int64),
+        rss_t, np.asarray(rss.rss, dtype=np.int64), np.asarray(rss.harness_bytes, dtype=np.int64),
     )  # fmt: skip
     recoveries = recovery.measure_all(
         phase_list, spec.outages, window_s, intended_done, response, sample_t, backlog

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -57,3 +58,19 @@ def test_the_verdict_follows_the_threshold(threshold: float) -> None:
     t = seconds(2400)
     trend = rss_trend(line(50 + 30 * t / 3600 + NOISE), threshold_mib_per_h=threshold)
     assert ("leak" if threshold < 30 else "no leak") == trend.verdict
+
+
+def test_the_harness_own_recordings_are_left_out() -> None:
+    """RSS climbing 30 MiB/h exactly as the harness's recorded lists grow is no leak: the
+    trend is the router's and the process's, not the bench's bookkeeping."""
+    t = seconds(2400)
+    rss = 50 + 30 * t / 3600 + NOISE
+    harness = 30 * t / 3600
+    line_ = line(rss)
+    with_harness = msgspec.structs.replace(
+        line_, harness_bytes=tuple(int(h * MIB) for h in harness)
+    )
+    assert (
+        rss_trend(line_, 4.0).verdict,
+        rss_trend(with_harness, 4.0).verdict,
+    ) == ("leak", "no leak")
