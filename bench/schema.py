@@ -14,7 +14,7 @@ import msgspec
 
 from events.errors import SwitchyardError
 
-SCHEMA = "switchyard.bench/2"
+SCHEMA = "switchyard.bench/3"
 
 Scope = Literal["all", "capacity"]
 Label = Literal["better", "worse", "equivalent", "inconclusive"]
@@ -30,6 +30,7 @@ class Summary(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     count: int
     p50: int
     p90: int
+    p95: int
     p99: int
     p999: int
     max: int
@@ -58,6 +59,8 @@ class PhaseResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     accepted_eps: float
     completed_dps: float
     rejected: int
+    #: Payload delivered in the phase (completed deliveries only), 10^6 bytes per second.
+    completed_mbps: float = 0.0
 
 
 class Accounting(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -87,6 +90,9 @@ class Resources(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Process-level measurements of one run (bytes, seconds, milliseconds as named)."""
 
     startup_s: float
+    #: RSS once the router has started with its subscribers, before the bench builds
+    #: the schedule: what the architecture holds at idle.
+    rss_idle_bytes: int
     rss_setup_bytes: int
     rss_peak_bytes: int
     ru_maxrss_bytes: int
@@ -116,6 +122,22 @@ class Gate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     detail: str
 
 
+class Outage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A window (seconds after the run's start) in which ``service`` fails every delivery."""
+
+    service: str
+    start_s: float
+    duration_s: float
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.duration_s
+
+    @property
+    def label(self) -> str:
+        return f"{self.service}:{self.start_s:g}:{self.duration_s:g}"
+
+
 class RunSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything that defines one run; the worker gets exactly this."""
 
@@ -128,6 +150,99 @@ class RunSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     loop: Literal["uvloop", "asyncio"] = "uvloop"
     services: Literal["sim", "noop"] = "sim"
     drain_timeout_s: float = 10.0
+    outages: tuple[Outage, ...] = ()
+
+
+class ServiceResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One simulated service's deliveries and breaker over a run.
+
+    ``copies`` is how many pipelines (breakers) the architecture gave the service (the
+    coordinator keeps one per module its pattern can match). Breaker figures come from
+    the router's stats sampled every ``sample_s``: ``breaker_trips`` counts observed
+    moves of a copy from closed to open (a re-open from half-open within one sample is
+    the same episode), ``breaker_open_s`` the time at least one copy was not closed.
+    """
+
+    service: str
+    copies: int
+    deliveries: int
+    delivered: int
+    dead_lettered: int
+    dropped: int
+    breaker_trips: int
+    breaker_open_s: float
+    sample_s: float
+
+
+RecoveryStatus = Literal["recovered", "not_recovered", "too_short"]
+
+
+class Recovery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How long latency and backlog took to return to their baseline after a load
+    (a phase after a higher-rate one) or an outage ended (see
+    :mod:`bench.analysis.recovery`). ``recovery_s`` is None unless ``recovered``; when
+    ``not_recovered`` it was longer than ``horizon_s``."""
+
+    kind: Literal["phase", "outage"]
+    name: str
+    after: str
+    start_s: float
+    horizon_s: float
+    baseline: str
+    baseline_p99_ns: int
+    baseline_backlog: float
+    status: RecoveryStatus
+    recovery_s: float | None
+    detail: str
+
+
+class Timeline(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The run in consecutive windows of ``window_s`` from its start.
+
+    ``completed``: deliveries completed in the window; ``response_p99_ns``: p99 of the
+    response latency of events intended in the window (0 when none completed);
+    ``backlog``: mean router backlog (deliveries not ended) sampled in the window;
+    ``breakers_open``: the most breakers not closed at one sample in the window;
+    ``rss_bytes``: the process's mean resident memory sampled in the window;
+    ``harness_bytes``: of that, what the harness's own recordings held (the lists of
+    completions, batches and samples, which grow with the run whatever the router does).
+    """
+
+    window_s: float
+    completed: tuple[int, ...]
+    response_p99_ns: tuple[int, ...]
+    backlog: tuple[float, ...]
+    breakers_open: tuple[int, ...]
+    rss_bytes: tuple[int, ...]
+    harness_bytes: tuple[int, ...] = ()
+
+
+TrendVerdict = Literal["leak", "no leak", "no leak shown", "too short"]
+
+
+class RssTrend(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Resident memory's growth over a run: OLS slope (MiB/hour) with its 95% CI, judged
+    against ``threshold_mib_per_h`` like ``bench memory`` judges the heap (see
+    :mod:`bench.analysis.trend`)."""
+
+    points: int
+    span_s: float
+    slope_mib_per_h: float
+    low: float
+    high: float
+    #: The slope of the later half alone: a leak keeps growing, a warm-up step does not.
+    second_half_mib_per_h: float
+    threshold_mib_per_h: float
+    verdict: TrendVerdict
+    explanation: str
+
+
+class RunTrend(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The RSS trend of run ``run`` (its index in the comparison's runs) of ``arch``."""
+
+    arch: str
+    run: int
+    trend: RssTrend
 
 
 class ErrorRates(msgspec.Struct, frozen=True):
@@ -174,6 +289,11 @@ class RunResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     resources: Resources
     phases: tuple[PhaseResult, ...]
     histograms: tuple[Histogram, ...]
+    #: Payload of completed deliveries in the window, 10^6 bytes per second.
+    payload_mbps: float = 0.0
+    services: tuple[ServiceResult, ...] = ()
+    recoveries: tuple[Recovery, ...] = ()
+    timeline: Timeline = msgspec.field(default_factory=lambda: Timeline(0.25, (), (), (), (), ()))
 
     def rates(self) -> ErrorRates:
         """The run's two failure rates."""
@@ -250,6 +370,33 @@ class CompareSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     noise: float
     loop: str
     order: tuple[tuple[str, ...], ...]
+    outages: tuple[Outage, ...] = ()
+
+
+SloLevel = Literal["warn", "fail"]
+
+
+class Violation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One objective a run broke at ``level``: which, by how much, in plain words."""
+
+    arch: str
+    run: int
+    objective: str
+    measured: float
+    limit: float
+    detail: str
+    level: SloLevel = "fail"
+
+
+class SloOutcome(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The objectives a comparison was checked against and what broke them."""
+
+    source: str
+    objectives: tuple[str, ...]
+    violations: tuple[Violation, ...]
+
+    def failed(self) -> bool:
+        return any(v.level == "fail" for v in self.violations)
 
 
 class CompareResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -261,6 +408,8 @@ class CompareResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     runs: tuple[RunRecord, ...]
     ratios: tuple[Ratio, ...]
     elapsed_s: float
+    slo: SloOutcome | None = None
+    rss_trends: tuple[RunTrend, ...] = ()
 
 
 def encode(record: RunResult | CompareResult) -> bytes:
@@ -271,7 +420,15 @@ def encode(record: RunResult | CompareResult) -> bytes:
 #: Versions this bench once wrote and no longer reads, each with what changed.
 RETIRED = {
     "switchyard.bench/1": "its mixed error_rate gave way to reject_rate and failure_rate",
+    "switchyard.bench/2": "it has no p95, payload MB/s, idle RSS, per-service breaker figures,"
+    " recovery times, timeline or RSS trend",
 }
+
+
+def check_schema(schema: str, where: str) -> None:
+    """Raise :class:`SchemaError` unless ``schema`` is this bench's (a retired version is
+    named as such, with what changed)."""
+    _check_schema(schema, where)
 
 
 def _check_schema(schema: str, where: str) -> None:

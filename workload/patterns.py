@@ -16,8 +16,8 @@ import msgspec
 from events.errors import ConfigError
 
 #: The patterns a ``mixed`` pattern may chain (everything but itself).
-BASIC_PATTERNS = ("steady", "burst", "ramp", "spike", "soak", "breakpoint")
-PATTERNS = ("steady", "burst", "ramp", "spike", "mixed", "soak", "breakpoint")
+BASIC_PATTERNS = ("steady", "burst", "ramp", "spike", "soak", "breakpoint", "stress", "smoke")
+PATTERNS = ("steady", "burst", "ramp", "spike", "mixed", "soak", "breakpoint", "stress", "smoke")
 
 
 class Phase(msgspec.Struct, frozen=True):
@@ -108,11 +108,13 @@ class BurstPattern(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class RampPattern(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Linear rise from ``start_factor`` to ``peak_factor``, then a hold at the peak."""
+    """Linear rise from ``start_factor`` to ``peak_factor``, a hold at the peak, and, when
+    ``down_share`` > 0, a linear ramp-down back to ``start_factor``."""
 
     start_factor: float = 0.25
     peak_factor: float = 3.0
     hold_share: float = 0.2
+    down_share: float = 0.0
     duration_factor: float = 1.0
 
     def __post_init__(self) -> None:
@@ -120,12 +122,22 @@ class RampPattern(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         _positive("ramp", "peak_factor", self.peak_factor)
         if not 0 <= self.hold_share < 1:
             raise ConfigError(f"patterns.ramp.hold_share must be in [0, 1), got {self.hold_share}")
+        if not 0 <= self.down_share < 1:
+            raise ConfigError(f"patterns.ramp.down_share must be in [0, 1), got {self.down_share}")
+        if self.hold_share + self.down_share >= 1:
+            raise ConfigError(
+                "patterns.ramp: hold_share + down_share must be < 1 (the ramp-up needs a share),"
+                f" got {self.hold_share} + {self.down_share}"
+            )
         _positive("ramp", "duration_factor", self.duration_factor)
 
     def shapes(self) -> list[Shape]:
-        out = [Shape("ramp-up", 1.0 - self.hold_share, self.start_factor, self.peak_factor)]
+        up = 1.0 - self.hold_share - self.down_share
+        out = [Shape("ramp-up", up, self.start_factor, self.peak_factor)]
         if self.hold_share > 0:
             out.append(Shape("hold", self.hold_share, self.peak_factor, self.peak_factor))
+        if self.down_share > 0:
+            out.append(Shape("ramp-down", self.down_share, self.peak_factor, self.start_factor))
         return out
 
 
@@ -198,6 +210,62 @@ class BreakpointPattern(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
         return out
 
 
+class StressPattern(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Overload and the way back: ``base`` at 1x, a linear ``rise`` to ``peak_factor`` x
+    base (meant to lie well past capacity), an ``overload`` hold there, then ``recovery``
+    at 1x again, so the results show behaviour under overload and how long recovery takes.
+    """
+
+    peak_factor: float = 12.0
+    base_share: float = 0.2
+    rise_share: float = 0.3
+    overload_share: float = 0.2
+    recovery_share: float = 0.3
+    duration_factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.peak_factor > 1 or not math.isfinite(self.peak_factor):
+            raise ConfigError(f"patterns.stress.peak_factor must be > 1, got {self.peak_factor}")
+        for key in ("base_share", "rise_share", "overload_share", "recovery_share"):
+            _positive("stress", key, getattr(self, key))
+        _positive("stress", "duration_factor", self.duration_factor)
+
+    def shapes(self) -> list[Shape]:
+        peak = self.peak_factor
+        return [
+            Shape("base", self.base_share, 1.0, 1.0),
+            Shape("rise", self.rise_share, 1.0, peak),
+            Shape("overload", self.overload_share, peak, peak),
+            Shape("recovery", self.recovery_share, 1.0, 1.0),
+        ]
+
+
+class SmokePattern(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A few seconds for CI: ``warm`` at 1x, a ``burst`` at ``factor`` x, ``cool`` at 1x
+    (a step down, so a recovery is measured too). With the ``smoke`` profile every category
+    and every simulated service sees events; ``duration_factor`` keeps it short."""
+
+    factor: float = 3.0
+    burst_share: float = 0.2
+    duration_factor: float = 0.1
+
+    def __post_init__(self) -> None:
+        _positive("smoke", "factor", self.factor)
+        if not 0 < self.burst_share < 1:
+            raise ConfigError(
+                f"patterns.smoke.burst_share must be in (0, 1), got {self.burst_share}"
+            )
+        _positive("smoke", "duration_factor", self.duration_factor)
+
+    def shapes(self) -> list[Shape]:
+        side = (1.0 - self.burst_share) / 2
+        return [
+            Shape("warm", side, 1.0, 1.0),
+            Shape("burst", self.burst_share, self.factor, self.factor),
+            Shape("cool", side, 1.0, 1.0),
+        ]
+
+
 class MixedPattern(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A sequence of the basic patterns, each given ``shares[i]`` of the run."""
 
@@ -253,6 +321,8 @@ PatternParams = (
     | MixedPattern
     | SoakPattern
     | BreakpointPattern
+    | StressPattern
+    | SmokePattern
 )
 
 
@@ -266,6 +336,8 @@ class PatternSet(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mixed: MixedPattern = MixedPattern()
     soak: SoakPattern = SoakPattern()
     breakpoint: BreakpointPattern = BreakpointPattern()
+    stress: StressPattern = StressPattern()
+    smoke: SmokePattern = SmokePattern()
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -5,6 +5,8 @@ CPU microseconds spent really hashing (``workload.cpu``), I/O milliseconds
 awaited with ``asyncio.sleep`` (>= 1 ms, what uvloop timers can honour), a
 failure rate (the handler raises) and a timeout rate (the handler hangs for
 twice the subscription's timeout, so only the router's timeout ends it early).
+An :class:`Outage` takes a service down for windows of the run: every call in a
+window fails at once, as a call to a service that is down does.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from events.delivery import Handler
@@ -41,11 +44,18 @@ class ServiceSpec:
     model: ServiceModel
     share: float = 0.0
 
-    def make_handler(self, seed: int, on_done: Callable[[Event], None] | None = None) -> Handler:
+    def make_handler(
+        self,
+        seed: int,
+        on_done: Callable[[Event], None] | None = None,
+        down: Callable[[], bool] | None = None,
+    ) -> Handler:
         """A handler doing the modelled work; its draws are seeded by (seed, name).
 
         ``on_done(event)`` is called as the handler returns normally (the bench
-        stamps completions with it, cheaper than a wrapping coroutine).
+        stamps completions with it, cheaper than a wrapping coroutine). While
+        ``down()`` is true every call fails at once (see :class:`Outage`), without
+        drawing, so the seeded draws after an outage match a run without one.
         """
         rng = random.Random(f"{seed}/{self.name}")
         name = self.name
@@ -57,6 +67,8 @@ class ServiceSpec:
         hang_s = HANG_FACTOR * self.subscription.timeout_s
 
         async def handler(event: Event) -> None:
+            if down is not None and down():
+                raise SimulatedFailure(f"{name}: down (outage) on event {event.id}")
             roll = rng.random()
             if cpu_us > 0:
                 # Uniform on [0.5, 1.5] x the mean: real services vary.
@@ -71,6 +83,34 @@ class ServiceSpec:
                 on_done(event)
 
         return handler
+
+
+class Outage:
+    """Windows of a run in which a service is down; times count from :meth:`begin`.
+
+    ``windows`` are (start, duration) in seconds after the run's start. Before
+    :meth:`begin` the service is up (set-up and warm-up calls succeed).
+    """
+
+    def __init__(self, windows: Sequence[tuple[float, float]]) -> None:
+        for start, duration in windows:
+            if not (math.isfinite(start) and start >= 0):
+                raise ConfigError(f"an outage must start at >= 0 s, got {start}")
+            if not (math.isfinite(duration) and duration > 0):
+                raise ConfigError(f"an outage must last > 0 s, got {duration}")
+        self.windows_ns = sorted((round(s * 1e9), round((s + d) * 1e9)) for s, d in windows)
+        self.origin_ns: int | None = None
+
+    def begin(self, origin_ns: int) -> None:
+        """Start the clock: ``origin_ns`` (``perf_counter_ns``) is the run's second 0."""
+        self.origin_ns = origin_ns
+
+    def down(self) -> bool:
+        """Is the service down now?"""
+        if self.origin_ns is None:
+            return False
+        t = time.perf_counter_ns() - self.origin_ns
+        return any(start <= t < end for start, end in self.windows_ns)
 
 
 def _subscription(name: str, pattern: str, policy: ServicePolicy, concurrency: int) -> Subscription:

@@ -2,7 +2,9 @@
 
 A baseline is a whole comparison (``compare --json``) saved under a name in
 ``baselines/NAME.json`` under the working directory (or ``$SWITCHYARD_BASELINES_DIR``),
-wrapped in a versioned record with the environment fingerprint it ran on.
+wrapped in a versioned record with the environment fingerprint it ran on. Each save
+also files a copy in ``history/NAME/`` there, so saving under the same name again keeps
+the earlier versions for ``baseline history`` (:mod:`bench.analysis.history`).
 
 :func:`compare_to_baseline` judges each metric of each architecture against
 the same architecture in the baseline: the ratio current/baseline with its 95%
@@ -31,7 +33,15 @@ from pathlib import Path
 import msgspec
 
 from bench.analysis.compare import METRICS, compare_metric, values_of
-from bench.schema import SCHEMA, CompareResult, Environment, Ratio, RunResult
+from bench.schema import (
+    SCHEMA,
+    CompareResult,
+    Environment,
+    Ratio,
+    RunResult,
+    SchemaError,
+    check_schema,
+)
 from events.errors import SwitchyardError
 
 BASELINE_SCHEMA = "switchyard.baseline/1"
@@ -113,50 +123,93 @@ def _trustworthy(result: CompareResult) -> None:
         )
 
 
+def history_dir(name: str, where: Path | None = None) -> Path:
+    """The folder keeping every saved version of baseline ``name``."""
+    return path_of(name, where).parent / "history" / name
+
+
+def history_paths(name: str, where: Path | None = None) -> list[Path]:
+    """The saved versions of ``name``, oldest first (file names start with the time)."""
+    folder = history_dir(name, where)
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
 def save(name: str, result: CompareResult, where: Path | None = None) -> Path:
-    """Write ``result`` as baseline ``name`` (replacing any of that name); return its path."""
+    """Write ``result`` as baseline ``name`` (replacing any of that name, the earlier
+    version staying in its history); return its path."""
     _trustworthy(result)
     path = path_of(name, where)
+    now = dt.datetime.now(dt.UTC)
     record = Baseline(
         schema=BASELINE_SCHEMA,
         name=name,
-        saved_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        saved_at=now.isoformat(timespec="milliseconds"),
         fingerprint=fingerprint(result.environment),
         git_sha=result.environment.git_sha,
         comparison=result,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_bytes(msgspec.json.encode(record))
-    tmp.replace(path)
+    data = msgspec.json.encode(record)
+    stamp = now.strftime("%Y%m%dT%H%M%S.%fZ")
+    _write(history_dir(name, where) / f"{stamp}-{(record.git_sha or 'nogit')[:8]}.json", data)
+    _write(path, data)
     return path
 
 
-def load(name: str, where: Path | None = None) -> Baseline:
-    """Read baseline ``name``; raise :class:`BaselineError` saying why not."""
-    path = path_of(name, where)
+class _Head(msgspec.Struct):
+    schema: str = "(none)"
+    comparison: dict[str, object] = {}
+
+
+def read(path: Path) -> Baseline:
+    """Read one baseline file; raise :class:`BaselineError` saying why not (a result of a
+    retired schema is named as such, with what changed)."""
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        known = ", ".join(names(where)) or "none saved"
-        raise BaselineError(f"no baseline {name!r} in {path.parent} (known: {known})") from None
     except OSError as exc:
         raise BaselineError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        record = msgspec.json.decode(data, type=Baseline)
+        head = msgspec.json.decode(data, type=_Head)
     except msgspec.DecodeError as exc:
         raise BaselineError(f"{path}: {exc}") from None
-    if record.schema != BASELINE_SCHEMA:
-        raise BaselineError(f"{path}: schema {record.schema!r} is not {BASELINE_SCHEMA!r}")
+    if head.schema != BASELINE_SCHEMA:
+        raise BaselineError(f"{path}: schema {head.schema!r} is not {BASELINE_SCHEMA!r}")
+    try:
+        check_schema(str(head.comparison.get("schema", "(none)")), str(path))
+        record = msgspec.json.decode(data, type=Baseline)
+    except SchemaError as exc:
+        raise BaselineError(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise BaselineError(f"{path}: {exc}") from None
     versions = {record.comparison.schema, *(r.result.schema for r in record.comparison.runs)}
     if versions != {SCHEMA}:
         raise BaselineError(f"{path}: result schema {sorted(versions)} is not {SCHEMA!r}")
     return record
 
 
+def load(name: str, where: Path | None = None) -> Baseline:
+    """Read baseline ``name``; raise :class:`BaselineError` saying why not."""
+    path = path_of(name, where)
+    if not path.exists():
+        known = ", ".join(names(where)) or "none saved"
+        raise BaselineError(f"no baseline {name!r} in {path.parent} (known: {known})")
+    return read(path)
+
+
 def names(where: Path | None = None) -> list[str]:
     folder = directory(where)
     return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
+
+def runs_by_arch(result: CompareResult) -> dict[str, list[RunResult]]:
+    """Each architecture label's run results, in the comparison's order."""
+    return _runs(result)
 
 
 def _runs(result: CompareResult) -> dict[str, list[RunResult]]:
@@ -216,6 +269,8 @@ def compare_to_baseline(
             warnings.append(f"{arch} is not in baseline {name!r} (it has {', '.join(before)})")
             continue
         for index, metric in enumerate(METRICS):
+            if not metric.applies_to([*before[arch], *current]):
+                continue
             verdicts.append(
                 compare_metric(
                     metric,

@@ -8,6 +8,12 @@ from the intended times. Verdicts come from :mod:`bench.analysis.stats`.
 Failures are two metrics: ``reject_rate`` (events the router rejected, % of events
 published) and ``failure_rate`` (deliveries dead-lettered or dropped, % of deliveries
 started).
+
+``recovery`` is a run's mean recovery time over its episodes (:mod:`bench.run.recovery`):
+an episode not recovered within its horizon counts at the horizon (a lower bound), one
+too short to measure is left out, and a run with no measured episode gives no value.
+``startup`` (process start to router ready) and ``idle_rss`` (resident memory once the
+router is ready, before any load) answer "does it start slower, hold more at idle?".
 """
 
 from __future__ import annotations
@@ -20,21 +26,31 @@ from bench.schema import Label, Ratio, RunResult
 
 
 class Metric:
-    """A per-run figure the comparison judges."""
+    """A per-run figure the comparison judges; ``value`` is None where a run has none."""
 
     def __init__(
         self,
         name: str,
         unit: str,
         higher_is_better: bool,
-        value: Callable[[RunResult], float],
+        value: Callable[[RunResult], float | None],
         needs_capacity: bool = False,
+        applies: Callable[[RunResult], bool] | None = None,
+        missing: str = "",
     ) -> None:
         self.name = name
         self.unit = unit
         self.higher_is_better = higher_is_better
         self.value = value
         self.needs_capacity = needs_capacity
+        #: Does the metric mean anything for this run? A metric no run applies to is
+        #: left out of the comparison (no recovery in a steady run without an outage).
+        self.applies = applies
+        #: Why a run it applies to may still have no value.
+        self.missing = missing
+
+    def applies_to(self, results: Sequence[RunResult]) -> bool:
+        return self.applies is None or any(self.applies(r) for r in results)
 
     def usable(self, result: RunResult) -> bool:
         """May this run's value enter the statistics of this metric?"""
@@ -51,14 +67,36 @@ def _ms(metric: str, field: str) -> Callable[[RunResult], float]:
     return value
 
 
+def recovery_s(result: RunResult) -> float | None:
+    """The run's mean recovery time (s) over its measured episodes; None when it has none."""
+    times = [
+        r.recovery_s if r.recovery_s is not None else r.horizon_s
+        for r in result.recoveries
+        if r.status != "too_short"
+    ]
+    return sum(times) / len(times) if times else None
+
+
 METRICS: tuple[Metric, ...] = (
     Metric("throughput", "deliveries/s", True, lambda r: r.throughput_dps, needs_capacity=True),
+    Metric("payload", "MB/s", True, lambda r: r.payload_mbps, needs_capacity=True),
     Metric("response_p50", "ms", False, _ms("response", "p50")),
+    Metric("response_p95", "ms", False, _ms("response", "p95")),
     Metric("response_p99", "ms", False, _ms("response", "p99")),
     Metric("response_p99.9", "ms", False, _ms("response", "p999")),
     Metric("service_p99", "ms", False, _ms("service", "p99")),
     Metric("dispatch_lag_p99", "ms", False, _ms("dispatch_lag", "p99")),
+    Metric(
+        "recovery",
+        "s",
+        False,
+        recovery_s,
+        applies=lambda r: bool(r.recoveries),
+        missing="every recovery episode was too short to measure (see the phase table)",
+    ),
     Metric("peak_rss", "MiB", False, lambda r: r.resources.rss_peak_bytes / 2**20),
+    Metric("idle_rss", "MiB", False, lambda r: r.resources.rss_idle_bytes / 2**20),
+    Metric("startup", "s", False, lambda r: r.resources.startup_s),
     Metric("cpu", "s", False, lambda r: r.resources.cpu_s),
     # Two rates, never one sum: rejects count events, failures count deliveries.
     Metric("reject_rate", "%", False, lambda r: r.rates().reject_rate * 100.0),
@@ -67,8 +105,9 @@ METRICS: tuple[Metric, ...] = (
 
 
 def values_of(metric: Metric, results: Sequence[RunResult]) -> list[float]:
-    """The metric's value in every usable run."""
-    return [metric.value(r) for r in results if metric.usable(r)]
+    """The metric's value in every usable run that has one."""
+    values = (metric.value(r) for r in results if metric.usable(r))
+    return [v for v in values if v is not None]
 
 
 def compare_metric(
@@ -100,10 +139,11 @@ def compare_metric(
         )  # fmt: skip
 
     if len(a) < 2 or len(b) < 2:
+        why = f"; {metric.missing}" if metric.missing and not (a or b) else ""
         return ratio(
             "inconclusive",
             f"only {len(a)} usable {baseline} and {len(b)} usable {arch} runs;"
-            " at least 2 valid runs per architecture are needed",
+            f" at least 2 valid runs per architecture are needed{why}",
         )
     if not any(a) and not any(b):
         return ratio("equivalent", f"{metric.name} is 0 in every run of both", 1.0, 1.0, 1.0)
@@ -132,6 +172,8 @@ def compare_runs(
     out = []
     for arch in archs[1:]:
         for index, metric in enumerate(METRICS):
+            if not metric.applies_to([*results[baseline], *results[arch]]):
+                continue
             out.append(
                 compare_metric(
                     metric,

@@ -1,12 +1,18 @@
 """Service-level objectives: parse them, load them from configs/slo.toml, check runs against them.
 
-Objectives are written k6-style: ``p99<=50ms`` bounds a percentile of the response
-latency (completed - intended), ``0.1%`` bounds each of the two failure rates
-(:func:`rate_breaches`: the event-level ``reject_rate`` and the delivery-level
-``failure_rate``, never their sum), ``256MiB`` bounds the memory growth (peak RSS
-minus RSS after set-up). :func:`check` judges any run on the point estimates it
-recorded; the capacity search asks for more, the upper confidence bound of the
-percentile (:func:`latency_upper_bound_ns`).
+Objectives are written k6-style: ``p99<=50ms`` (or ``p95<=20ms``, any percentile) bounds
+a percentile of the response latency (completed - intended), ``0.1%`` bounds each of
+the two failure rates (:func:`rate_breaches`: the event-level ``reject_rate`` and the
+delivery-level ``failure_rate``, never their sum), ``256MiB`` bounds the memory growth
+(peak RSS minus RSS after set-up), ``4MiB/h`` bounds the resident-memory trend of a
+soak (a breach is a trend whose whole 95% CI lies above it, :mod:`bench.analysis.trend`).
+:func:`check` judges any run on the point estimates it recorded; the capacity search
+asks for more, the upper confidence bound of the percentile (:func:`latency_upper_bound_ns`).
+
+Two tiers: the ``[slo]`` table holds the **fail** level (a breach exits 5), the optional
+``[slo.warn]`` table the same kinds of objective at a **warn** level (printed and kept
+in the results, exit 0). A warning is left out when the same objective (the same
+percentile, rate or memory figure) already failed in that run.
 
 The runs hold HDR histograms, not raw samples. The order-statistic bound only needs the
 k-th smallest sample, so each recorded sample is replaced by the highest value of its HDR
@@ -26,7 +32,7 @@ import numpy as np
 
 from bench.analysis.stats import percentile_upper_bound
 from bench.run.histograms import decode
-from bench.schema import CompareResult, Histogram, RunResult
+from bench.schema import CompareResult, Histogram, RssTrend, RunResult, SloLevel, Violation
 from events.config import CONFIG_DIR, load_table
 from events.errors import ConfigError
 
@@ -54,34 +60,65 @@ class LatencyObjective(msgspec.Struct, frozen=True):
         return value_ns < self.threshold_ns if self.strict else value_ns <= self.threshold_ns
 
 
+class WarnFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The ``[slo.warn]`` table: objectives at the warning level (each optional)."""
+
+    latency: tuple[str, ...] = ()
+    errors: str | None = None
+    memory_growth: str | None = None
+    rss_growth: str | None = None
+
+
 class SloFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The ``[slo]`` table of configs/slo.toml, as written."""
+    """The ``[slo]`` table of configs/slo.toml, as written (its objectives fail a run)."""
 
     latency: tuple[str, ...] = ("p99<=50ms",)
     errors: str = "0.1%"
     memory_growth: str = "256MiB"
+    rss_growth: str = "4MiB/h"
     confidence: float = 0.95
+    warn: WarnFile | None = None
+
+
+class SloTier(msgspec.Struct, frozen=True):
+    """The objectives of the warning level; a field left None is not checked."""
+
+    latency: tuple[LatencyObjective, ...] = ()
+    error_rate: float | None = None
+    memory_growth_bytes: int | None = None
+    rss_growth_mib_per_h: float | None = None
 
 
 class Slo(msgspec.Struct, frozen=True):
-    """Parsed objectives: latency percentiles, a memory growth limit, and ``error_rate``,
-    the fraction that reject_rate and failure_rate must each stay within."""
+    """Parsed objectives: latency percentiles, a memory growth limit, ``error_rate`` (the
+    fraction that reject_rate and failure_rate must each stay within) and the soak's RSS
+    trend limit, all at the fail level; ``warn`` holds the warning level, if any."""
 
     latency: tuple[LatencyObjective, ...]
     error_rate: float
     memory_growth_bytes: int | None = None
     confidence: float = 0.95
+    rss_growth_mib_per_h: float | None = None
+    warn: SloTier | None = None
 
-
-class Violation(msgspec.Struct, frozen=True):
-    """One objective a run broke: which, by how much, in plain words."""
-
-    arch: str
-    run: int
-    objective: str
-    measured: float
-    limit: float
-    detail: str
+    def texts(self) -> tuple[str, ...]:
+        """Every objective in words, each with its level."""
+        out = [f"fail: {o.text}" for o in self.latency]
+        out.append(f"fail: errors<={self.error_rate:.4%}")
+        if self.memory_growth_bytes is not None:
+            out.append(f"fail: memory_growth<={self.memory_growth_bytes / 2**20:g}MiB")
+        if self.rss_growth_mib_per_h is not None:
+            out.append(f"fail: rss_growth<={self.rss_growth_mib_per_h:g}MiB/h")
+        w = self.warn
+        if w is not None:
+            out += [f"warn: {o.text}" for o in w.latency]
+            if w.error_rate is not None:
+                out.append(f"warn: errors<={w.error_rate:.4%}")
+            if w.memory_growth_bytes is not None:
+                out.append(f"warn: memory_growth<={w.memory_growth_bytes / 2**20:g}MiB")
+            if w.rss_growth_mib_per_h is not None:
+                out.append(f"warn: rss_growth<={w.rss_growth_mib_per_h:g}MiB/h")
+        return tuple(out)
 
 
 def parse_latency(text: str) -> LatencyObjective:
@@ -129,17 +166,42 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * _BYTES[match.group(2).lower()])
 
 
+_RATE = re.compile(r"^\s*(.+?)\s*/\s*h(?:our)?\s*$", re.IGNORECASE)
+
+
+def parse_growth_rate(text: str) -> float:
+    """``4MiB/h`` -> MiB per hour; raise ConfigError on anything else."""
+    match = _RATE.match(text)
+    if match is None:
+        raise ConfigError(f"growth rate {text!r}: expected a size per hour, e.g. '4MiB/h'")
+    return parse_size(match.group(1)) / 2**20
+
+
+def _warn_tier(raw: WarnFile) -> SloTier:
+    return SloTier(
+        latency=tuple(parse_latency(t) for t in raw.latency),
+        error_rate=None if raw.errors is None else parse_error_rate(raw.errors),
+        memory_growth_bytes=None if raw.memory_growth is None else parse_size(raw.memory_growth),
+        rss_growth_mib_per_h=None if raw.rss_growth is None else parse_growth_rate(raw.rss_growth),
+    )
+
+
 def from_file(raw: SloFile, where: str) -> Slo:
-    """Parse the objectives of a loaded ``[slo]`` table."""
+    """Parse the objectives of a loaded ``[slo]`` table (and its ``[slo.warn]``)."""
     if not 0.0 < raw.confidence < 1.0:
         raise ConfigError(f"{where}: confidence must lie strictly between 0 and 1")
     try:
         latency = tuple(parse_latency(t) for t in raw.latency)
         errors = parse_error_rate(raw.errors)
         memory = parse_size(raw.memory_growth)
+        rss = parse_growth_rate(raw.rss_growth)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    return Slo(latency, errors, memory, raw.confidence)
+    try:
+        warn = None if raw.warn is None else _warn_tier(raw.warn)
+    except ConfigError as exc:
+        raise ConfigError(f"{where} [slo.warn]: {exc}") from None
+    return Slo(latency, errors, memory, raw.confidence, rss, warn)
 
 
 def load(path: str | Path = DEFAULT_PATH) -> Slo:
@@ -188,45 +250,105 @@ def latency_upper_bound_ns(hist: Histogram, q: float, confidence: float = 0.95) 
 
 def _percentile_ns(hist: Histogram, percentile: float) -> float:
     summary = hist.summary
-    named = {50.0: summary.p50, 90.0: summary.p90, 99.0: summary.p99, 99.9: summary.p999}
+    named = {
+        50.0: summary.p50,
+        90.0: summary.p90,
+        95.0: summary.p95,
+        99.0: summary.p99,
+        99.9: summary.p999,
+    }
     if percentile in named:
         return float(named[percentile])
     return float(decode(hist.encoded).get_value_at_percentile(percentile))
 
 
-def check_run(result: RunResult, slo: Slo, run: int = 0) -> list[Violation]:
-    """The objectives one run broke, judged on its recorded point estimates."""
+def _tier_violations(
+    result: RunResult,
+    run: int,
+    level: SloLevel,
+    latency: Sequence[LatencyObjective],
+    error_rate: float | None,
+    memory_growth_bytes: int | None,
+) -> list[tuple[str, Violation]]:
+    """(kind, violation) of one tier; ``kind`` names the figure, so tiers can be merged."""
     arch = result.spec.arch
-    out: list[Violation] = []
+    out: list[tuple[str, Violation]] = []
     hist = response_histogram(result)
-    for objective in slo.latency:
+    for objective in latency:
+        kind = f"latency p{objective.percentile:g}"
         if hist.summary.count == 0:
-            out.append(
-                Violation(arch, run, objective.text, float("nan"), objective.threshold_ns / 1e6,
-                          "no delivery completed, so no latency was measured")
-            )  # fmt: skip
+            out.append((kind, Violation(
+                arch, run, objective.text, float("nan"), objective.threshold_ns / 1e6,
+                "no delivery completed, so no latency was measured", level)))  # fmt: skip
             continue
         value = _percentile_ns(hist, objective.percentile)
         if not objective.holds(value):
-            out.append(
-                Violation(arch, run, objective.text, value / 1e6, objective.threshold_ns / 1e6,
-                          f"response p{objective.percentile:g} {value / 1e6:.2f} ms breaks"
-                          f" {objective.text}")
-            )  # fmt: skip
-    for name, what, value in rate_breaches(result, slo.error_rate):
-        out.append(
-            Violation(arch, run, f"errors<={slo.error_rate:.4%}", value, slo.error_rate,
-                      f"{name} {value:.4%} ({what}) exceeds {slo.error_rate:.4%}")
-        )  # fmt: skip
-    if slo.memory_growth_bytes is not None:
+            out.append((kind, Violation(
+                arch, run, objective.text, value / 1e6, objective.threshold_ns / 1e6,
+                f"response p{objective.percentile:g} {value / 1e6:.2f} ms breaks"
+                f" {objective.text}", level)))  # fmt: skip
+    if error_rate is not None:
+        for name, what, value in rate_breaches(result, error_rate):
+            out.append((name, Violation(
+                arch, run, f"errors<={error_rate:.4%}", value, error_rate,
+                f"{name} {value:.4%} ({what}) exceeds {error_rate:.4%}", level)))  # fmt: skip
+    if memory_growth_bytes is not None:
         growth = result.resources.rss_peak_bytes - result.resources.rss_setup_bytes
-        if growth > slo.memory_growth_bytes:
-            out.append(
-                Violation(arch, run, f"memory_growth<={slo.memory_growth_bytes / 2**20:.0f}MiB",
-                          growth / 2**20, slo.memory_growth_bytes / 2**20,
-                          f"RSS grew {growth / 2**20:.1f} MiB during the run")
-            )  # fmt: skip
+        if growth > memory_growth_bytes:
+            out.append(("memory_growth", Violation(
+                arch, run, f"memory_growth<={memory_growth_bytes / 2**20:.0f}MiB",
+                growth / 2**20, memory_growth_bytes / 2**20,
+                f"RSS grew {growth / 2**20:.1f} MiB during the run", level)))  # fmt: skip
     return out
+
+
+def check_run(result: RunResult, slo: Slo, run: int = 0) -> list[Violation]:
+    """The objectives one run broke, judged on its recorded point estimates: the fail
+    level, then the warn level for figures that did not already fail."""
+    failed = _tier_violations(
+        result, run, "fail", slo.latency, slo.error_rate, slo.memory_growth_bytes
+    )
+    out = [v for _, v in failed]
+    if slo.warn is not None:
+        kinds = {kind for kind, _ in failed}
+        w = slo.warn
+        warned = _tier_violations(
+            result, run, "warn", w.latency, w.error_rate, w.memory_growth_bytes
+        )
+        out += [v for kind, v in warned if kind not in kinds]
+    return out
+
+
+def check_trend(arch: str, run: int, trend: RssTrend, slo: Slo) -> list[Violation]:
+    """A soak's RSS trend against the fail, then the warn level of ``rss_growth``: a
+    breach is a ``leak`` verdict at that level's threshold."""
+    from bench.analysis.trend import verdict
+
+    if trend.verdict == "too short":
+        return []
+    levels: list[tuple[SloLevel, float]] = []
+    if slo.rss_growth_mib_per_h is not None:
+        levels.append(("fail", slo.rss_growth_mib_per_h))
+    if slo.warn is not None and slo.warn.rss_growth_mib_per_h is not None:
+        levels.append(("warn", slo.warn.rss_growth_mib_per_h))
+    for level, limit in levels:
+        label, _ = verdict(
+            trend.slope_mib_per_h, trend.low, trend.high, trend.second_half_mib_per_h, limit
+        )
+        if label == "leak":
+            return [
+                Violation(
+                    arch,
+                    run,
+                    f"rss_growth<={limit:g}MiB/h",
+                    trend.slope_mib_per_h,
+                    limit,
+                    f"RSS grows {trend.slope_mib_per_h:.1f} MiB/h (95% CI {trend.low:.1f} to"
+                    f" {trend.high:.1f}), wholly above {limit:g} MiB/h",
+                    level,
+                )
+            ]
+    return []
 
 
 def check(
@@ -236,6 +358,7 @@ def check(
 
     Runs that failed a validity gate are judged too: their latencies count from the
     intended times whatever the generator did, so an SLO breach is still a breach.
+    A comparison's RSS trends (soak runs) are judged against ``rss_growth``.
     """
     objectives = load() if slo is None else slo
     if isinstance(results, RunResult):
@@ -247,4 +370,7 @@ def check(
     out: list[Violation] = []
     for index, result in enumerate(runs):
         out.extend(check_run(result, objectives, index))
+    if isinstance(results, CompareResult):
+        for item in results.rss_trends:
+            out.extend(check_trend(item.arch, item.run, item.trend, objectives))
     return out

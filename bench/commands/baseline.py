@@ -6,6 +6,10 @@
   python -m bench baseline list
   python -m bench baseline show NAME
   python -m bench baseline check NAME --from RESULTS.json [--allow-mismatch]
+  python -m bench baseline history NAME [--metric response_p99] [--svg PATH]
+      (the metric over every saved version of NAME: date, git sha, mean with its 95%
+      interval per architecture; and an SVG trend, by default
+      baselines/history/NAME/METRIC.svg)
 
 `check` judges every metric of every architecture against the same architecture
 in the baseline (ratio now/baseline, 95% bootstrap CI, noise band of the current
@@ -25,8 +29,9 @@ import tempfile
 from pathlib import Path
 
 from bench import exits
-from bench.analysis import baseline
+from bench.analysis import baseline, history
 from bench.commands import options
+from bench.report import history as report_history
 from bench.report import summary
 from bench.schema import CompareResult, Ratio, load_compare
 
@@ -35,7 +40,7 @@ HELP = "save named baselines and check results against them (exit 4 on a regress
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("save", "list", "show", "check"))
+    parser.add_argument("action", choices=("save", "list", "show", "check", "history"))
     parser.add_argument("name", nargs="?", default=None, help="baseline name")
     parser.add_argument(
         "--from",
@@ -54,6 +59,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--allow-mismatch",
         action="store_true",
         help="check: judge even on another environment (warn instead of refusing)",
+    )
+    parser.add_argument(
+        "--metric",
+        default="response_p99",
+        help="history: the compared metric to follow (e.g. throughput, response_p95, recovery)",
+    )
+    parser.add_argument(
+        "--svg", type=Path, default=None, help="history: write the trend here (SVG)"
     )
     group = parser.add_argument_group("save without --from: the comparison to run")
     options.pattern(group, default="spike")
@@ -96,6 +109,22 @@ def _print_verdicts(verdicts: tuple[Ratio, ...], warnings: list[str]) -> None:
         print(f"warning: {warning}", file=sys.stderr)
 
 
+def _history(name: str, args: argparse.Namespace) -> int:
+    found = history.history(name, args.metric, args.dir)
+    unit = found.unit
+    print(f"{found.metric} ({unit}) over {len(found.versions)} saved versions of baseline {name}")
+    print(f"{'#':>3}  {'saved (UTC)':<25} {'git':<10} {'architecture':<14} {'mean':>10}  95% CI")
+    for row in report_history.rows(found):
+        index, saved, sha, arch, mean, ci, _ = row
+        print(f"{index:>3}  {saved:<25} {sha:<10} {arch:<14} {mean:>10}  {ci}")
+    for reason in found.skipped:
+        print(f"skipped: {reason}", file=sys.stderr)
+    svg = args.svg or baseline.history_dir(name, args.dir) / f"{found.metric}.svg"
+    report_history.write_svg(found, svg)
+    print(f"wrote {svg}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         for name in baseline.names(args.dir):
@@ -111,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"fingerprint: {record.fingerprint}")
         print(summary.markdown(record.comparison))
         return 0
+    if args.action == "history":
+        return _history(name, args)
     if args.action == "save":
         result = load_compare(args.source) if args.source is not None else _measure(args)
         path = baseline.save(name, result, args.dir)

@@ -12,7 +12,12 @@ from the intended times) still count and the comparison stands.
 Exit codes, first that applies: 0 done; 1 a run worker crashed; 2 usage or
 configuration error; 3 a run was invalid (accounting broken, events lost: the
 tables and files are still written, and say which run and why); 4 a confirmed
-regression against --baseline; 5 an objective of --slo was broken.
+regression against --baseline; 5 an objective of --slo was broken at its fail level
+(objectives at the warn level print "SLO warning" and are kept in the JSON; exit 0).
+
+--outage SERVICE:START:DURATION (repeatable) takes a simulated service down for a
+window of every measured run: its breaker opens and closes, and the tables report
+breaker trips, time open, dead letters by reason and the recovery after the outage.
 """
 
 from __future__ import annotations
@@ -22,16 +27,18 @@ import sys
 import time
 from pathlib import Path
 
+import msgspec
 from rich.console import Console
 
 from bench import exits
-from bench.analysis import baseline, compare, slo
+from bench.analysis import baseline, compare, slo, trend
 from bench.commands import options
 from bench.host import environment
 from bench.report import document as report
 from bench.report import summary
 from bench.run import runner
 from bench.run.progress import RunProgress
+from bench.run.recorder import check_outages
 from bench.schema import (
     SCHEMA,
     CompareResult,
@@ -39,6 +46,7 @@ from bench.schema import (
     RunRecord,
     RunResult,
     RunSpec,
+    SloOutcome,
     encode,
 )
 from events.errors import ConfigError
@@ -68,6 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     options.loop(parser)
     options.services(parser)
+    options.outage(parser)
     options.json_out(parser)
     options.markdown_out(parser)
     parser.add_argument(
@@ -130,9 +139,13 @@ def _check(args: argparse.Namespace) -> list[str]:
     # Build the schedule once here: a bad rate or duration fails before any run is spawned.
     import workload
 
-    workload.build_schedule(
+    schedule = workload.build_schedule(
         args.seed, args.profile, args.pattern, duration_s=args.duration, base_rate=args.base_rate
     )
+    if args.outage:
+        if args.services != "sim":
+            raise ConfigError("--outage needs the simulated services (--services sim)")
+        check_outages(args.profile, args.outage, schedule.duration_s)
     return archs
 
 
@@ -150,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
         base_rate=args.base_rate,
         loop=args.loop,
         services=args.services,
+        outages=tuple(args.outage),
     )
     total = sum(len(b) for b in blocks) + (len(blocks) if args.warmup > 0 else 0)
     began = time.monotonic()
@@ -184,11 +198,25 @@ def run(args: argparse.Namespace) -> int:
             noise=args.noise,
             loop=args.loop,
             order=tuple(tuple(b) for b in blocks),
+            outages=tuple(args.outage),
         ),
         runs=records,
         ratios=compare.compare_runs(order, by_arch, args.noise, args.seed),
         elapsed_s=elapsed,
     )
+    objectives = slo.load(args.slo if args.slo is not None else slo.DEFAULT_PATH)
+    result = msgspec.structs.replace(
+        result, rss_trends=trend.run_trends(result, objectives.rss_growth_mib_per_h)
+    )
+    if args.slo is not None:
+        result = msgspec.structs.replace(
+            result,
+            slo=SloOutcome(
+                source=str(args.slo),
+                objectives=objectives.texts(),
+                violations=tuple(slo.check(result, objectives)),
+            ),
+        )
     summary.render(result, Console(file=sys.stdout, width=160))
     if args.json is not None:
         args.json.write_bytes(encode(result))
@@ -219,15 +247,16 @@ def _verdict(result: CompareResult, args: argparse.Namespace) -> int:
             print(f"  {ratio.arch:<14} {ratio.metric:<18} {ratio.verdict:<12} {ratio.explanation}")
         for line in baseline.regressions(verdicts):
             print(f"REGRESSION: {line}")
-    violations = [] if args.slo is None else slo.check(result, slo.load(args.slo))
+    violations = [] if result.slo is None else list(result.slo.violations)
     for violation in violations:
-        print(f"SLO broken: run {violation.run} of {violation.arch}: {violation.detail}")
+        head = "SLO broken" if violation.level == "fail" else "SLO warning"
+        print(f"{head}: run {violation.run} of {violation.arch}: {violation.detail}")
     if args.slo is not None and not violations:
         print(f"Every run met the objectives of {args.slo}.")
     if voided:
         return exits.EXIT_INVALID
     if regression:
         return exits.EXIT_REGRESSION
-    if violations:
+    if any(v.level == "fail" for v in violations):
         return exits.EXIT_SLO
     return exits.EXIT_OK

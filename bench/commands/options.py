@@ -7,7 +7,10 @@ A command calls the functions for the options it takes, giving only what differs
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
+
+from bench.schema import Outage
 
 #: A parser or one of its argument groups: both take ``add_argument``.
 Target = argparse.ArgumentParser | argparse._ArgumentGroup
@@ -26,7 +29,7 @@ def arch(parser: Target, default: str = "coordinator,daemon") -> None:
 def profile(parser: Target, default: str | None = "medium") -> None:
     """``--profile``: a workload profile of configs/scenarios.toml."""
     parser.add_argument(
-        "--profile", default=default, help="workload profile (light, medium, heavy, stress)"
+        "--profile", default=default, help="workload profile (light, medium, heavy, stress, smoke)"
     )
 
 
@@ -102,3 +105,35 @@ def json_out(parser: Target, what: str = "the versioned results") -> None:
 def markdown_out(parser: Target) -> None:
     """``--markdown PATH``: write the command's tables as Markdown."""
     parser.add_argument("--markdown", type=Path, default=None, help="write Markdown tables here")
+
+
+def parse_outage(text: str) -> Outage:
+    """``SERVICE:START:DURATION`` (seconds, an ``s`` suffix allowed) -> an :class:`Outage`."""
+    parts = text.split(":")
+    if len(parts) != 3 or not parts[0].strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected SERVICE:START:DURATION, e.g. datastore:2:1.5"
+        )
+    try:
+        start, duration = (float(p.strip().removesuffix("s")) for p in parts[1:])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: START and DURATION must be seconds, e.g. datastore:2:1.5"
+        ) from None
+    if not (math.isfinite(start) and start >= 0 and math.isfinite(duration) and duration > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: START must be >= 0 and DURATION > 0")
+    return Outage(service=parts[0].strip(), start_s=start, duration_s=duration)
+
+
+def outage(parser: Target) -> None:
+    """``--outage SERVICE:START:DURATION`` (repeatable): the service fails every delivery
+    in the window, so its breaker opens and closes."""
+    parser.add_argument(
+        "--outage",
+        action="append",
+        type=parse_outage,
+        default=[],
+        metavar="SERVICE:START:DURATION",
+        help="take a simulated service down from START for DURATION seconds of each run"
+        " (repeatable): it fails every delivery in the window",
+    )

@@ -1,7 +1,9 @@
 """Write a self-contained HTML report (and Markdown) from result files.
 
 Give any mix of comparison (`compare --json`), capacity (`capacity --json`) and
-memory (`memory --json`) results. The HTML has inline SVG plots and fetches
+memory (`memory --json`) results, and profiles (`profile --json`). It opens with an
+executive summary generated from the verdicts; when baselines of a compared workload are
+saved, it ends with their history. The HTML has inline SVG plots and fetches
 nothing when viewed: latency CDF and HDR percentile plot per architecture,
 throughput and latency per phase over the load pattern, latency against
 throughput, and, with capacity results, the latency-throughput curve with the
@@ -27,12 +29,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--html", type=Path, default=None, help="write the HTML report here")
     options.markdown_out(parser)
     parser.add_argument("--title", default="Switchyard benchmark report")
+    parser.add_argument(
+        "--baselines",
+        type=Path,
+        default=None,
+        help="baselines folder whose histories of the compared workloads the report draws"
+        " (default: baselines/ or $SWITCHYARD_BASELINES_DIR; none there, no history)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     if args.html is None and args.markdown is None:
         raise report.ReportError("nothing to write: give --html PATH and/or --markdown PATH")
     inputs = report.load_inputs(args.results)
+    inputs.add_histories(args.baselines)
     # Rebuilt from the parsed arguments: main() may be called without sys.argv.
     command = " ".join(
         ["python -m bench report", *map(str, args.results)]

@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.duration(parser)
     options.base_rate(parser)
     options.run_settings(parser, drain_default=10.0)
+    options.outage(parser)
     options.json_out(parser, "the run's result")
     parser.add_argument("--quiet", action="store_true", help="print nothing on success")
     parser.add_argument("--spawned-at", type=float, default=None, help=argparse.SUPPRESS)
@@ -44,7 +45,8 @@ def _print_summary(result: RunResult) -> None:
     print(f"  events {result.events} in {result.window_s:.1f} s, schedule {result.schedule_hash}")
     rates = result.rates()
     print(
-        f"  throughput {result.throughput_dps:,.0f} deliveries/s;"
+        f"  throughput {result.throughput_dps:,.0f} deliveries/s"
+        f" ({result.payload_mbps:.2f} MB/s of payload);"
         f" rejected {rates.reject_rate:.4%} of events published,"
         f" failed (dead-lettered or dropped) {rates.failure_rate:.4%} of deliveries started"
     )
@@ -53,13 +55,15 @@ def _print_summary(result: RunResult) -> None:
         thin = f" (thin: {', '.join(s.thin)})" if s.thin else ""
         print(
             f"  {metric:<12} n={s.count} p50 {s.p50 / 1e6:.3f} p90 {s.p90 / 1e6:.3f}"
-            f" p99 {s.p99 / 1e6:.3f} p99.9 {s.p999 / 1e6:.3f} max {s.max / 1e6:.3f} ms{thin}"
+            f" p95 {s.p95 / 1e6:.3f} p99 {s.p99 / 1e6:.3f} p99.9 {s.p999 / 1e6:.3f}"
+            f" max {s.max / 1e6:.3f} ms{thin}"
         )
     for phase in result.phases:
         print(
             f"  phase {phase.name:<10} offered {phase.offered_eps:,.0f} ev/s,"
             f" published {phase.published_eps:,.0f}, accepted {phase.accepted_eps:,.0f},"
-            f" completed {phase.completed_dps:,.0f} deliveries/s, rejected {phase.rejected}"
+            f" completed {phase.completed_dps:,.0f} deliveries/s ({phase.completed_mbps:.2f} MB/s),"
+            f" rejected {phase.rejected}"
         )
     print(
         f"  accounting: published {acc.published} accepted {acc.accepted} rejected {acc.rejected}"
@@ -67,7 +71,8 @@ def _print_summary(result: RunResult) -> None:
         f" dropped {acc.dropped} unrouted {acc.unrouted} unaccounted {acc.unaccounted}"
     )
     print(
-        f"  start-up {res.startup_s:.2f} s, RSS setup {res.rss_setup_bytes / 2**20:.1f} MiB"
+        f"  start-up {res.startup_s:.2f} s, RSS idle {res.rss_idle_bytes / 2**20:.1f} MiB"
+        f" setup {res.rss_setup_bytes / 2**20:.1f} MiB"
         f" peak {res.rss_peak_bytes / 2**20:.1f} MiB, CPU {res.cpu_s:.2f} s"
         f" ({res.cpu_us_per_event:.2f} us/event), GC {res.gc_pauses} pauses"
         f" max {res.gc_pause_max_s * 1e3:.2f} ms, loop lag p99 {res.loop_lag_p99_ms:.2f} ms"
@@ -78,6 +83,27 @@ def _print_summary(result: RunResult) -> None:
         f" {res.publish_s / max(result.window_s, 1e-9):.0%} of the window),"
         f" machine steal {res.steal_s:.2f} CPU-s"
     )
+    for svc in result.services:
+        trips = (
+            f", breaker tripped {svc.breaker_trips}x, not closed {svc.breaker_open_s:.2f} s"
+            if svc.breaker_trips or svc.breaker_open_s
+            else ""
+        )
+        print(
+            f"  service {svc.service:<14} {svc.copies} cop{'y' if svc.copies == 1 else 'ies'},"
+            f" delivered {svc.delivered}/{svc.deliveries}, dead-lettered {svc.dead_lettered},"
+            f" dropped {svc.dropped}{trips}"
+        )
+    for rec in result.recoveries:
+        print(f"  recovery {rec.name:<14} {rec.status}: {rec.detail}")
+    from bench.analysis import slo, trend
+
+    growth = slo.load().rss_growth_mib_per_h
+    rss = trend.rss_trend(
+        result.timeline, trend.DEFAULT_THRESHOLD_MIB_PER_H if growth is None else growth
+    )
+    if rss.verdict != "too short":
+        print(f"  RSS trend: {rss.explanation}")
     if result.valid:
         print("  VALID")
     else:
@@ -100,6 +126,7 @@ def _spec(args: argparse.Namespace) -> RunSpec:
         loop=args.loop,
         services=args.services,
         drain_timeout_s=args.drain_timeout,
+        outages=tuple(args.outage),
     )
 
 

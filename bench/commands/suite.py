@@ -4,10 +4,13 @@ Each step is its own `python -m bench …` process (compare, capacity, memory),
 so every measurement keeps the isolation and validity rules of its command;
 the suite only sequences them, shows progress and gathers their JSON.
 
-  --quick  every pattern on the light profile, 2 runs x 8 s each, capacity --quick,
-           memory 6 x 1.5 s: about 10 minutes on 2 cores.
-  --full   every pattern on the medium profile, 5 runs x 20 s each, capacity,
-           memory 10 x 3 s: under an hour on 2 cores.
+  --quick  the smoke scenario first (every category and service, a datastore outage: a
+           few seconds per run), then every pattern on the light profile, 2 runs x 8 s
+           each, capacity --quick, memory 6 x 1.5 s: about 12 minutes on 2 cores.
+  --full   the smoke scenario, every pattern on the medium profile, 5 runs x 20 s each,
+           capacity, memory 10 x 3 s: under an hour on 2 cores.
+
+The report (report.html, report.md) opens with the executive summary of every step.
 
 Exit codes: 0 every step exited 0; 1 a step produced no result; 2 usage error;
 otherwise the first non-zero step code, as that command's --help explains
@@ -53,8 +56,13 @@ class Plan(msgspec.Struct, frozen=True):
     memory_duration_s: float
 
 
-QUICK = Plan(("light",), workload.PATTERNS, 2, 8.0, True, 6, 1.5)
-FULL = Plan(("medium",), workload.PATTERNS, 5, 20.0, False, 10, 3.0)
+#: Every pattern but the smoke one, which runs first as a step of its own.
+PATTERNS = tuple(p for p in workload.PATTERNS if p != "smoke")
+QUICK = Plan(("light",), PATTERNS, 2, 8.0, True, 6, 1.5)
+FULL = Plan(("medium",), PATTERNS, 5, 20.0, False, 10, 3.0)
+#: The smoke step: its own profile and pattern, a short outage so breakers open and close.
+SMOKE_ARGS = ("--profile", "smoke", "--pattern", "smoke", "--runs", "2", "--duration", "3",
+              "--warmup", "0.5", "--outage", "datastore:1:0.8")  # fmt: skip
 
 
 class Step(msgspec.Struct, frozen=True):
@@ -77,6 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="folder for the JSON and the report (default suite-<UTC time>)",
     )
+    parser.add_argument("--no-smoke", action="store_true", help="leave out the smoke step")
     parser.add_argument("--no-capacity", action="store_true")
     parser.add_argument("--no-memory", action="store_true")
 
@@ -97,6 +106,11 @@ def steps(plan: Plan, args: argparse.Namespace, out: Path) -> list[Step]:
     """The commands of the suite, in order."""
     bench = (sys.executable, "-m", "bench")
     todo = []
+    if not args.no_smoke:
+        path = out / "compare-smoke.json"
+        smoke = (*bench, "compare", *SMOKE_ARGS, "--arch", args.arch, "--seed", str(args.seed),
+                "--json", str(path))  # fmt: skip
+        todo.append(Step("compare smoke (with an outage)", smoke, str(path)))
     for profile in plan.profiles:
         for pattern in plan.patterns:
             path = out / f"compare-{profile}-{pattern}.json"
@@ -125,8 +139,10 @@ def run(args: argparse.Namespace) -> int:
     base = QUICK if args.quick else FULL
     plan = msgspec.structs.replace(
         base,
-        profiles=_names(args.profile, base.profiles, workload.PROFILES, "profile"),
-        patterns=_names(args.pattern, base.patterns, workload.PATTERNS, "pattern"),
+        profiles=_names(
+            args.profile, base.profiles, tuple(workload.load_scenarios().profiles), "profile"
+        ),
+        patterns=_names(args.pattern, base.patterns, PATTERNS, "pattern"),
     )
     from bench.run.runner import check_names
 
@@ -158,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
     if not produced:
         raise SuiteError("no step produced a result")
     inputs = report.load_inputs(produced)
+    inputs.add_histories()
     html = out / "report.html"
     mode = "quick" if args.quick else "full"
     command = " ".join(environment.command_line())

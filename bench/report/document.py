@@ -15,9 +15,12 @@ from typing import Any
 
 import msgspec
 
+from bench.analysis.history import History
+from bench.experiments.profiling import PROFILE_SCHEMA, ProfileResult, decode_profile
 from bench.memory.profiles import MEMORY_SCHEMA, MemoryReport, decode_memory, memory_markdown
+from bench.report import executive, summary
+from bench.report import history as report_history
 from bench.report import html as report_html
-from bench.report import summary
 from bench.report.capacity import (
     CapacityView,
     capacity_markdown,
@@ -26,6 +29,7 @@ from bench.report.capacity import (
     view,
 )
 from bench.report.memory import memory_section
+from bench.report.profile import profile_markdown, profile_section
 from bench.schema import SCHEMA, CompareResult, SchemaError, decode_compare
 
 
@@ -40,9 +44,17 @@ class ReportInputs:
     comparisons: list[CompareResult] = field(default_factory=list)
     capacities: list[CapacityView] = field(default_factory=list)
     memories: list[MemoryReport] = field(default_factory=list)
+    #: Saved baselines of the compared workloads, each with a metric over its versions.
+    histories: list[History] = field(default_factory=list)
+    #: Profiles (``bench profile``), each with the folder its files are in.
+    profiles: list[tuple[ProfileResult, Path]] = field(default_factory=list)
+
+    def add_histories(self, where: Path | None = None) -> None:
+        """Add the history of every saved baseline of a compared workload, if any."""
+        self.histories = report_history.matching(self.comparisons, where)
 
     def empty(self) -> bool:
-        return not (self.comparisons or self.capacities or self.memories)
+        return not (self.comparisons or self.capacities or self.memories or self.profiles)
 
 
 def _kind(data: bytes, where: str) -> tuple[str, dict[str, Any]]:
@@ -64,6 +76,8 @@ def _kind(data: bytes, where: str) -> tuple[str, dict[str, Any]]:
         )
     if schema == MEMORY_SCHEMA:
         return "memory", raw
+    if schema == PROFILE_SCHEMA:
+        return "profile", raw
     raise ReportError(f"{where}: unknown result kind (schema {schema!r})")
 
 
@@ -80,6 +94,8 @@ def load_inputs(paths: Sequence[str | Path]) -> ReportInputs:
             inputs.comparisons.append(decode_compare(data, str(path)))
         elif kind == "memory":
             inputs.memories.append(decode_memory(data, str(path)))
+        elif kind == "profile":
+            inputs.profiles.append((decode_profile(data, str(path)), path.resolve().parent))
         else:
             inputs.capacities.append(view(raw, str(path)))
     if inputs.empty():
@@ -87,9 +103,24 @@ def load_inputs(paths: Sequence[str | Path]) -> ReportInputs:
     return inputs
 
 
-def render_html(inputs: ReportInputs, title: str, generated_by: str) -> str:
-    """The whole report as one HTML document."""
-    sections = [report_html.environment_block(inputs.comparisons)]
+def summary_paragraphs(inputs: ReportInputs) -> list[str]:
+    """The report's executive summary (see :mod:`bench.report.executive`)."""
+    return executive.report_paragraphs(
+        inputs.comparisons,
+        [(c.sizings, c.slo_text) for c in inputs.capacities],
+        [m.profiles for m in inputs.memories],
+    )
+
+
+def render_html(
+    inputs: ReportInputs, title: str, generated_by: str, base: Path | None = None
+) -> str:
+    """The whole report as one HTML document, its executive summary first; links to
+    files (flame graphs) are relative to ``base``, the folder the page is written to."""
+    sections = [
+        report_html.summary_block(summary_paragraphs(inputs)),
+        report_html.environment_block(inputs.comparisons),
+    ]
     if len(inputs.comparisons) > 1:
         links = "".join(
             f'<li><a href="#compare-{i}">{c.settings.pattern} / {c.settings.profile}</a></li>'
@@ -99,20 +130,29 @@ def render_html(inputs: ReportInputs, title: str, generated_by: str) -> str:
     sections += [report_html.comparison_section(c, i) for i, c in enumerate(inputs.comparisons)]
     sections += [capacity_section(c) for c in inputs.capacities]
     sections += [memory_section(m) for m in inputs.memories]
+    sections.append(report_history.section(inputs.histories))
+    sections += [profile_section(p, folder, base) for p, folder in inputs.profiles]
     return report_html.page(title, sections, generated_by)
 
 
 def render_markdown(inputs: ReportInputs, title: str) -> str:
-    """The report's tables as Markdown (the figures live in the HTML)."""
-    parts = [f"# {title}", ""]
+    """The report's tables as Markdown (the figures live in the HTML), its summary first."""
+    parts = [f"# {title}", "", "## Executive summary", ""]
+    for paragraph in summary_paragraphs(inputs):
+        parts += [paragraph, ""]
     for result in inputs.comparisons:
         # The comparison's own headings sit one level below this report's.
-        body = summary.markdown(result).split("\n", 1)[1].replace("\n## ", "\n### ")
+        body = summary.markdown(result, with_summary=False).split("\n", 1)[1]
+        body = body.replace("\n## ", "\n### ")
         parts += [f"## Comparison: {result.settings.pattern} / {result.settings.profile}", body]
     for cap in inputs.capacities:
         parts += [capacity_markdown(cap), ""]
     for mem in inputs.memories:
         parts += [memory_markdown(mem), ""]
+    if inputs.histories:
+        parts += [report_history.markdown(inputs.histories)]
+    for profile, folder in inputs.profiles:
+        parts += [profile_markdown(profile, folder), ""]
     return "\n".join(parts)
 
 
@@ -130,7 +170,8 @@ def write(
             raise ReportError(f"{path}: cannot write: folder {path.parent} does not exist")
     documents = []
     if html_path is not None:
-        documents.append((html_path, render_html(inputs, title, generated_by)))
+        html = render_html(inputs, title, generated_by, html_path.resolve().parent)
+        documents.append((html_path, html))
     if markdown_path is not None:
         documents.append((markdown_path, render_markdown(inputs, title)))
     for path, text in documents:
@@ -141,7 +182,9 @@ def write(
 
 
 def write_comparison_html(result: CompareResult, path: Path, command: str) -> None:
-    """The report of one comparison (the hook behind ``compare --html PATH``)."""
+    """The report of one comparison (the hook behind ``compare --html PATH``), with the
+    history of any saved baseline of the same workload."""
     inputs = ReportInputs(comparisons=[result])
+    inputs.add_histories()
     title = f"Switchyard comparison: {result.settings.pattern} / {result.settings.profile}"
     write(inputs, path, None, title, command)

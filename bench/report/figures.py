@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from bench.report.svg import BACKDROP, PALETTE, Axis, Chart, Series
+from bench.report.svg import BACKDROP, PALETTE, Axis, Chart, Marker, Series
 from bench.run.histograms import decode, new_histogram
 from bench.schema import CompareResult, RunResult
 
@@ -243,3 +243,56 @@ def phase_latency_throughput(result: CompareResult) -> Chart:
     chart.x.fit(xs_all)
     chart.y.fit(ys_all)
     return chart
+
+
+def _window_means(runs: Sequence[RunResult], field: str) -> tuple[list[float], list[float]]:
+    """Window start times and the mean over usable runs of a timeline series."""
+    chosen = [r for r in runs if usable(r) and r.timeline.completed]
+    if not chosen:
+        return [], []
+    n = min(len(getattr(r.timeline, field)) for r in chosen)
+    window = chosen[0].timeline.window_s
+    values = np.mean([list(getattr(r.timeline, field))[:n] for r in chosen], axis=0)
+    return [i * window for i in range(n)], [float(v) for v in values]
+
+
+def timeline_charts(result: CompareResult) -> list[Chart]:
+    """Response p99 of the events intended in each 250 ms window, and the router's backlog
+    with the breakers not closed: where a spike or an outage hurts and how it recovers."""
+    archs = result.settings.archs
+    by_arch = runs_by_arch(result)
+    lat = Chart("Response p99 per 250 ms window (by intended time; mean of runs)",
+                Axis("time (s)"), Axis("p99 (ms, log)", "log"))  # fmt: skip
+    backlog = Chart("Router backlog per 250 ms window (mean of runs)", Axis("time (s)"),
+                    Axis("deliveries not ended"), Axis("breakers not closed"))  # fmt: skip
+    xs_all: list[float] = []
+    lat_all: list[float] = []
+    back_all: list[float] = []
+    open_all: list[float] = []
+    for arch, runs in by_arch.items():
+        colour = colour_of(archs, arch)
+        xs, p99 = _window_means(runs, "response_p99_ns")
+        p99_ms = [v / 1e6 if v > 0 else math.nan for v in p99]
+        lat.series.append(Series(arch, xs, p99_ms, colour, "step"))
+        xs_b, load = _window_means(runs, "backlog")
+        backlog.series.append(Series(arch, xs_b, load, colour, "step"))
+        if result.settings.outages:
+            xs_o, opened = _window_means(runs, "breakers_open")
+            backlog.series.append(
+                Series(f"{arch} breakers", xs_o, opened, colour, "step", dash="3 3", on_y2=True)
+            )
+            open_all += opened
+        xs_all += xs + xs_b
+        lat_all += p99_ms
+        back_all += load
+    for outage in result.settings.outages:
+        for chart in (lat, backlog):
+            chart.markers.append(Marker("x", outage.start_s, f"{outage.service} down", "#b00020"))
+            chart.markers.append(Marker("x", outage.end_s, "up", "#11772d"))
+    for chart in (lat, backlog):
+        chart.x.fit(xs_all, pad=0.0)
+    lat.y.fit(lat_all)
+    backlog.y.fit(back_all)
+    assert backlog.y2 is not None
+    backlog.y2.fit([*open_all, 1.0])
+    return [lat, backlog]

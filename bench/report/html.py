@@ -31,6 +31,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .verdict-worse { color: #b00020; font-weight: bold; }
 .verdict-better { color: #11772d; font-weight: bold; }
 .verdict-inconclusive { color: #8a6d00; }
+.summary { background: #f7f9fc; border-left: 4px solid #0072B2; padding: 4px 14px; }
 """
 
 
@@ -75,9 +76,18 @@ def comparison_section(result: CompareResult, index: int) -> str:
         f'<p class="meta">Command: <code>{escape(" ".join(env.argv))}</code></p>',
         "<h3>Per architecture (means over valid runs, or all runs when none is valid)</h3>",
         table(summary.ARCH_HEADER, summary.arch_rows(result)),
+        f"<h3>{escape(summary.RESOURCE_TITLE)}</h3>",
+        table(summary.RESOURCE_HEADER, summary.resource_rows(result)),
         "<h3>Ratios against the first architecture (95% bootstrap CI)</h3>",
         table(summary.RATIO_HEADER, summary.ratio_rows(result), verdict_col=4),
     ]
+    parts += [f"<h3>{escape(summary.PHASE_TITLE)}</h3>",
+              table(summary.PHASE_HEADER, summary.phase_rows(result))]  # fmt: skip
+    for title, header, rows in summary.sections(result):
+        parts += [f"<h3>{escape(title)}</h3>", table(header, rows)]
+    for line in (summary.trend_note(result), summary.slo_line(result)):
+        if line:
+            parts.append(f"<p>{escape(line)}</p>")
     if invalid:
         parts.append(
             "<ul>" + "".join(f'<li class="bad">{escape(x)}</li>' for x in invalid) + "</ul>"
@@ -88,8 +98,16 @@ def comparison_section(result: CompareResult, index: int) -> str:
         "<h3>Over time (per phase; the grey area is the load pattern)</h3>",
         charts([thr, lat]),
         charts([figures.phase_latency_throughput(result)]),
+        "<h3>Through the run (250 ms windows; red and green lines: an outage begins and ends)</h3>",
+        charts(figures.timeline_charts(result)),
     ]
     return "".join(parts)
+
+
+def summary_block(paragraphs: Sequence[str]) -> str:
+    """The executive summary, the report's first section."""
+    body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    return f'<h2 id="summary">Executive summary</h2><div class="summary">{body}</div>'
 
 
 def environment_block(results: Sequence[CompareResult]) -> str:

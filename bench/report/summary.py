@@ -14,19 +14,38 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.analysis.compare import METRICS, values_of
+from bench.report import executive
 from bench.run import histograms
-from bench.schema import CompareResult, RunResult
+from bench.schema import CompareResult, Recovery, RunResult
 
 ARCH_HEADER = (
-    "architecture", "runs", "throughput (deliv/s)", "resp p50 (ms)", "resp p99 (ms)",
-    "resp p99.9 (ms)", "peak RSS (MiB)", "rejected % of events", "failed % of deliveries",
-    "status",
+    "architecture", "runs", "throughput (deliv/s)", "payload (MB/s)", "resp p50 (ms)",
+    "resp p95 (ms)", "resp p99 (ms)", "resp p99.9 (ms)", "rejected % of events",
+    "failed % of deliveries", "status",
 )  # fmt: skip
+RESOURCE_HEADER = (
+    "architecture", "start-up (s)", "idle RSS (MiB)", "peak RSS (MiB)", "CPU (s)",
+    "recovery (s)",
+)  # fmt: skip
+RESOURCE_TITLE = (
+    "Process per architecture (means over usable runs; start-up: process start to router"
+    " ready; idle RSS: after start-up, before any load; recovery: bench.run.recovery)"
+)
 RATIO_HEADER = ("metric", "comparison", "ratio", "95% CI", "verdict", "note")
 PHASE_HEADER = (
-    "phase", "architecture", "offered (ev/s)", "completed (deliv/s)", "resp p50 (ms)",
-    "resp p99 (ms)", "rejected",
+    "phase", "architecture", "offered (ev/s)", "completed (deliv/s)", "payload (MB/s)",
+    "resp p50 (ms)", "resp p95 (ms)", "resp p99 (ms)", "rejected", "recovery (s)",
 )  # fmt: skip
+SERVICE_HEADER = (
+    "service", "architecture", "breakers", "breaker trips/run", "not closed (s/run)",
+    "dead-lettered/run", "delivered %",
+)  # fmt: skip
+OUTAGE_HEADER = (
+    "outage", "architecture", "recovery (s)", "runs recovered", "baseline p99 (ms)", "note",
+)  # fmt: skip
+DEAD_LETTER_HEADER = ("architecture", "reason", "dead letters/run")
+TREND_HEADER = ("architecture", "run", "RSS trend (MiB/h)", "95% CI", "verdict")
+SLO_HEADER = ("level", "architecture", "run", "objective", "detail")
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -43,12 +62,20 @@ def _by_arch(result: CompareResult) -> dict[str, list[RunResult]]:
 #: Columns of the per-architecture table: (metric of bench.analysis.compare, format).
 _ARCH_COLUMNS = (
     ("throughput", "{:,.0f}"),
+    ("payload", "{:.2f}"),
     ("response_p50", "{:.2f}"),
+    ("response_p95", "{:.2f}"),
     ("response_p99", "{:.2f}"),
     ("response_p99.9", "{:.2f}"),
-    ("peak_rss", "{:.1f}"),
     ("reject_rate", "{:.3f}%"),
     ("failure_rate", "{:.3f}%"),
+)
+_RESOURCE_COLUMNS = (
+    ("startup", "{:.2f}"),
+    ("idle_rss", "{:.1f}"),
+    ("peak_rss", "{:.1f}"),
+    ("cpu", "{:.2f}"),
+    ("recovery", "{:.2f}"),
 )
 
 
@@ -73,6 +100,19 @@ def arch_rows(result: CompareResult) -> list[tuple[str, ...]]:
             values = values_of(metrics[name], runs)
             cells.append(fmt.format(_mean(values)) if values else "n/a")
         rows.append((arch, str(len(runs)), *cells, _status(runs)))
+    return rows
+
+
+def resource_rows(result: CompareResult) -> list[tuple[str, ...]]:
+    """Start-up, memory, CPU and recovery means per architecture (same usable-run rule)."""
+    metrics = {m.name: m for m in METRICS}
+    rows: list[tuple[str, ...]] = []
+    for arch, runs in _by_arch(result).items():
+        cells = []
+        for name, fmt in _RESOURCE_COLUMNS:
+            values = values_of(metrics[name], runs)
+            cells.append(fmt.format(_mean(values)) if values else "n/a")
+        rows.append((arch, *cells))
     return rows
 
 
@@ -109,12 +149,144 @@ def phase_rows(result: CompareResult) -> list[tuple[str, ...]]:
                     arch,
                     f"{_mean([p.offered_eps for p in phases]):,.0f}",
                     f"{_mean([p.completed_dps for p in phases]):,.0f}",
+                    f"{_mean([p.completed_mbps for p in phases]):.2f}",
                     _ms(latency.p50, "p50" in latency.thin),
+                    _ms(latency.p95, "p95" in latency.thin),
                     _ms(latency.p99, "p99" in latency.thin),
                     f"{_mean([p.rejected for p in phases]):.0f}",
+                    recovery_cell([e for r in runs for e in r.recoveries if e.name == name]),
                 )
             )
     return rows
+
+
+def recovery_cell(episodes: Sequence[Recovery]) -> str:
+    """Mean recovery time over runs; ``>=`` when a run did not recover within its horizon
+    (the horizon counts as a lower bound), ``too short`` when no run could measure it."""
+    measured = [e for e in episodes if e.status != "too_short"]
+    if not episodes:
+        return ""
+    if not measured:
+        return "too short"
+    values = [e.recovery_s if e.recovery_s is not None else e.horizon_s for e in measured]
+    prefix = ">=" if any(e.status == "not_recovered" for e in measured) else ""
+    return f"{prefix}{_mean(values):.2f}"
+
+
+def _trusted(result: CompareResult) -> dict[str, list[RunResult]]:
+    """Each architecture's runs whose accounting holds."""
+    return {
+        arch: [r for r in runs if all(g.passed or g.scope != "all" for g in r.gates)]
+        for arch, runs in _by_arch(result).items()
+    }
+
+
+def service_rows(result: CompareResult) -> list[tuple[str, ...]]:
+    """Services taken down by an outage or whose breaker tripped, per architecture."""
+    by_arch = _trusted(result)
+    down = {o.service for o in result.settings.outages}
+    names = list(
+        dict.fromkeys(
+            s.service
+            for runs in by_arch.values()
+            for r in runs
+            for s in r.services
+            if s.service in down or s.breaker_trips
+        )
+    )
+    rows: list[tuple[str, ...]] = []
+    for name in names:
+        for arch, runs in by_arch.items():
+            found = [s for r in runs for s in r.services if s.service == name]
+            if not found:
+                continue
+            deliveries = sum(s.deliveries for s in found)
+            delivered = sum(s.delivered for s in found)
+            rows.append(
+                (
+                    name,
+                    arch,
+                    str(found[0].copies),
+                    f"{_mean([s.breaker_trips for s in found]):.1f}",
+                    f"{_mean([s.breaker_open_s for s in found]):.2f}",
+                    f"{_mean([s.dead_lettered for s in found]):.1f}",
+                    f"{100.0 * delivered / deliveries:.2f}" if deliveries else "n/a",
+                )
+            )
+    return rows
+
+
+def dead_letter_rows(result: CompareResult) -> list[tuple[str, ...]]:
+    """Dead letters by reason, mean per run, per architecture."""
+    rows: list[tuple[str, ...]] = []
+    for arch, runs in _trusted(result).items():
+        reasons = sorted({k for r in runs for k in r.accounting.dead_lettered})
+        for reason in reasons:
+            per_run = [r.accounting.dead_lettered.get(reason, 0) for r in runs]
+            rows.append((arch, reason, f"{_mean(per_run):.1f}"))
+    return rows
+
+
+def outage_rows(result: CompareResult) -> list[tuple[str, ...]]:
+    """Recovery after each outage, per architecture (see bench.run.recovery)."""
+    rows: list[tuple[str, ...]] = []
+    for outage in result.settings.outages:
+        name = f"after outage {outage.label}"
+        for arch, runs in _trusted(result).items():
+            episodes = [e for r in runs for e in r.recoveries if e.name == name]
+            if not episodes:
+                continue
+            recovered = sum(1 for e in episodes if e.status == "recovered")
+            measured = [e for e in episodes if e.status != "too_short"]
+            base = [e.baseline_p99_ns / 1e6 for e in measured]
+            note = "" if measured else episodes[0].detail
+            if any(e.status == "not_recovered" for e in measured):
+                note = next(e.detail for e in measured if e.status == "not_recovered")
+            rows.append(
+                (
+                    outage.label,
+                    arch,
+                    recovery_cell(episodes),
+                    f"{recovered}/{len(episodes)}",
+                    f"{_mean(base):.2f}" if base else "n/a",
+                    note,
+                )
+            )
+    return rows
+
+
+def trend_rows(result: CompareResult) -> list[tuple[str, ...]]:
+    """The RSS trend of every run long enough to have one."""
+    rows: list[tuple[str, ...]] = []
+    for item in result.rss_trends:
+        t = item.trend
+        if t.verdict == "too short":
+            continue
+        rows.append(
+            (
+                item.arch,
+                str(item.run + 1),
+                f"{t.slope_mib_per_h:+.2f}",
+                f"{t.low:+.2f} to {t.high:+.2f}",
+                t.explanation,
+            )
+        )
+    return rows
+
+
+def trend_note(result: CompareResult) -> str | None:
+    """Why a soak comparison shows no trend (every run too short), else None."""
+    if result.settings.pattern != "soak" or trend_rows(result) or not result.rss_trends:
+        return None
+    return f"RSS trend: {result.rss_trends[0].trend.explanation}"
+
+
+def slo_rows(result: CompareResult) -> list[tuple[str, ...]]:
+    """Every objective broken, failures first."""
+    if result.slo is None:
+        return []
+    ordered = sorted(result.slo.violations, key=lambda v: (v.level != "fail", v.arch, v.run))
+    return [(v.level, v.arch, str(v.run), v.objective, v.detail) for v in ordered]
 
 
 def _ms(ns: int, thin: bool) -> str:
@@ -199,8 +371,44 @@ def headline(result: CompareResult) -> str:
     )
 
 
+#: Titles of the optional tables, shared by terminal, Markdown and HTML.
+SERVICE_TITLE = (
+    "Services under outage or with breaker trips (means per run; breaker states sampled"
+    " every 25 ms, a re-open within one sample is one trip)"
+)
+DEAD_LETTER_TITLE = "Dead letters by reason (mean per run)"
+OUTAGE_TITLE = "Recovery after each outage (bench.run.recovery; >= : not recovered by then)"
+TREND_TITLE = "Resident memory trend (MiB per hour, block means after a 20% warm-up)"
+SLO_TITLE = "Objectives broken"
+
+
+def sections(result: CompareResult) -> list[tuple[str, tuple[str, ...], list[tuple[str, ...]]]]:
+    """(title, header, rows) of every table after the per-phase one that has rows."""
+    out = [
+        (SERVICE_TITLE, SERVICE_HEADER, service_rows(result)),
+        (DEAD_LETTER_TITLE, DEAD_LETTER_HEADER, dead_letter_rows(result)),
+        (OUTAGE_TITLE, OUTAGE_HEADER, outage_rows(result)),
+        (TREND_TITLE, TREND_HEADER, trend_rows(result)),
+        (SLO_TITLE, SLO_HEADER, slo_rows(result)),
+    ]
+    if not result.settings.outages and not service_rows(result):
+        out = [t for t in out if t[0] != DEAD_LETTER_TITLE]
+    return [(title, header, rows) for title, header, rows in out if rows]
+
+
+def slo_line(result: CompareResult) -> str | None:
+    """One sentence when objectives were checked and none broke."""
+    if result.slo is None or result.slo.violations:
+        return None
+    return f"Every run met every objective of {result.slo.source}."
+
+
 def render(result: CompareResult, console: Console) -> None:
-    """Print both tables and any invalid runs to ``console``."""
+    """Print the executive summary, the tables and any invalid runs to ``console``."""
+    console.print("Executive summary", style="bold", highlight=False)
+    for paragraph in executive.paragraphs(result):
+        console.print(paragraph, highlight=False, markup=False)
+    console.print()
     console.print(headline(result), highlight=False)
     archs = Table(
         *ARCH_HEADER,
@@ -210,6 +418,10 @@ def render(result: CompareResult, console: Console) -> None:
         archs.add_row(*row)
     console.print(archs)
     console.print(LATENCY_SCOPE, highlight=False, markup=False)
+    resources = Table(*RESOURCE_HEADER, title=RESOURCE_TITLE)
+    for row in resource_rows(result):
+        resources.add_row(*row)
+    console.print(resources)
     ratios = Table(*RATIO_HEADER, title="Ratios against the first architecture")
     for row in ratio_rows(result):
         ratios.add_row(*row)
@@ -221,6 +433,14 @@ def render(result: CompareResult, console: Console) -> None:
     for row in phase_rows(result):
         phases.add_row(*row)
     console.print(phases)
+    for title, header, rows in sections(result):
+        table = Table(*header, title=title)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    for line in (trend_note(result), slo_line(result)):
+        if line:
+            console.print(line, highlight=False, markup=False)
     for line in topology_lines(result):
         console.print(line, highlight=False, markup=False)
     for line in invalid_lines(result):
@@ -233,12 +453,25 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
     return lines
 
 
-def markdown(result: CompareResult) -> str:
-    """The same tables as Markdown, with the command and environment."""
+def markdown(result: CompareResult, with_summary: bool = True) -> str:
+    """The same tables as Markdown, with the command and environment; the executive
+    summary first unless the caller gives its own (a report of several results)."""
     env = result.environment
+    opening = (
+        [
+            "## Executive summary",
+            "",
+            *[line for paragraph in executive.paragraphs(result) for line in (paragraph, "")],
+            "## Setting",
+            "",
+        ]
+        if with_summary
+        else []
+    )
     lines = [
         "# Switchyard comparison",
         "",
+        *opening,
         headline(result),
         "",
         f"Command: `{' '.join(env.argv)}`",
@@ -256,6 +489,10 @@ def markdown(result: CompareResult) -> str:
         "",
         *_md_table(ARCH_HEADER, arch_rows(result)),
         "",
+        f"## {RESOURCE_TITLE}",
+        "",
+        *_md_table(RESOURCE_HEADER, resource_rows(result)),
+        "",
         "## Ratios against the first architecture",
         "",
         *_md_table(RATIO_HEADER, ratio_rows(result)),
@@ -265,6 +502,11 @@ def markdown(result: CompareResult) -> str:
         *_md_table(PHASE_HEADER, phase_rows(result)),
         "",
     ]
+    for title, header, rows in sections(result):
+        lines += [f"## {title}", "", *_md_table(header, rows), ""]
+    for line in (trend_note(result), slo_line(result)):
+        if line:
+            lines += [line, ""]
     topology = topology_lines(result)
     if topology:
         lines += ["## Topology", "", *[f"- {line}" for line in topology], ""]

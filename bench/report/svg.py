@@ -51,6 +51,14 @@ class Axis:
     lo: float = 0.0
     hi: float = 1.0
 
+    def __post_init__(self) -> None:
+        self._guard()
+
+    def _guard(self) -> None:
+        """A log axis never fitted to data (nothing to show) keeps a range it can draw."""
+        if self.kind == "log" and not 0 < self.lo < self.hi:
+            self.lo, self.hi = 1.0, 10.0
+
     def transform(self, v: float) -> float:
         if self.kind == "log":
             return float(math.log10(v))
@@ -100,6 +108,7 @@ class Axis:
         """Set the range to cover ``values`` (what this axis can show), with nice ends."""
         shown = [v for v in values if self.shows(v)]
         if not shown:
+            self._guard()
             return
         lo, hi = min(shown), max(shown)
         if self.kind == "log":

@@ -73,12 +73,14 @@ async def run_open_loop(
     offsets: Sequence[int],
     t0_ns: int,
     waker: TimerfdWaker | None = None,
+    log: GeneratorLog | None = None,
 ) -> GeneratorLog:
-    """Publish ``events[i]`` at ``t0_ns + offsets[i]``; return the log.
+    """Publish ``events[i]`` at ``t0_ns + offsets[i]``; return the log (``log`` when
+    given, so a monitor can watch it grow).
 
     ``offsets`` must be sorted; ``events[i].seq`` is assumed to be ``i``.
     """
-    log = GeneratorLog(t0_ns)
+    log = GeneratorLog(t0_ns) if log is None else log
     clock = time.perf_counter_ns
     batch_end = log.batch_end.append
     batch_t = log.batch_t.append

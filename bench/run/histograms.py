@@ -27,6 +27,7 @@ SIGNIFICANT = 3
 PERCENTILES: tuple[tuple[str, float], ...] = (
     ("p50", 50.0),
     ("p90", 90.0),
+    ("p95", 95.0),
     ("p99", 99.0),
     ("p999", 99.9),
 )
@@ -72,6 +73,7 @@ def summarize(hist: HdrHistogram, mean: float | None = None, max_ns: int | None 
         count=count,
         p50=values["p50"],
         p90=values["p90"],
+        p95=values["p95"],
         p99=values["p99"],
         p999=values["p999"],
         max=max_ns if max_ns is not None else int(hist.get_max_value()) if count else 0,
@@ -85,7 +87,7 @@ def exact_summary(values: Int64s) -> Summary:
     computed with numpy: iterating an HDR histogram's counts in Python for every percentile
     would cost more than the run's whole analysis."""
     if values.size == 0:
-        return Summary(count=0, p50=0, p90=0, p99=0, p999=0, max=0, mean=0.0, thin=())
+        return Summary(count=0, p50=0, p90=0, p95=0, p99=0, p999=0, max=0, mean=0.0, thin=())
     clipped = np.clip(values, LOWEST_NS, HIGHEST_NS)
     qs = percentiles(clipped, [q for _, q in PERCENTILES])
     count = int(values.size)
@@ -93,8 +95,9 @@ def exact_summary(values: Int64s) -> Summary:
         count=count,
         p50=int(qs[0]),
         p90=int(qs[1]),
-        p99=int(qs[2]),
-        p999=int(qs[3]),
+        p95=int(qs[2]),
+        p99=int(qs[3]),
+        p999=int(qs[4]),
         max=int(clipped.max()),
         mean=float(values.mean()),
         thin=tuple(name for name, q in PERCENTILES if count < min_samples(q)),

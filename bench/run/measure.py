@@ -31,6 +31,7 @@ class RunArrays:
         accepted: npt.NDArray[np.bool_],
         done_seq: Int64s,
         done_t: Int64s,
+        payload_size: npt.NDArray[np.integer] | None = None,
     ) -> None:
         self.intended = intended
         self.phase_idx = np.asarray(phase_idx, dtype=np.int64)
@@ -39,6 +40,16 @@ class RunArrays:
         self.accepted = accepted
         self.done_seq = done_seq
         self.done_t = done_t
+        self.payload_size = (
+            np.zeros(intended.size, dtype=np.int64)
+            if payload_size is None
+            else np.asarray(payload_size, dtype=np.int64)
+        )
+
+    def payload_mb_in(self, start_ns: int, end_ns: int) -> float:
+        """Payload (10^6 bytes) of the deliveries completed within ``[start_ns, end_ns)``."""
+        inside = (self.done_t >= start_ns) & (self.done_t < end_ns)
+        return float(self.payload_size[self.done_seq[inside]].sum()) / 1e6
 
     def values(self, metric: str) -> tuple[Int64s, Int64s]:
         """(values, event index of each value) of ``metric``."""
@@ -80,7 +91,8 @@ def completed_in(done_t: Int64s, start_ns: int, end_ns: int) -> int:
 def phases(
     arrays: RunArrays, names: Sequence[str], starts_s: Sequence[float], durations_s: Sequence[float]
 ) -> tuple[PhaseResult, ...]:
-    """Offered, published, accepted (events/s) and completed (deliveries/s) per phase."""
+    """Offered, published, accepted (events/s), completed (deliveries/s) and delivered
+    payload (10^6 bytes/s) per phase."""
     out = []
     for p, name in enumerate(names):
         start_ns = int(starts_s[p] * 1e9)
@@ -98,6 +110,7 @@ def phases(
                 accepted_eps=int(np.count_nonzero(sent & arrays.accepted)) / seconds,
                 completed_dps=completed_in(arrays.done_t, start_ns, end_ns) / seconds,
                 rejected=int(np.count_nonzero(in_phase & ~arrays.accepted)),
+                completed_mbps=arrays.payload_mb_in(start_ns, end_ns) / seconds,
             )
         )
     return tuple(out)

@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psutil  # type: ignore[import-untyped]
@@ -41,19 +43,47 @@ class LoopLagMonitor:
         return max(self.lags_ns, default=0) / 1e6
 
 
+def list_bytes(*lists: list[int], own_ints: bool = True) -> int:
+    """What growing lists of recorded ints hold: each list's buffer plus, with
+    ``own_ints``, an int object per entry (False for lists of ints that live elsewhere
+    anyway, such as the events' own sequence numbers).
+
+    O(1) per list (``sys.getsizeof`` is the buffer, over-allocation included); ints below
+    257 are shared objects and counted anyway, an over-estimate of at most 8 KiB a list.
+    """
+    return sum(sys.getsizeof(x) + (32 * len(x) if own_ints else 0) for x in lists)
+
+
 class RssSampler:
-    """Samples this process's RSS every ``interval_s`` and keeps the peak."""
+    """Samples this process's RSS every ``interval_s``: the peak, and every sample with its
+    ``perf_counter_ns`` time (for the run's timeline and the soak trend).
+
+    ``harness`` (when set) says how many bytes the harness's own recordings hold at that
+    moment: the recorder, the generator and the monitors keep every completion, batch
+    and sample in lists, which grow with the run whatever the router does, so a memory
+    trend of the router must leave them out (``harness`` is sampled with each RSS).
+    """
 
     def __init__(self, interval_s: float = 0.02) -> None:
         self.interval_s = interval_s
         self._process = psutil.Process()
         self.peak_bytes = 0
         self.samples = 0
+        self.t_ns: list[int] = []
+        self.rss: list[int] = []
+        self.harness_bytes: list[int] = []
+        self.harness: Callable[[], int] | None = None
 
     def sample_nowait(self) -> int:
         rss = int(self._process.memory_info().rss)
         self.peak_bytes = max(self.peak_bytes, rss)
         self.samples += 1
+        self.t_ns.append(time.perf_counter_ns())
+        self.rss.append(rss)
+        self.harness_bytes.append(
+            (self.harness() if self.harness is not None else 0)
+            + list_bytes(self.t_ns, self.rss, self.harness_bytes)
+        )
         return rss
 
     async def run(self, ready: asyncio.Event) -> None:

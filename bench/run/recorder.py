@@ -18,7 +18,10 @@ from typing import Literal
 import numpy as np
 
 from bench.run.histograms import Int64s
+from bench.schema import Outage
 from events import Event, Handler, Subscription
+from events.errors import ConfigError
+from workload.services import Outage as WorkloadOutage
 
 Services = Literal["sim", "noop"]
 
@@ -59,6 +62,33 @@ def noop_services(record: Callable[[Event], None]) -> list[tuple[Subscription, H
     return [(Subscription(service="noop", pattern=">", mailbox=1_000_000), noop)]
 
 
+def service_names(profile: str) -> list[str]:
+    """The names of ``profile``'s simulated services, in order."""
+    import workload
+
+    return [spec.name for spec in workload.build_services(profile)]
+
+
+def check_outages(profile: str, outages: Sequence[Outage], duration_s: float | None) -> None:
+    """Raise ConfigError for an outage of a service ``profile`` lacks, or outside the run."""
+    known = service_names(profile)
+    for outage in outages:
+        if outage.service not in known:
+            raise ConfigError(
+                f"--outage {outage.label}: profile {profile!r} has no service"
+                f" {outage.service!r} (it has {', '.join(known)})"
+            )
+        if outage.start_s < 0 or outage.duration_s <= 0:
+            raise ConfigError(
+                f"--outage {outage.label}: START must be >= 0 and DURATION > 0 seconds"
+            )
+        if duration_s is not None and outage.start_s >= duration_s:
+            raise ConfigError(
+                f"--outage {outage.label}: starts at {outage.start_s:g} s, after the run's"
+                f" {duration_s:g} s"
+            )
+
+
 def sim_services(
     profile: str, seed: int, record: Callable[[Event], None] | None = None
 ) -> list[tuple[Subscription, Handler]]:
@@ -66,10 +96,31 @@ def sim_services(
 
     Each handler calls ``record(event)`` when it returns normally.
     """
+    return services_with_outages(profile, seed, record)[0]
+
+
+def services_with_outages(
+    profile: str,
+    seed: int,
+    record: Callable[[Event], None] | None = None,
+    outages: Sequence[Outage] = (),
+) -> tuple[list[tuple[Subscription, Handler]], list[WorkloadOutage]]:
+    """The workload's simulated services of ``profile``, each with its seeded handler, and
+    the outage clocks to start when the run does (one per service with outages).
+
+    Each handler calls ``record(event)`` when it returns normally.
+    """
     import workload
 
     specs: Sequence[workload.ServiceSpec] = workload.build_services(profile)
-    return [
-        (spec.subscription, spec.make_handler(seed + index, record))
-        for index, spec in enumerate(specs)
-    ]
+    clocks: dict[str, WorkloadOutage] = {}
+    for name in dict.fromkeys(o.service for o in outages):
+        clocks[name] = WorkloadOutage(
+            [(o.start_s, o.duration_s) for o in outages if o.service == name]
+        )
+    services = []
+    for index, spec in enumerate(specs):
+        clock = clocks.get(spec.name)
+        down = clock.down if clock is not None else None
+        services.append((spec.subscription, spec.make_handler(seed + index, record, down)))
+    return services, list(clocks.values())

@@ -40,8 +40,11 @@ def check_names(archs: Sequence[str], profile: str, pattern: str) -> None:
     """
     import workload
 
-    if profile not in workload.PROFILES:
-        raise ConfigError(f"unknown profile {profile!r}: use one of {', '.join(workload.PROFILES)}")
+    # The profiles configs/scenarios.toml defines (smoke among them), not only the four
+    # the workload names in PROFILES.
+    profiles = tuple(workload.load_scenarios().profiles)
+    if profile not in profiles:
+        raise ConfigError(f"unknown profile {profile!r}: use one of {', '.join(profiles)}")
     if pattern not in workload.PATTERNS:
         raise ConfigError(f"unknown pattern {pattern!r}: use one of {', '.join(workload.PATTERNS)}")
     for arch in archs:
@@ -71,6 +74,20 @@ def plan(archs: Sequence[str], runs: int, seed: int) -> list[list[str]]:
     return blocks
 
 
+def worker_env() -> dict[str, str]:
+    """The environment of a run worker: this project importable, the CPU speed shared."""
+    workload.cpu.share_speed_with_children()
+    env = dict(os.environ)
+    cwd = os.getcwd()
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def worker_command(spec_file: Path, out: Path) -> list[str]:
+    """The worker's arguments after the interpreter (``-m bench.commands.run ...``)."""
+    return _worker_command(spec_file, out)[1:]
+
+
 def _worker_command(spec_file: Path, out: Path) -> list[str]:
     # The spec travels msgspec-encoded, whole: a field added to RunSpec reaches the
     # worker without a flag to add here and a parse to add there.
@@ -88,10 +105,8 @@ def run_in_subprocess(spec: RunSpec, timeout_s: float) -> RunResult:
     Every run hashes the same bytes per simulated microsecond of CPU work: the
     speed is measured once, here, and handed to each worker.
     """
-    workload.cpu.share_speed_with_children()
-    env = dict(os.environ)
+    env = worker_env()
     cwd = os.getcwd()
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd, env.get("PYTHONPATH", "")) if p)
     with tempfile.TemporaryDirectory(prefix="switchyard-run-") as tmp:
         out = Path(tmp) / "run.json"
         spec_file = Path(tmp) / "spec.json"
@@ -144,8 +159,9 @@ def execute(
     measured: list[tuple[int, int, RunResult]] = []
     for b, block in enumerate(blocks):
         if warmup_s > 0:
+            # A warm-up has no outage: it only warms the interpreter and the machine.
             warm = msgspec.structs.replace(
-                base, arch=names.get(block[0], block[0]), duration_s=warmup_s
+                base, arch=names.get(block[0], block[0]), duration_s=warmup_s, outages=()
             )
             progress.started(b, len(blocks), block[0], warmup=True)
             began = time.monotonic()

@@ -22,13 +22,16 @@ import workload
 import workload.cpu
 from bench.architectures import make
 from bench.host import allocator
-from bench.run import gates, measure
-from bench.run.generator import run_open_loop
-from bench.run.monitors import GcPauses, LoopLagMonitor, RssSampler, machine_steal_s
-from bench.run.recorder import Recorder, noop_services, sim_services
+from bench.run import gates, measure, recovery, timeline
+from bench.run.generator import GeneratorLog, run_open_loop
+from bench.run.monitors import GcPauses, LoopLagMonitor, RssSampler, list_bytes, machine_steal_s
+from bench.run.recorder import Recorder, check_outages, noop_services, services_with_outages
+from bench.run.sampler import RouterSampler
 from bench.run.waker import open_waker
 from bench.schema import SCHEMA, Accounting, Resources, RunResult, RunSpec, error_rates
 from events import RouterStats
+from events.errors import ConfigError
+from workload.services import Outage as WorkloadOutage
 
 #: The clock starts this long after set-up, so the first batch is not already late.
 LEAD_NS = 5_000_000
@@ -103,14 +106,22 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
     workload.cpu.bytes_per_us()
     recorder = Recorder()
     if spec.services == "noop":
+        if spec.outages:
+            raise ConfigError("an outage needs the simulated services (--services sim)")
         services = noop_services(recorder.record)
+        outages: list[WorkloadOutage] = []
     else:
-        services = sim_services(spec.profile, spec.seed, recorder.record)
+        check_outages(spec.profile, spec.outages, spec.duration_s)
+        services, outages = services_with_outages(
+            spec.profile, spec.seed, recorder.record, spec.outages
+        )
     for sub, handler in services:
         router.subscribe(sub, handler)
     await router.start()
     # Measured before the schedule is built, which costs the harness, not the router.
     startup_s = time.time() - process_start
+    rss = RssSampler()
+    rss_idle = rss.sample_nowait()
     schedule = workload.build_schedule(
         spec.seed, spec.profile, spec.pattern, duration_s=spec.duration_s, base_rate=spec.base_rate
     )
@@ -119,14 +130,16 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
 
     gc.collect()
     gc.freeze()
-    rss = RssSampler()
     rss_setup = rss.sample_nowait()
     lag = LoopLagMonitor()
     pauses = GcPauses()
-    ready = [asyncio.Event(), asyncio.Event()]
-    lag_task = asyncio.create_task(lag.run(ready[0]))
-    rss_task = asyncio.create_task(rss.run(ready[1]))
-    monitor_tasks = [lag_task, rss_task]
+    sampler = RouterSampler(router.stats)
+    ready = [asyncio.Event(), asyncio.Event(), asyncio.Event()]
+    monitor_tasks = [
+        asyncio.create_task(lag.run(ready[0])),
+        asyncio.create_task(rss.run(ready[1])),
+        asyncio.create_task(sampler.run(ready[2])),
+    ]
     for flag in ready:
         await flag.wait()
     waker = open_waker()
@@ -136,8 +149,20 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     steal_before = machine_steal_s()
     t0_ns = time.perf_counter_ns() + LEAD_NS
+    for outage in outages:
+        outage.begin(t0_ns)
+    log = GeneratorLog(t0_ns)
+
+    def harness_bytes() -> int:
+        # The recorded sequence numbers are the events' own ints: only their pointers count.
+        return list_bytes(recorder.seqs, own_ints=False) + list_bytes(
+            recorder.stamps, log.batch_end, log.batch_t, log.rejected_seq,
+            lag.lags_ns, sampler.t_ns, sampler.pending, sampler.open_copies,
+        )  # fmt: skip
+
+    rss.harness = harness_bytes
     try:
-        log = await run_open_loop(router.publish, events, offsets, t0_ns, waker)
+        log = await run_open_loop(router.publish, events, offsets, t0_ns, waker, log)
         drain = await router.drain(spec.drain_timeout_s)
     finally:
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
@@ -160,6 +185,7 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
         accepted=log.accepted_mask(),
         done_seq=done_seq,
         done_t=done_t,
+        payload_size=schedule.payload_size,
     )
     phase_list = list(schedule.phases)
     histograms = measure.histograms(
@@ -185,6 +211,7 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
     system = cpu_after.ru_stime - cpu_before.ru_stime
     resources = Resources(
         startup_s=startup_s,
+        rss_idle_bytes=rss_idle,
         rss_setup_bytes=rss_setup,
         rss_peak_bytes=rss.peak_bytes,
         ru_maxrss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -210,6 +237,17 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
         resources.loop_lag_p99_ms,
     )
     rates = error_rates(accounting)
+    response, response_seq = arrays.values("response")
+    intended_done = arrays.intended[response_seq]
+    sample_t, backlog, open_copies = sampler.series(t0_ns)
+    rss_t = np.asarray(rss.t_ns, dtype=np.int64) - t0_ns
+    line = timeline.build(
+        window_s, done_t, intended_done, response, sample_t, backlog, open_copies,
+        rss_t, np.asarray(rss.rss, dtype=np.int64), np.asarray(rss.harness_bytes, dtype=np.int64),
+    )  # fmt: skip
+    recoveries = recovery.measure_all(
+        phase_list, spec.outages, window_s, intended_done, response, sample_t, backlog
+    )
     return RunResult(
         schema=SCHEMA,
         spec=spec,
@@ -226,4 +264,8 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
         resources=resources,
         phases=phases,
         histograms=histograms,
+        payload_mbps=arrays.payload_mb_in(0, int(window_s * 1e9)) / window_s,
+        services=sampler.services(stats),
+        recoveries=recoveries,
+        timeline=line,
     )

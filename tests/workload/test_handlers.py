@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 import anyio
 import pytest
 from scipy import stats
 
 from events import Category, Event, Subscription
+from events.errors import ConfigError
 from workload import ServiceModel, SimulatedFailure
-from workload.services import ServiceSpec
+from workload.services import Outage, ServiceSpec
 
 pytestmark = pytest.mark.anyio
 
@@ -77,3 +80,38 @@ async def test_on_done_is_called_only_when_the_call_returns() -> None:
         returned += 1
     assert 0 < returned < 100
     assert done == [EVENT.id] * returned
+
+
+def test_an_outage_is_down_only_inside_its_windows_after_it_begins() -> None:
+    """Before begin() the service is up; after, down exactly inside a window."""
+    outage = Outage([(0.5, 1.0), (5.0, 1.0)])
+    before = outage.down()
+    outage.begin(time.perf_counter_ns() - 1_000_000_000)  # the run began 1 s ago
+    inside = outage.down()
+    outage.begin(time.perf_counter_ns() - 3_000_000_000)  # ... or 3 s ago: between windows
+    between = outage.down()
+    assert (before, inside, between) == (False, True, False)
+
+
+@pytest.mark.parametrize("window", [(-1.0, 1.0), (0.0, 0.0), (1.0, float("nan"))])
+def test_a_bad_outage_window_is_refused(window: tuple[float, float]) -> None:
+    """A window starting before 0 or lasting no time is a configuration error."""
+    with pytest.raises(ConfigError, match="an outage must"):
+        Outage([window])
+
+
+async def test_a_service_that_is_down_fails_every_call_and_records_nothing() -> None:
+    """While down, every call raises at once and none is recorded; once up, calls succeed."""
+    done: list[str] = []
+    down = [True]
+    handler = spec(ServiceModel(cpu_us=1.0)).make_handler(1, lambda e: done.append(e.id),
+                                                          lambda: down[0])  # fmt: skip
+    failures = 0
+    for _ in range(5):
+        try:
+            await handler(EVENT)
+        except SimulatedFailure:
+            failures += 1
+    down[0] = False
+    await handler(EVENT)
+    assert (failures, done) == (5, ["1"])

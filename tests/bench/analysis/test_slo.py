@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import msgspec
@@ -10,6 +11,7 @@ import pytest
 
 from bench.analysis.slo import (
     Slo,
+    SloTier,
     bucket_samples,
     check,
     latency_upper_bound_ns,
@@ -21,10 +23,21 @@ from bench.analysis.slo import (
     response_histogram,
 )
 from bench.analysis.stats import percentile_upper_bound
+from bench.commands import compare as compare_command
 from bench.run import worker
 from bench.run.histograms import record
-from bench.schema import RunResult, RunSpec
+from bench.schema import (
+    RssTrend,
+    RunResult,
+    RunSpec,
+    RunTrend,
+    SloOutcome,
+    Violation,
+    load_compare,
+)
 from events.errors import ConfigError
+
+FIXTURE = Path(__file__).parent.parent / "report" / "fixtures" / "summary-better.json"
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +193,96 @@ def test_check_names_the_rate_that_broke_errors(
 def test_response_histogram_is_found(null_run: RunResult) -> None:
     """The run's overall response histogram counts every completed delivery."""
     assert null_run.accounting.delivered == response_histogram(null_run).summary.count
+
+
+def test_p95_objectives_read_the_recorded_p95(null_run: RunResult) -> None:
+    """p95<=X is judged on the run's recorded p95 (the grammar takes any percentile)."""
+    p95 = response_histogram(null_run).summary.p95
+    below = Slo(parse_latencies(f"p95<={p95 - 1}ns"), error_rate=1.0)
+    at = Slo(parse_latencies(f"p95<={p95}ns"), error_rate=1.0)
+    assert ([p95 / 1e6], []) == ([v.measured for v in check(null_run, below)], check(null_run, at))
+
+
+def test_warn_and_fail_tiers_load_from_toml(tmp_path: Path) -> None:
+    """[slo] holds the fail level, [slo.warn] the warn level, each kind optional there."""
+    path = tmp_path / "slo.toml"
+    path.write_text(
+        '[slo]\nlatency = ["p99<=50ms"]\nrss_growth = "8MiB/h"\n'
+        '[slo.warn]\nlatency = ["p95<=20ms"]\nerrors = "0.05%"\n'
+    )
+    slo = load(path)
+    assert slo.warn is not None
+    assert (
+        [o.text for o in slo.latency],
+        slo.rss_growth_mib_per_h,
+        [o.text for o in slo.warn.latency],
+        slo.warn.error_rate,
+        slo.warn.memory_growth_bytes,
+    ) == (["p99<=50ms"], 8.0, ["p95<=20ms"], 0.0005, None)
+
+
+def test_a_bad_warn_objective_names_the_warn_table(tmp_path: Path) -> None:
+    """An error in [slo.warn] names that table."""
+    path = tmp_path / "slo.toml"
+    path.write_text('[slo]\n[slo.warn]\nrss_growth = "8MiB"\n')
+    with pytest.raises(ConfigError, match=r"\[slo\.warn\].*per hour"):
+        load(path)
+
+
+def test_warnings_are_kept_apart_and_not_repeated_for_a_failed_figure(null_run: RunResult) -> None:
+    """A p99 that breaks both levels is one failure; a p95 over its warn level is a warning."""
+    slo = Slo(
+        parse_latencies("p99<=1ns"), error_rate=1.0,
+        warn=SloTier(latency=parse_latencies("p99<=1ns,p95<=1ns")),
+    )  # fmt: skip
+    assert [(v.level, v.objective) for v in check(null_run, slo)] == [
+        ("fail", "p99<=1ns"),
+        ("warn", "p95<=1ns"),
+    ]
+
+
+def test_the_shipped_objectives_have_both_tiers() -> None:
+    """configs/slo.toml ships a warn level below the fail level for p99."""
+    slo = load()
+    assert slo.warn is not None
+    fail_p99 = next(o.threshold_ns for o in slo.latency if o.percentile == 99.0)
+    warn_p99 = next(o.threshold_ns for o in slo.warn.latency if o.percentile == 99.0)
+    assert True is (warn_p99 < fail_p99)
+
+
+def test_a_leaking_soak_trend_breaks_rss_growth_at_its_level() -> None:
+    """A comparison whose run's RSS climbs 30 MiB/h breaks the 4 MiB/h fail level; one
+    climbing 3 MiB/h (CI wholly above 2) only the 2 MiB/h warn level."""
+    base = load_compare(FIXTURE)
+    slo = Slo(parse_latencies("p99<=10s"), error_rate=1.0, rss_growth_mib_per_h=4.0,
+              warn=SloTier(rss_growth_mib_per_h=2.0))  # fmt: skip
+
+    def trend(slope: float) -> RunTrend:
+        t = RssTrend(points=20, span_s=600.0, slope_mib_per_h=slope, low=slope * 0.9,
+                     high=slope * 1.1, second_half_mib_per_h=slope, threshold_mib_per_h=4.0,
+                     verdict="leak", explanation="")  # fmt: skip
+        return RunTrend(arch="daemon", run=1, trend=t)
+
+    def broken(slope: float) -> list[tuple[str, str]]:
+        result = msgspec.structs.replace(base, rss_trends=(trend(slope),))
+        return [(v.level, v.objective) for v in check(result, slo) if v.objective[:3] == "rss"]
+
+    levels = [broken(s) for s in (30.0, 3.0, 1.0)]
+    assert levels == [[("fail", "rss_growth<=4MiB/h")], [("warn", "rss_growth<=2MiB/h")], []]
+
+
+def test_compare_exits_0_on_warnings_and_5_on_failures(capsys: pytest.CaptureFixture[str]) -> None:
+    """Warnings print as such and leave the exit code 0; a fail-level breach exits 5."""
+    base = load_compare(FIXTURE)
+    args = argparse.Namespace(baseline=None, slo=Path("configs/slo.toml"))
+    warn = Violation("daemon", 0, "p95<=1ns", 1.0, 0.0, "p95 breaks", "warn")
+    fail = msgspec.structs.replace(warn, level="fail")
+    codes = [
+        compare_command._verdict(
+            msgspec.structs.replace(base, slo=SloOutcome("configs/slo.toml", (), tuple(vs))), args
+        )
+        for vs in ([warn], [warn, fail])
+    ]
+    out = capsys.readouterr().out
+    warned, failed = "SLO warning: run 0 of daemon" in out, "SLO broken: run 0 of daemon" in out
+    assert (codes, warned, failed) == ([0, 5], True, True)

@@ -18,12 +18,19 @@ def _args(*argv: str) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
-def test_quick_plan_compares_every_pattern_then_memory(tmp_path: Path) -> None:
-    """Quick mode: one compare per pattern on light, capacity --quick if installed, memory last."""
+def test_quick_plan_runs_smoke_then_every_pattern_then_memory(tmp_path: Path) -> None:
+    """Quick mode: the smoke scenario with an outage first, then one compare per pattern on
+    light, capacity --quick if installed, memory last."""
     steps = cmd_suite.steps(cmd_suite.QUICK, _args("--quick"), tmp_path)
     labels = [s.label for s in steps]
-    expected = [f"compare {p}/light" for p in workload.PATTERNS]
-    assert labels[: len(expected)] == expected
+    expected = [f"compare {p}/light" for p in workload.PATTERNS if p != "smoke"]
+    smoke = steps[0].argv
+    assert (labels[0], ["smoke", "smoke"], True) == (
+        "compare smoke (with an outage)",
+        [smoke[smoke.index("--profile") + 1], smoke[smoke.index("--pattern") + 1]],
+        "--outage" in smoke,
+    )
+    assert labels[1 : len(expected) + 1] == expected
     assert labels[-1] == "memory"
     capacity = [s for s in steps if s.label.startswith("capacity")]
     assert all("--quick" in s.argv for s in capacity)

@@ -33,6 +33,8 @@ def test_html_is_self_contained_with_every_plot(compare_file: Path, tmp_path: Pa
         "Completed deliveries/s per phase",
         "Response latency per phase",
         "Latency against throughput, one point per phase",
+        "Response p99 per 250 ms window (by intended time; mean of runs)",
+        "Router backlog per 250 ms window (mean of runs)",
     ]
     assert titles == expected
     external = re.findall(r'(?:src|href)="(?!#)[^"]*"|<script|@import|url\((?!#)', html)
@@ -40,15 +42,18 @@ def test_html_is_self_contained_with_every_plot(compare_file: Path, tmp_path: Pa
 
 
 def test_markdown_has_the_comparison_tables(compare_file: Path, tmp_path: Path) -> None:
-    """The Markdown twin carries the per-architecture and ratio tables of the comparison."""
+    """The Markdown twin opens with the executive summary, then carries the
+    per-architecture, process and ratio tables of the comparison."""
     out = tmp_path / "r.md"
     assert main(["report", str(compare_file), "--markdown", str(out)]) == 0
     text = out.read_text()
     headings = [line.split(" (")[0] for line in text.splitlines() if line.startswith("#")]
-    assert headings[:4] == [
+    assert headings[:6] == [
         "# Switchyard benchmark report",
+        "## Executive summary",
         "## Comparison: spike / light",
         "### Per architecture",
+        "### Process per architecture",
         "### Ratios against the first architecture",
     ]
 

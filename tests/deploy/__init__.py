@@ -1,0 +1,1 @@
+"""Tests of the operator assets in deploy/ (dashboard, alert rules, systemd unit)."""
