@@ -44,6 +44,7 @@ from bench.experiments.capacity_step import (
 )
 from bench.host import machine_speed
 from bench.host.environment import capture, command_line
+from bench.report.capacity import step_line
 from bench.run import runner
 from bench.run.runner import RunFailed
 from bench.schema import SCHEMA, RunSpec
@@ -90,16 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _progress(arch: str, step: StepResult, n: int, took: float) -> None:
-    upper = step.latency_upper_ns[0] / 1e6 if step.latency_upper_ns else math.nan
-    why = f" ({step.reasons[0]})" if step.reasons and step.verdict != "pass" else ""
-    print(
-        f"[capacity] {arch} step {n}: {step.rate:,.0f} ev/s -> {step.verdict}{why};"
-        f" latency bound {upper:.1f} ms, rejected {step.reject_rate:.3%} of events,"
-        f" failed {step.failure_rate:.3%} of deliveries,"
-        f" backlog {step.backlog_slope[0]:+,.0f}/s, {took:.1f} s",
-        file=sys.stderr,
-        flush=True,
-    )
+    print(step_line(arch, step, n, took), file=sys.stderr, flush=True)
 
 
 def _describe(s: Sizing) -> list[str]:

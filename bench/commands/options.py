@@ -102,3 +102,8 @@ def json_out(parser: Target, what: str = "the versioned results") -> None:
 def markdown_out(parser: Target) -> None:
     """``--markdown PATH``: write the command's tables as Markdown."""
     parser.add_argument("--markdown", type=Path, default=None, help="write Markdown tables here")
+
+
+def max_time(parser: Target, help: str) -> None:
+    """``--max-time S``: the seconds a command may spend measuring (unset: its default)."""
+    parser.add_argument("--max-time", type=float, default=None, metavar="S", help=help)

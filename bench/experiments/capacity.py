@@ -39,7 +39,7 @@ from typing import Literal
 import msgspec
 
 StepVerdict = Literal["pass", "fail", "generator", "invalid"]
-Limit = Literal["router", "generator", "max_rate", "min_rate", "steps"]
+Limit = Literal["router", "generator", "max_rate", "min_rate", "steps", "time"]
 Phase = Literal["ramp", "descend", "bisect", "recheck", "confirm", "done"]
 
 
@@ -63,6 +63,14 @@ class StepResult(msgspec.Struct, frozen=True):
     duration_s: float = 0.0
     reject_rate: float = 0.0
     failure_rate: float = 0.0
+    #: Process CPU seconds over the run's window and drain, the events it published and
+    #: the seconds they cover (window + drain): the step's service demand, see
+    #: :mod:`bench.analysis.demand`. Zero in results written before they were kept.
+    cpu_s: float = 0.0
+    events: int = 0
+    busy_s: float = 0.0
+    #: Whether the step's accounting held and its drain finished (every event's work done).
+    complete: bool = True
 
     @property
     def passed(self) -> bool:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
 
 from bench.experiments.capacity import SearchSettings
 from bench.experiments.capacity_step import Sizing
-from bench.schema import Environment
+from bench.schema import SCHEMA, Environment, SchemaError
 
 
 class CapacityReport(msgspec.Struct, frozen=True):
@@ -23,3 +25,18 @@ class CapacityReport(msgspec.Struct, frozen=True):
     elapsed_s: float
     #: The machine's hashing speed (bytes/µs), sampled in this process after each step.
     machine_speed: tuple[float, ...] = ()
+
+
+def load_report(path: Path) -> CapacityReport:
+    """Read a ``capacity --json`` file; raise :class:`SchemaError` saying why it cannot be."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SchemaError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        report = msgspec.json.decode(data, type=CapacityReport)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise SchemaError(f"{path}: not a capacity report: {exc}") from None
+    if report.schema != SCHEMA:
+        raise SchemaError(f"{path}: schema {report.schema!r} is not {SCHEMA!r}")
+    return report

@@ -42,11 +42,13 @@ from bench.analysis.slo import (
 from bench.analysis.stats import linear_slope_ci, min_samples_for_upper_bound
 from bench.experiments.capacity import (
     CapacitySearch,
+    Limit,
     SearchOutcome,
     SearchSettings,
     StepResult,
     StepVerdict,
 )
+from bench.experiments.capacity_bounded import BoundedSearch
 from bench.run.histograms import decode
 from bench.run.runner import Launcher, run_in_subprocess
 from bench.schema import RunResult, RunSpec
@@ -175,6 +177,7 @@ def judge(
         verdict = "pass"
     res = result.resources
     rates = result.rates()
+    acc = result.accounting
     return StepResult(
         rate=rate,
         verdict=verdict,
@@ -187,6 +190,10 @@ def judge(
         throughput_dps=result.throughput_dps,
         rss_growth_bytes=max(0, res.rss_peak_bytes - res.rss_setup_bytes),
         duration_s=result.window_s,
+        cpu_s=res.cpu_s,
+        events=result.events,
+        busy_s=result.window_s + acc.drain_s,
+        complete=not void and acc.drain_completed and acc.pending == 0,
     )
 
 
@@ -239,6 +246,9 @@ def size(arch: str, outcome: SearchOutcome, peak: float | None) -> Sizing:
 
 
 StepCallback = Callable[[str, StepResult, int, float], None]
+#: Seconds a step costs beyond its measured window (interpreter start, schedule, drain)
+#: until one has been measured; the budget check then uses the largest seen.
+FIRST_OVERHEAD_S = 3.0
 
 
 def search_architectures(
@@ -248,11 +258,23 @@ def search_architectures(
     criteria: Criteria,
     launch: Launcher = run_in_subprocess,
     on_step: StepCallback | None = None,
+    max_time_s: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, SearchOutcome]:
     """One search per architecture, their steps interleaved (AB, BA, AB ...) so that
     background load falls on all alike; each step is ``launch``ed (a fresh subprocess
-    by default) with ``base`` at the step's rate and duration."""
-    machines = {arch: CapacitySearch(settings) for arch in archs}
+    by default) with ``base`` at the step's rate and duration.
+
+    With ``max_time_s`` each architecture runs a :class:`BoundedSearch` (unconfirmed
+    steps repeated, judged by majority), and no step starts that would end after the
+    budget: every search then stops with limit ``time`` and its interval as it stands.
+    """
+    machines: dict[str, CapacitySearch | BoundedSearch] = {
+        arch: BoundedSearch(settings) if max_time_s is not None else CapacitySearch(settings)
+        for arch in archs
+    }
+    began = clock()
+    overheads: list[float] = []
     rounds = 0
     while any(m.next_rate() is not None for m in machines.values()):
         order = list(archs) if rounds % 2 == 0 else list(archs)[::-1]
@@ -263,16 +285,29 @@ def search_architectures(
             if rate is None:
                 continue
             seconds = criteria.seconds(rate)
+            overhead = max(overheads, default=FIRST_OVERHEAD_S)
+            if max_time_s is not None and clock() - began + seconds + overhead > max_time_s:
+                _out_of_time(machines)
+                break
             spec = msgspec.structs.replace(
                 base, arch=arch, pattern=STEP_PATTERN, duration_s=seconds, base_rate=rate
             )
-            began = time.monotonic()
+            step_began = clock()
             result = launch(spec, seconds + base.drain_timeout_s + STEP_SLACK_S)
             step = judge(
                 result, rate, criteria.latency, criteria.error_limit, criteria.confidence,
                 criteria.backlog_tolerance, criteria.require_generator,
             )  # fmt: skip
+            took = clock() - step_began
+            overheads.append(took - seconds)
             machine.record(step)
             if on_step is not None:
-                on_step(arch, step, len(machine.steps), time.monotonic() - began)
+                on_step(arch, step, len(machine.steps), took)
     return {arch: m.outcome() for arch, m in machines.items()}
+
+
+def _out_of_time(machines: dict[str, CapacitySearch | BoundedSearch]) -> None:
+    limit: Limit = "time"
+    for machine in machines.values():
+        if isinstance(machine, BoundedSearch):
+            machine.stop(limit)

@@ -181,3 +181,15 @@ def capacity_markdown(cap: CapacityView) -> str:
     lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(r) + " |" for r in rows(cap)]
     return "\n".join(lines)
+
+
+def step_line(arch: str, step: StepResult, n: int, took: float) -> str:
+    """One progress line for a measured capacity step."""
+    upper = step.latency_upper_ns[0] / 1e6 if step.latency_upper_ns else math.nan
+    why = f" ({step.reasons[0]})" if step.reasons and step.verdict != "pass" else ""
+    return (
+        f"[capacity] {arch} step {n}: {step.rate:,.0f} ev/s -> {step.verdict}{why};"
+        f" latency bound {upper:.1f} ms, rejected {step.reject_rate:.3%} of events,"
+        f" failed {step.failure_rate:.3%} of deliveries,"
+        f" backlog {step.backlog_slope[0]:+,.0f}/s, {took:.1f} s"
+    )
