@@ -76,10 +76,3 @@ def headroom(
         return months_until(c, peak, growth) if c is not None and c > 0 else None
 
     return Headroom(months(capacity), months(low), months(high), months(bound))
-
-
-def describe_months(months: float) -> str:
-    """Plain words: ``5.8 months`` or ``already 12% short`` when the peak is past it."""
-    if months >= 0:
-        return f"{months:.1f} months"
-    return f"already past (by {-months:.1f} months of growth)"

@@ -286,8 +286,8 @@ def _at_capacity(args: argparse.Namespace, archs: list[str]) -> int:
     began = time.monotonic()
     outcomes: tuple[SearchOutcome, ...] = ()
     if args.capacity_from is not None:
-        report_file = load_report(args.capacity_from)
-        capacities = at_capacity.from_report(report_file, unique, str(args.capacity_from))
+        sizings = load_report(args.capacity_from).sizings
+        capacities = at_capacity.from_sizings(sizings, unique, str(args.capacity_from))
     else:
         objectives = slo.load(args.slo) if args.slo is not None else slo.load()
         criteria = Criteria(

@@ -27,8 +27,7 @@ import msgspec
 from bench.analysis.compare import METRICS
 from bench.experiments import adaptive
 from bench.experiments.capacity import SearchOutcome, SearchSettings
-from bench.experiments.capacity_report import CapacityReport
-from bench.experiments.capacity_step import Criteria, StepCallback, search_architectures
+from bench.experiments.capacity_step import Criteria, Sizing, StepCallback, search_architectures
 from bench.run.runner import Launcher, Progress, run_in_subprocess
 from bench.schema import (
     SCHEMA,
@@ -128,9 +127,9 @@ def from_outcome(arch: str, outcome: SearchOutcome, source: str) -> Capacity:
     )  # fmt: skip
 
 
-def from_report(report: CapacityReport, archs: Sequence[str], source: str) -> list[Capacity]:
-    """Each of ``archs`` from a capacity file; raise ConfigError for one it lacks."""
-    found = {s.arch: s.outcome for s in report.sizings}
+def from_sizings(sizings: Sequence[Sizing], archs: Sequence[str], source: str) -> list[Capacity]:
+    """Each of ``archs`` from a capacity file's sizings; raise ConfigError for one it lacks."""
+    found = {s.arch: s.outcome for s in sizings}
     missing = [a for a in archs if a not in found]
     if missing:
         have = ", ".join(found) or "none"

@@ -6,8 +6,12 @@ from pathlib import Path
 
 import msgspec
 
+from bench.analysis.projection import Growth
+from bench.experiments.at_capacity import Level
 from bench.experiments.capacity import SearchSettings
 from bench.experiments.capacity_step import Sizing
+from bench.experiments.planning import ArchPlan
+from bench.host.calibrate import HostSpeed, SpeedRatio
 from bench.schema import SCHEMA, Environment, SchemaError
 
 
@@ -25,6 +29,19 @@ class CapacityReport(msgspec.Struct, frozen=True):
     elapsed_s: float
     #: The machine's hashing speed (bytes/µs), sampled in this process after each step.
     machine_speed: tuple[float, ...] = ()
+    #: The budget of --max-time (None: the step-capped search without repeats).
+    max_time_s: float | None = None
+    #: Per architecture: CPU-demand bound, headroom in months, target-host bound.
+    plans: tuple[ArchPlan, ...] = ()
+    growth: Growth | None = None
+    #: With --target-host: this machine's calibration, the target's, and the ratio.
+    here: HostSpeed | None = None
+    target_host: HostSpeed | None = None
+    speed_ratio: SpeedRatio | None = None
+    #: The short equal-utilisation measurement behind the migration answer's latency.
+    latency_at: Level | None = None
+    #: The migration answer as printed.
+    migration: str = ""
 
 
 def load_report(path: Path) -> CapacityReport:

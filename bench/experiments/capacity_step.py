@@ -110,7 +110,12 @@ def backlog_growth(result: RunResult) -> tuple[float, float, float]:
     expected = np.array([p.accepted_eps * p.duration_s * per_event for p in phases])
     completed = np.array([p.completed_dps * p.duration_s for p in phases])
     ends = [p.start_s + p.duration_s for p in phases]
-    return linear_slope_ci(ends, np.cumsum(expected - completed).tolist())
+    slope, low, high = linear_slope_ci(ends, np.cumsum(expected - completed).tolist())
+    # A backlog that is exactly flat has no spread to build an interval from (scipy gives
+    # nan, which JSON cannot hold): the interval is the slope itself.
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return slope, slope, slope
+    return slope, low, high
 
 
 def judge(

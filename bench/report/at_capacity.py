@@ -175,18 +175,20 @@ def text(result: AtCapacityResult) -> list[str]:
     return lines
 
 
-def markdown(result: AtCapacityResult) -> str:
+def markdown(result: AtCapacityResult, depth: int = 1) -> str:
+    """The tables as Markdown; ``depth`` is the level of the title heading."""
     env = result.environment
+    h = "#" * depth
     lines = [
-        "# Switchyard equal-utilisation comparison", "", headline(result), "",
+        f"{h} Switchyard equal-utilisation comparison", "", headline(result), "",
         f"Command: `{' '.join(env.argv)}`", "",
         f"Environment: Python {env.python}, uvloop {env.uvloop}, {env.cpu_model}"
         f" x{env.cpu_count}, git {env.git_sha or 'unknown'}", "",
-        "## Capacities", "", *_md_table(CAPACITY_HEADER, capacity_rows(result)), "",
+        f"{h}# Capacities", "", *_md_table(CAPACITY_HEADER, capacity_rows(result)), "",
         *_md_table(RATIO_HEADER, ratio_rows(result)), "",
-        "## Latency per level (means over usable runs)", "", summary.LATENCY_SCOPE, "",
+        f"{h}# Latency per level (means over usable runs)", "", summary.LATENCY_SCOPE, "",
         *_md_table(LEVEL_HEADER, level_rows(result)), "",
-        "## Ratios per level", "",
+        f"{h}# Ratios per level", "",
         *_md_table(LEVEL_RATIO_HEADER, level_ratio_rows(result)), "",
     ]  # fmt: skip
     for level in result.levels:

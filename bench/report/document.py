@@ -15,9 +15,10 @@ from typing import Any
 
 import msgspec
 
+from bench.experiments.at_capacity import AtCapacityResult
 from bench.memory.profiles import MEMORY_SCHEMA, MemoryReport, decode_memory, memory_markdown
+from bench.report import at_capacity, summary
 from bench.report import html as report_html
-from bench.report import summary
 from bench.report.capacity import (
     CapacityView,
     capacity_markdown,
@@ -40,9 +41,10 @@ class ReportInputs:
     comparisons: list[CompareResult] = field(default_factory=list)
     capacities: list[CapacityView] = field(default_factory=list)
     memories: list[MemoryReport] = field(default_factory=list)
+    at_capacities: list[AtCapacityResult] = field(default_factory=list)
 
     def empty(self) -> bool:
-        return not (self.comparisons or self.capacities or self.memories)
+        return not (self.comparisons or self.capacities or self.memories or self.at_capacities)
 
 
 def _kind(data: bytes, where: str) -> tuple[str, dict[str, Any]]:
@@ -56,6 +58,8 @@ def _kind(data: bytes, where: str) -> tuple[str, dict[str, Any]]:
     # Capacity results share the bench schema version; their sizings tell them apart.
     if is_capacity(raw):
         return "capacity", raw
+    if at_capacity.is_at_capacity(raw):
+        return "at_capacity", raw
     if schema == SCHEMA and "settings" in raw:
         return "compare", raw
     if schema == SCHEMA and "spec" in raw:
@@ -80,6 +84,8 @@ def load_inputs(paths: Sequence[str | Path]) -> ReportInputs:
             inputs.comparisons.append(decode_compare(data, str(path)))
         elif kind == "memory":
             inputs.memories.append(decode_memory(data, str(path)))
+        elif kind == "at_capacity":
+            inputs.at_capacities.append(at_capacity.decode(data, str(path)))
         else:
             inputs.capacities.append(view(raw, str(path)))
     if inputs.empty():
@@ -98,6 +104,7 @@ def render_html(inputs: ReportInputs, title: str, generated_by: str) -> str:
         sections.append(f"<h2>Contents</h2><ul>{links}</ul>")
     sections += [report_html.comparison_section(c, i) for i, c in enumerate(inputs.comparisons)]
     sections += [capacity_section(c) for c in inputs.capacities]
+    sections += [at_capacity.section(a) for a in inputs.at_capacities]
     sections += [memory_section(m) for m in inputs.memories]
     return report_html.page(title, sections, generated_by)
 
@@ -111,6 +118,8 @@ def render_markdown(inputs: ReportInputs, title: str) -> str:
         parts += [f"## Comparison: {result.settings.pattern} / {result.settings.profile}", body]
     for cap in inputs.capacities:
         parts += [capacity_markdown(cap), ""]
+    for equal in inputs.at_capacities:
+        parts += [at_capacity.markdown(equal, depth=2), ""]
     for mem in inputs.memories:
         parts += [memory_markdown(mem), ""]
     return "\n".join(parts)

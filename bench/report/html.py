@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from html import escape
 
-from bench.report import figures, summary
+from bench.report import adaptive, figures, summary
 from bench.report.svg import Chart
 from bench.schema import CompareResult
 
@@ -75,8 +75,9 @@ def comparison_section(result: CompareResult, index: int) -> str:
         f'<p class="meta">Command: <code>{escape(" ".join(env.argv))}</code></p>',
         "<h3>Per architecture (means over valid runs, or all runs when none is valid)</h3>",
         table(summary.ARCH_HEADER, summary.arch_rows(result)),
-        "<h3>Ratios against the first architecture (95% bootstrap CI)</h3>",
-        table(summary.RATIO_HEADER, summary.ratio_rows(result), verdict_col=4),
+        "<h3>Ratios against the first architecture</h3>",
+        table(summary.ratio_header(result), summary.ratio_rows(result), verdict_col=4),
+        "".join(f'<p class="meta">{escape(line)}</p>' for line in adaptive.lines(result)),
     ]
     if invalid:
         parts.append(

@@ -116,3 +116,8 @@ def token_bucket_2000() -> TokenBucketRouter:
 def token_bucket_500() -> TokenBucketRouter:
     """A router with a hard capacity of 500 events/s (cheap enough for a unit test)."""
     return TokenBucketRouter(500.0)
+
+
+def token_bucket_4000() -> TokenBucketRouter:
+    """A router with a hard capacity of 4,000 events/s."""
+    return TokenBucketRouter(4000.0)
