@@ -46,12 +46,13 @@ from bench.commands import options
 from bench.exits import EXIT_SLO, EXIT_UNDETERMINED, EXIT_WORKER
 from bench.experiments import adaptive, at_capacity, planning
 from bench.experiments.at_capacity import Level
-from bench.experiments.capacity import SearchSettings, StepResult
+from bench.experiments.capacity import SearchOutcome, SearchSettings, StepResult
 from bench.experiments.capacity_report import CapacityReport
 from bench.experiments.capacity_step import (
     STEP_PATTERN,
     Criteria,
     Sizing,
+    measure_step,
     search_architectures,
     size,
 )
@@ -257,6 +258,10 @@ def migration_summary(sizings: list[Sizing], slo_text: str) -> list[str]:
 
 #: Seconds kept from --max-time for the latency measurement after the search.
 LATENCY_RESERVE_S = 40.0
+#: Seconds kept for the demand probes (two per architecture, if the steps need them).
+PROBE_RESERVE_S = 25.0
+#: What one probe step is expected to cost (window, interpreter start, drain).
+PROBE_COST_S = 6.0
 #: Runs per architecture behind the migration answer's latency (figures, not verdicts).
 LATENCY_RUNS = 2
 #: Seconds per such run: compare's default.
@@ -318,6 +323,47 @@ def _latency_level(
         )  # fmt: skip
 
 
+def _probes(
+    args: argparse.Namespace,
+    archs: list[str],
+    outcomes: dict[str, SearchOutcome],
+    base: RunSpec,
+    criteria: Criteria,
+    max_rate: float,
+    began: float,
+) -> dict[str, list[StepResult]]:
+    """Steps for the CPU demand alone, where the search's rates span too little."""
+    wanted = {a: planning.probe_rates(outcomes[a].steps, max_rate) for a in archs}
+    count = sum(len(v) for v in wanted.values())
+    if not count:
+        return {}
+    if args.max_time is not None:
+        left = args.max_time - (time.monotonic() - began)
+        left -= LATENCY_RESERVE_S if args.latency_at > 0 and not args.at_capacity_from else 0.0
+        if left < count * PROBE_COST_S:
+            print("[capacity] no time left for demand probes", file=sys.stderr)
+            return {}
+    out: dict[str, list[StepResult]] = {a: [] for a in archs}
+    for i in range(max(len(v) for v in wanted.values())):
+        for arch in archs if i % 2 == 0 else archs[::-1]:
+            if i < len(wanted[arch]):
+                rate = wanted[arch][i]
+                began_step = time.monotonic()
+                step = measure_step(
+                    arch, rate, planning.PROBE_S, base, criteria,
+                    drain_timeout_s=max(base.drain_timeout_s, 3 * planning.PROBE_S),
+                )  # fmt: skip
+                out[arch].append(step)
+                print(
+                    f"[capacity] {arch} demand probe: {rate:,.0f} ev/s, CPU"
+                    f" {step.cpu_s:.2f} s for {step.events:,} events"
+                    f" ({time.monotonic() - began_step:.1f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     _check(args)
     archs = [a.strip() for a in args.arch.split(",") if a.strip()]
@@ -356,7 +402,7 @@ def run(args: argparse.Namespace) -> int:
     search_s = None
     if args.max_time is not None:
         reserve = LATENCY_RESERVE_S if args.latency_at > 0 and not args.at_capacity_from else 0.0
-        reserve += 5.0 if target is not None else 0.0
+        reserve += PROBE_RESERVE_S + (5.0 if target is not None else 0.0)
         search_s = max(0.0, args.max_time - reserve - (time.monotonic() - began))
     try:
         outcomes = search_architectures(
@@ -365,11 +411,16 @@ def run(args: argparse.Namespace) -> int:
     except RunFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_WORKER
+    try:
+        probes = _probes(args, archs, outcomes, base, criteria, settings.max_rate, began)
+    except RunFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_WORKER
     if target is not None and here is not None:
         here = calibrate.merge([here, calibrate.measure()])
     ratio = calibrate.speed_ratio(target, here) if target is not None and here else None
     sizings = [size(arch, outcomes[arch], args.peak) for arch in archs]
-    plans = planning.plans(sizings, args.peak, growth, ratio)
+    plans = planning.plans(sizings, args.peak, growth, ratio, probes)
     sizings = [planning.settle_peak(s, p) for s, p in zip(sizings, plans, strict=True)]
     spread = machine_speed.spread(speeds) if speeds else None
     try:

@@ -17,12 +17,17 @@ import msgspec
 
 from bench.analysis.demand import Demand, Sample, scaled, service_demand
 from bench.analysis.projection import Growth, Headroom, headroom
-from bench.experiments.capacity import SearchOutcome
+from bench.experiments.capacity import SearchOutcome, StepResult
 from bench.experiments.capacity_step import Sizing
 from bench.host.calibrate import SpeedRatio
 
 #: Cores the event loop of one router process can use (one; N after the scale-out work).
 LOOP_CORES = 1
+#: The demand's slope needs rates this far apart (highest / lowest complete step); a
+#: search held at low rates (a starved host) gets probe steps above its highest rate.
+DEMAND_SPREAD = 4.0
+#: Seconds of load per probe step: CPU time per event needs no percentile bound.
+PROBE_S = 2.0
 
 
 class ArchPlan(msgspec.Struct, frozen=True):
@@ -35,21 +40,34 @@ class ArchPlan(msgspec.Struct, frozen=True):
     headroom: Headroom | None
     #: The bound on the target host (a projection), with --target-host.
     target: Demand | None
+    #: Steps measured for the demand alone (their SLO verdict judged nothing).
+    probes: tuple[StepResult, ...] = ()
 
 
-def samples(outcome: SearchOutcome) -> list[Sample]:
+def _usable(steps: Sequence[StepResult]) -> list[StepResult]:
+    return [s for s in steps if s.complete and s.events > 0 and s.cpu_s > 0 and s.busy_s > 0]
+
+
+def samples(steps: Sequence[StepResult]) -> list[Sample]:
     """Each complete step's CPU time, events and busy seconds."""
-    return [
-        Sample(s.cpu_s, s.events, s.busy_s)
-        for s in outcome.steps
-        if s.complete and s.events > 0 and s.cpu_s > 0 and s.busy_s > 0
-    ]
+    return [Sample(s.cpu_s, s.events, s.busy_s) for s in _usable(steps)]
 
 
-def demand_of(outcome: SearchOutcome, cores: int = LOOP_CORES) -> tuple[Demand | None, str]:
-    """The service demand over the search's steps, or None and why not."""
+def probe_rates(steps: Sequence[StepResult], max_rate: float) -> list[float]:
+    """Rates to add for the demand when the steps span less than ``DEMAND_SPREAD``."""
+    rates = [s.rate for s in _usable(steps)]
+    if not rates or max(rates) / min(rates) >= DEMAND_SPREAD:
+        return []
+    top = max(rates)
+    return [r for r in (2.0 * top, 4.0 * top) if r <= max_rate]
+
+
+def demand_of(
+    outcome: SearchOutcome, cores: int = LOOP_CORES, probes: Sequence[StepResult] = ()
+) -> tuple[Demand | None, str]:
+    """The service demand over the search's steps and any probes, or None and why not."""
     try:
-        return service_demand(samples(outcome), cores), ""
+        return service_demand(samples([*outcome.steps, *probes]), cores), ""
     except ValueError as exc:
         return None, str(exc)
 
@@ -60,16 +78,17 @@ def plan(
     growth: Growth | None,
     ratio: SpeedRatio | None,
     cores: int = LOOP_CORES,
+    probes: Sequence[StepResult] = (),
 ) -> ArchPlan:
     """Demand, suspicion, headroom and the target-host bound of one architecture."""
     o = sizing.outcome
-    demand, note = demand_of(o, cores)
+    demand, note = demand_of(o, cores, probes)
     room = None
     if peak is not None and growth is not None:
         room = headroom(o.capacity, o.low, o.high, demand.bound if demand else None, peak, growth)
     target = scaled(demand, ratio.ratio) if demand is not None and ratio is not None else None
     suspect = demand.suspect(o.capacity) if demand is not None else False
-    return ArchPlan(sizing.arch, demand, note, suspect, room, target)
+    return ArchPlan(sizing.arch, demand, note, suspect, room, target, tuple(probes))
 
 
 def settle_peak(sizing: Sizing, arch_plan: ArchPlan) -> Sizing:
@@ -91,5 +110,7 @@ def plans(
     peak: float | None,
     growth: Growth | None,
     ratio: SpeedRatio | None,
+    probes: dict[str, list[StepResult]] | None = None,
 ) -> list[ArchPlan]:
-    return [plan(s, peak, growth, ratio) for s in sizings]
+    probes = probes or {}
+    return [plan(s, peak, growth, ratio, probes=probes.get(s.arch, ())) for s in sizings]

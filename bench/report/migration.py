@@ -63,6 +63,9 @@ def plan_lines(
         lines.append(f"  CPU demand: not measured ({p.demand_note})")
     else:
         fixed = f", fixed load {d.background:.0%} of a core" if d.background > 0 else ""
+        if p.probes:
+            rates = ", ".join(f"{s.rate:,.0f}" for s in p.probes)
+            fixed += f"; with probe steps at {rates} events/s, as the search's rates spanned little"
         lines.append(
             f"  CPU demand {_us(d.per_event_s)} per event (95% CI {_us(d.low_s)} to"
             f" {_us(d.high_s)}; {d.method}){fixed}: {_cores(d.cores)} at most"
