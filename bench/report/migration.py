@@ -121,15 +121,17 @@ def months_text(h: Headroom) -> str:
     parts = []
     if h.months is not None:
         parts.append(f"{_months(h.months)} at the claimed capacity")
-    if h.low is not None:
-        span = (
-            f"{max(h.low, 0.0):.1f} to {max(h.high, 0.0):.1f} months"
-            if h.high is not None
-            else (f"at least {max(h.low, 0.0):.1f} months")
-        )
-        parts.append(f"{span} over its interval")
+    if h.low is not None and h.high is not None:
+        if h.high < 0:
+            parts.append("none anywhere in its interval")
+        else:
+            parts.append(f"{max(h.low, 0.0):.1f} to {h.high:.1f} months over its interval")
+    elif h.low is not None:
+        shown = f"at least {h.low:.1f} months" if h.low >= 0 else "none shown"
+        parts.append(f"{shown} by the highest rate that met the SLO (a lower bound)")
     if h.bound is not None:
-        parts.append(f"at most {max(h.bound, 0.0):.1f} months by the CPU-demand bound")
+        cap = f"at most {h.bound:.1f} months" if h.bound >= 0 else "none even"
+        parts.append(f"{cap} by the CPU-demand bound")
     return "; ".join(parts) if parts else "not determined"
 
 
@@ -141,15 +143,18 @@ def _mean(metric_name: str, runs: Sequence[RunResult]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def _latency(level: Level | None, arch: str) -> str:
+def _latency(level: Level | None, s: Sizing) -> str:
     if level is None:
         return "latency at equal utilisation was not measured"
-    runs = [r.result for r in level.comparison.runs if r.arch == arch]
+    runs = [r.result for r in level.comparison.runs if r.arch == s.arch]
     p50, p99 = _mean("response_p50", runs), _mean("response_p99", runs)
     if p50 is None or p99 is None:
         return f"latency at {level.level:.0%} of capacity: no usable runs"
+    of = "its own capacity"
+    if s.outcome.capacity is None and s.outcome.low is not None:
+        of = f"{s.outcome.low:,.0f} events/s (the highest rate that met the SLO; no claim)"
     return (
-        f"at {level.level:.0%} of its own capacity on the {level.comparison.settings.pattern}"
+        f"at {level.level:.0%} of {of} on the {level.comparison.settings.pattern}"
         f" pattern its response p50 is {p50:.2f} ms and p99 {p99:.1f} ms ({len(runs)} runs)"
     )
 
@@ -164,6 +169,26 @@ def _recovery(level: Level | None, arch: str) -> str:
     if not values:
         return "recovery after a spike could not be measured (runs too short or no spike)"
     return f"it recovers from a spike in {float(np.mean(values)):.2f} s on average"
+
+
+def _room(s: Sizing, p: ArchPlan | None, peak: float, growth: Growth | None) -> str:
+    """Headroom at the stated peak: measured against a claim, bounded without one."""
+    h = p.headroom if p is not None else None
+    if s.headroom is not None:
+        room = f"{s.headroom:+.0%} headroom at the stated peak of {peak:,.0f} events/s"
+        if h is not None and h.months is not None and growth is not None:
+            room += f", {_months(h.months)} of headroom at {growth.text} growth (projection)"
+        return room
+    verdict = {True: "carries", False: "cannot carry", None: "may or may not carry"}
+    room = f"it {verdict[s.meets_peak]} the stated peak of {peak:,.0f} events/s"
+    if s.outcome.low is not None:
+        room += f" (it met the SLO up to {s.outcome.low:,.0f} events/s, a lower bound)"
+    d = p.demand if p is not None else None
+    if d is not None:
+        room += f"; its CPU-demand bound caps it at {_rate(d.bound)} events/s"
+        if h is not None and h.bound is not None and growth is not None:
+            room += f", at most {max(h.bound, 0.0):.1f} months at {growth.text} growth (projection)"
+    return room
 
 
 def paragraph(
@@ -209,20 +234,11 @@ def paragraph(
         focus = list(sizings)
     for s in focus:
         p = by_plan.get(s.arch)
-        parts = [_latency(level, s.arch), _recovery(level, s.arch)]
+        parts = [_latency(level, s), _recovery(level, s.arch)]
         if s.memory_per_1k_eps_bytes is not None:
             parts.append(f"it holds {s.memory_per_1k_eps_bytes / 2**20:.2f} MiB per 1,000 events/s")
         if peak is not None:
-            if s.headroom is not None:
-                room = f"{s.headroom:+.0%} headroom at the stated peak of {peak:,.0f} events/s"
-            else:
-                verdict = {True: "meets", False: "cannot meet", None: "leaves undetermined"}
-                room = f"it {verdict[s.meets_peak]} the stated peak of {peak:,.0f} events/s"
-            if p is not None and p.headroom is not None and growth is not None:
-                months = p.headroom.months if p.headroom.months is not None else p.headroom.low
-                if months is not None:
-                    room += f", {_months(months)} of headroom at {growth.text} growth (projection)"
-            parts.append(room)
+            parts.append(_room(s, p, peak, growth))
         if p is not None and p.target is not None:
             parts.append(
                 f"on the target host its CPU-demand bound would be {_rate(p.target.bound)}"
@@ -235,7 +251,8 @@ def paragraph(
     if ratio is not None:
         projected.append("the target-host bound")
     sentences.append(
-        f"Measured here: capacities, CPU demand, latency and memory; projections: "
+        "Measured here: the capacity search, CPU demand, latency at equal utilisation and"
+        f" memory; projections: "
         f"{', '.join(projected)}."
     )
     return " ".join(sentences)
