@@ -14,7 +14,8 @@ Each level is an ordinary adaptive comparison (:mod:`bench.experiments.adaptive`
 every run a fresh subprocess at its architecture's own rate, judged on latency
 (throughput differs by design). The capacity ratio of each architecture against the
 first is C_b / C_a with the interval [L_b / H_a, H_b / L_a] from the two searches'
-intervals [L, H] (open where an end is unknown).
+intervals [L, H]; H counts only where the router failed there (a search stopped by
+the generator or the host bounds nothing above), so an end is open where it is unknown.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def from_outcome(arch: str, outcome: SearchOutcome, source: str) -> Capacity:
             " there is no capacity to take a fraction of"
         )
     return Capacity(
-        arch, rate, outcome.low, outcome.high, outcome.capacity is not None,
+        arch, rate, outcome.low, outcome.router_high, outcome.capacity is not None,
         outcome.limited_by, source,
     )  # fmt: skip
 
@@ -164,6 +165,9 @@ def capacity_ratio(a: Capacity, b: Capacity, noise: float) -> CapacityRatio:
         label, why = "worse", f"{b.arch} carries less: even the interval's high end is {high:.2f}x"
     elif low is not None and high is not None and low >= 1.0 - noise and high <= 1.0 + noise:
         label, why = "equivalent", f"the interval lies within ±{noise:.0%}"
+    elif low is None or high is None:
+        label = "inconclusive"
+        why = "a search made no claim, so its interval is open: no difference is established"
     else:
         label, why = "inconclusive", "the capacity intervals overlap: no difference is established"
     return CapacityRatio(a.arch, b.arch, ratio, low, high, label, why)

@@ -119,6 +119,17 @@ class SearchOutcome(msgspec.Struct, frozen=True):
     confirmations_run: int
     steps: tuple[StepResult, ...]
 
+    @property
+    def router_high(self) -> float | None:
+        """``high`` when the router failed there (most steps at it fail or are invalid): an
+        upper bound on capacity. None when the generator or the host stopped the search
+        there, which bounds nothing."""
+        if self.high is None:
+            return None
+        at = [s.verdict for s in self.steps if s.rate == self.high]
+        router = sum(1 for v in at if v in ("fail", "invalid"))
+        return self.high if router > len(at) - router else None
+
 
 class CapacitySearch:
     """The search as a state machine: ask :meth:`next_rate`, measure, :meth:`record`."""

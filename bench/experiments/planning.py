@@ -87,7 +87,7 @@ def plan(
     if peak is not None and growth is not None:
         # Without a claim the search's upper end is where it stopped (time, a stalled
         # generator), not a rate the router failed: only the low end bounds anything.
-        high = o.high if o.capacity is not None else None
+        high = o.router_high if o.capacity is not None else None
         room = headroom(o.capacity, o.low, high, demand.bound if demand else None, peak, growth)
     target = scaled(demand, ratio.ratio) if demand is not None and ratio is not None else None
     suspect = demand.suspect(o.capacity) if demand is not None else False

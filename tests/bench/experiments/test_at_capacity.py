@@ -6,6 +6,9 @@ fresh interpreter per step would cost most of the test's time).
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import msgspec
 import pytest
 
 from bench.analysis.compare import METRICS
@@ -14,6 +17,7 @@ from bench.experiments import adaptive, at_capacity, planning
 from bench.experiments.capacity import SearchSettings
 from bench.experiments.capacity_step import Criteria
 from bench.host.environment import capture
+from bench.report import document
 from bench.run import worker
 from bench.run.runner import Progress
 from bench.schema import RunResult, RunSpec
@@ -28,11 +32,11 @@ def in_process(spec: RunSpec, timeout_s: float) -> RunResult:
 
 
 @pytest.mark.timeout(120)
-def test_capacity_ratio_of_a_4000_and_a_2000_router_is_two() -> None:
+def test_capacity_ratio_of_a_4000_and_a_2000_router_is_two(tmp_path: Path) -> None:
     """A quick search of each (interleaved, time-bounded) gives a capacity ratio of 2.0
     within 15%; neither claim is suspect against its CPU-demand bound (a token bucket
     burns little CPU); at 50% of each capacity both routers are offered half their own
-    rate and their latency is compared."""
+    rate and their latency is compared; the record renders in the report."""
     base = RunSpec(arch=SLOW, profile="medium", pattern="soak", seed=3, services="noop",
                    drain_timeout_s=2.0)  # fmt: skip
     # The generator's 5 ms dispatch-lag gate trips on a busy shared machine at any rate;
@@ -71,6 +75,20 @@ def test_capacity_ratio_of_a_4000_and_a_2000_router_is_two() -> None:
     judged = {r.metric for r in level.comparison.ratios}
     assert judged == {m.name for m in at_capacity.LEVEL_METRICS}
     assert "throughput" not in judged and judged <= {m.name for m in METRICS}
+
+    # The record round-trips through `bench report`, which draws latency against utilisation.
+    result = at_capacity.AtCapacityResult(
+        schema=at_capacity.AT_CAPACITY_SCHEMA, environment=capture("uvloop", 1, "", ["pytest"]),
+        profile="medium", pattern="spike", capacities=tuple(caps), ratios=(ratio,),
+        levels=(level,), elapsed_s=1.0, search=(found[SLOW], found[FAST]),
+    )  # fmt: skip
+    path = tmp_path / "at.json"
+    path.write_bytes(msgspec.json.encode(result))
+    inputs = document.load_inputs([path])
+    html = document.render_html(inputs, "t", "pytest")
+    markdown = document.render_markdown(inputs, "t")
+    assert "Latency against utilisation" in html
+    assert f"| {FAST}/{SLOW} | {ratio.ratio:.3f} |" in markdown
 
 
 def test_capacity_ratio_interval_comes_from_both_intervals() -> None:
