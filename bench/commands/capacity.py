@@ -155,8 +155,8 @@ def _describe(s: Sizing) -> list[str]:
     elif o.limited_by == "generator":
         shown = f"{o.low:,.0f}" if o.low is not None else "no"
         lines.append(
-            f"  no capacity claimed: the generator fell behind first at {o.high:,.0f} events/s"
-            f" (the router sustained {shown} events/s)"
+            f"  no capacity claimed: the generator fell behind (or the host starved the"
+            f" process) first at {o.high:,.0f} events/s (the router sustained {shown} events/s)"
         )
     elif o.limited_by == "max_rate":
         lines.append(f"  capacity at least {o.low:,.0f} events/s: --max-rate reached")
