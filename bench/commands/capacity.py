@@ -164,11 +164,18 @@ def _describe(s: Sizing) -> list[str]:
         lines.append("  no rate down to the minimum met the SLO")
     elif o.limited_by == "time":
         low = f"{o.low:,.0f}" if o.low is not None else "0"
-        high = f"{o.high:,.0f}" if o.high is not None else "open"
-        lines.append(
-            f"  no claim: --max-time ran out; the capacity lies in {low} to {high} events/s"
-            f" (confirmations at the low end {o.confirmations_passed}/{o.confirmations_run})"
-        )
+        confirmed = f"confirmations at the low end {o.confirmations_passed}/{o.confirmations_run}"
+        if o.router_high is not None:
+            lines.append(
+                f"  no claim: --max-time ran out; the capacity lies in {low} to"
+                f" {o.router_high:,.0f} events/s ({confirmed})"
+            )
+        else:
+            above = f"; at {o.high:,.0f} the generator or host spoiled most steps" if o.high else ""
+            lines.append(
+                f"  no claim: --max-time ran out; the capacity is at least {low} events/s, the"
+                f" interval open above ({confirmed}{above})"
+            )
     else:
         low = f"{o.low:,.0f} events/s" if o.low is not None else "none"
         high = f"{o.high:,.0f} events/s" if o.high is not None else "none"
@@ -434,7 +441,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"Bounded search (--max-time {args.max_time:g} s): each rate judged by the majority"
             " of its steps; every interval runs from the highest rate that passed by majority"
-            " to the lowest that failed by majority."
+            " to the lowest the router failed by majority (open where none did)."
         )
     for s, p in zip(sizings, plans, strict=True):
         print("\n".join(_describe(s)))

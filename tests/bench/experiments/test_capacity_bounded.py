@@ -90,6 +90,9 @@ def test_a_generator_majority_at_the_top_claims_nothing() -> None:
     o = drive(threshold(1500.0, above="generator"), SearchSettings(start_rate=500.0))
     assert (o.limited_by, o.capacity, o.low) == ("generator", None, o.low)
     assert o.low is not None and o.low <= 1500.0
+    # A stalled generator at the top bounds nothing: the interval is open above.
+    assert (o.high is not None, o.router_high) == (True, None)
+    assert drive(threshold(3000.0), SearchSettings(start_rate=250.0)).router_high is not None
 
 
 def test_nothing_passing_ends_at_the_minimum_with_an_upper_end_only() -> None:
