@@ -121,14 +121,18 @@ class SearchOutcome(msgspec.Struct, frozen=True):
 
     @property
     def router_high(self) -> float | None:
-        """``high`` when the router failed there (most steps at it fail or are invalid): an
-        upper bound on capacity. None when the generator or the host stopped the search
-        there, which bounds nothing."""
+        """``high`` when the router failed there, an upper bound on capacity: always for a
+        claim, else when its steps there failed or were invalid at least as often as the
+        generator stalled (retried stalls count too, so ties go to the router). None when
+        the generator or the host stopped the search there, which bounds nothing."""
         if self.high is None:
             return None
+        if self.capacity is not None:
+            return self.high
         at = [s.verdict for s in self.steps if s.rate == self.high]
         router = sum(1 for v in at if v in ("fail", "invalid"))
-        return self.high if router > len(at) - router else None
+        stalled = sum(1 for v in at if v == "generator")
+        return self.high if router and router >= stalled else None
 
 
 class CapacitySearch:

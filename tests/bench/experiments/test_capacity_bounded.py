@@ -100,3 +100,14 @@ def test_nothing_passing_ends_at_the_minimum_with_an_upper_end_only() -> None:
     o = drive(threshold(1.0), SearchSettings(start_rate=100.0, min_rate=10.0))
     assert (o.limited_by, o.low, o.capacity) == ("min_rate", None, None)
     assert o.high is not None and o.high <= 25.0
+
+
+def test_the_top_of_a_claim_bounds_it_even_after_retried_stalls() -> None:
+    """A claim's upper end is the router's failure even if stalls were retried there; with
+    no claim, stalls outnumbering failures leave the interval open above."""
+    steps = (StepResult(100.0, "pass"), StepResult(110.0, "fail"),
+             StepResult(110.0, "generator"), StepResult(110.0, "generator"))  # fmt: skip
+    claimed = SearchOutcome(100.0, 100.0, 110.0, "router", 2, 2, steps)
+    assert claimed.router_high == 110.0
+    timed_out = SearchOutcome(None, 100.0, 110.0, "time", 0, 0, steps)
+    assert timed_out.router_high is None
