@@ -220,8 +220,15 @@ def speed_line(spread: machine_speed.Spread) -> str:
     )
 
 
-def migration_summary(sizings: list[Sizing], slo_text: str) -> list[str]:
-    """Plain words: which architecture carries more under the SLO, and what it means."""
+def migration_summary(
+    sizings: list[Sizing], slo_text: str, host_deviation: float | None = None
+) -> list[str]:
+    """Plain words: which architecture carries more under the SLO, and what it means.
+
+    ``host_deviation`` is the machine-speed spread during the search (0.4 is ±40%): a
+    difference no larger than it is not established by one search on that host, even
+    when the two intervals are apart (they bracket each search, not the host's drift).
+    """
     claimed = [s for s in sizings if s.outcome.capacity is not None]
     lines = ["Migration summary:"]
     for s in sizings:
@@ -241,6 +248,13 @@ def migration_summary(sizings: list[Sizing], slo_text: str) -> list[str]:
         # mean the search cannot tell the two apart.
         overlap = cb <= (other.outcome.high or math.inf)
         tail = "; their intervals overlap, so no difference is established." if overlap else "."
+        if not overlap and host_deviation is not None and cb / co - 1.0 <= host_deviation:
+            overlap = True
+            tail = (
+                f"; their intervals are apart, but the machine's speed moved ±{host_deviation:.0%}"
+                " during the search, more than that difference: no difference is established"
+                " on this host."
+            )
         lines.append(
             f"  Under {slo_text}, {best.arch} sustains {cb:,.0f} events/s against"
             f" {other.arch}'s {co:,.0f} ({cb / co:.2f}x){tail}"
@@ -435,7 +449,10 @@ def run(args: argparse.Namespace) -> int:
     except RunFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_WORKER
-    answer = migration.paragraph(sizings, plans, slo_text, level, args.peak, growth, ratio)
+    answer = migration.paragraph(
+        sizings, plans, slo_text, level, args.peak, growth, ratio,
+        spread.deviation if spread is not None else None,
+    )  # fmt: skip
     print(f"Capacity, profile {args.profile}, SLO {slo_text}")
     if args.max_time is not None:
         print(
@@ -446,7 +463,8 @@ def run(args: argparse.Namespace) -> int:
     for s, p in zip(sizings, plans, strict=True):
         print("\n".join(_describe(s)))
         print("\n".join(migration.plan_lines(s, p, spread, args.peak, growth, ratio)))
-    print("\n".join(migration_summary(sizings, slo_text)))
+    deviation = spread.deviation if spread is not None else None
+    print("\n".join(migration_summary(sizings, slo_text, deviation)))
     if spread is not None:
         print(speed_line(spread))
     print("Migration answer:")

@@ -43,7 +43,7 @@ from bench.experiments import adaptive, at_capacity
 from bench.experiments.capacity import SearchOutcome, StepResult
 from bench.experiments.capacity_report import load_report
 from bench.experiments.capacity_step import STEP_PATTERN, Criteria
-from bench.host import environment
+from bench.host import environment, machine_speed
 from bench.report import at_capacity as at_capacity_report
 from bench.report import document as report
 from bench.report import summary
@@ -268,8 +268,15 @@ def run(args: argparse.Namespace) -> int:
     return _verdict(result, args)
 
 
-def _step(arch: str, step: StepResult, n: int, took: float) -> None:
-    print(step_line(arch, step, n, took), file=sys.stderr, flush=True)
+class _Steps:
+    """Prints each quick-search step and samples the machine's speed after it."""
+
+    def __init__(self) -> None:
+        self.speeds: list[float] = []
+
+    def __call__(self, arch: str, step: StepResult, n: int, took: float) -> None:
+        print(step_line(arch, step, n, took), file=sys.stderr, flush=True)
+        self.speeds.append(machine_speed.sample())
 
 
 def _at_capacity(args: argparse.Namespace, archs: list[str]) -> int:
@@ -285,6 +292,7 @@ def _at_capacity(args: argparse.Namespace, archs: list[str]) -> int:
     budget = args.max_time
     began = time.monotonic()
     outcomes: tuple[SearchOutcome, ...] = ()
+    steps = _Steps()
     if args.capacity_from is not None:
         sizings = load_report(args.capacity_from).sizings
         capacities = at_capacity.from_sizings(sizings, unique, str(args.capacity_from))
@@ -296,7 +304,7 @@ def _at_capacity(args: argparse.Namespace, archs: list[str]) -> int:
         )  # fmt: skip
         search_s = SEARCH_TIME_S if budget is None else 0.5 * budget
         step_base = msgspec.structs.replace(base, pattern=STEP_PATTERN, drain_timeout_s=2.0)
-        found = at_capacity.quick_search(unique, step_base, criteria, search_s, on_step=_step)
+        found = at_capacity.quick_search(unique, step_base, criteria, search_s, on_step=steps)
         outcomes = tuple(found[a] for a in unique)
         source = f"quick search ({', '.join(o.text for o in objectives.latency)})"
         try:
@@ -324,6 +332,7 @@ def _at_capacity(args: argparse.Namespace, archs: list[str]) -> int:
                     level, order, names, by_arch, base, settings, progress, env
                 )
             )
+    deviation = machine_speed.spread(steps.speeds).deviation if steps.speeds else None
     result = at_capacity.AtCapacityResult(
         schema=at_capacity.AT_CAPACITY_SCHEMA,
         environment=env(""),
@@ -331,11 +340,13 @@ def _at_capacity(args: argparse.Namespace, archs: list[str]) -> int:
         pattern=args.pattern,
         capacities=tuple(capacities),
         ratios=tuple(
-            at_capacity.capacity_ratio(by_arch[archs[0]], by_arch[a], args.noise) for a in archs[1:]
+            at_capacity.capacity_ratio(by_arch[archs[0]], by_arch[a], args.noise, deviation)
+            for a in archs[1:]
         ),
         levels=tuple(measured),
         elapsed_s=time.monotonic() - began,
         search=outcomes,
+        machine_speed=tuple(steps.speeds),
     )
     print("\n".join(at_capacity_report.text(result)))
     if args.json is not None:

@@ -99,6 +99,8 @@ class AtCapacityResult(msgspec.Struct, frozen=True):
     elapsed_s: float
     #: The quick search's outcomes, when the capacities came from one.
     search: tuple[SearchOutcome, ...] = ()
+    #: The machine's hashing speed (bytes/µs) after each search step.
+    machine_speed: tuple[float, ...] = ()
 
 
 def parse_levels(text: str) -> tuple[float, ...]:
@@ -153,8 +155,14 @@ def quick_search(
     )
 
 
-def capacity_ratio(a: Capacity, b: Capacity, noise: float) -> CapacityRatio:
-    """C_b / C_a with the interval the two capacity intervals allow (see the module doc)."""
+def capacity_ratio(
+    a: Capacity, b: Capacity, noise: float, host_deviation: float | None = None
+) -> CapacityRatio:
+    """C_b / C_a with the interval the two capacity intervals allow (see the module doc).
+
+    A difference no larger than ``host_deviation`` (the machine-speed spread during the
+    searches) is not established, even between intervals that are apart.
+    """
     ratio = b.rate / a.rate
     low = b.low / a.high if b.low is not None and a.high is not None else None
     high = b.high / a.low if b.high is not None and a.low else None
@@ -170,6 +178,13 @@ def capacity_ratio(a: Capacity, b: Capacity, noise: float) -> CapacityRatio:
         why = "a search made no claim, so its interval is open: no difference is established"
     else:
         label, why = "inconclusive", "the capacity intervals overlap: no difference is established"
+    drift = host_deviation is not None and abs(ratio - 1.0) <= host_deviation
+    if label in ("better", "worse") and drift:
+        label = "inconclusive"
+        why = (
+            f"the intervals are apart, but the machine's speed moved ±{host_deviation:.0%}"
+            " during the search, more than that difference: not established on this host"
+        )
     return CapacityRatio(a.arch, b.arch, ratio, low, high, label, why)
 
 

@@ -199,8 +199,13 @@ def paragraph(
     peak: float | None,
     growth: Growth | None,
     ratio: SpeedRatio | None,
+    host_deviation: float | None = None,
 ) -> str:
-    """The migration answer: one paragraph, projections named as such."""
+    """The migration answer: one paragraph, projections named as such.
+
+    Two claims are called different only when their intervals are apart *and* the ratio
+    exceeds ``host_deviation``, the machine-speed spread measured during the search.
+    """
     by_plan = {p.arch: p for p in plans}
     claimed = [s for s in sizings if s.outcome.capacity is not None]
     sentences: list[str] = []
@@ -208,11 +213,17 @@ def paragraph(
         ranked = sorted(claimed, key=lambda s: s.outcome.capacity or 0.0, reverse=True)
         best, other = ranked[0], ranked[-1]
         cb, co = best.outcome.capacity or 0.0, other.outcome.capacity or 1.0
-        if cb <= (other.outcome.high or math.inf):
+        drift = host_deviation is not None and cb / co - 1.0 <= host_deviation
+        if cb <= (other.outcome.high or math.inf) or drift:
+            why = (
+                "overlapping intervals"
+                if cb <= (other.outcome.high or math.inf)
+                else f"intervals apart by less than the ±{host_deviation or 0:.0%} the"
+                " machine's speed moved during the search"
+            )
             sentences.append(
                 f"Under {slo_text}, no difference in capacity is established: {best.arch}"
-                f" sustained {cb:,.0f} events/s and {other.arch} {co:,.0f}, with overlapping"
-                " intervals."
+                f" sustained {cb:,.0f} events/s and {other.arch} {co:,.0f}, with {why}."
             )
             focus = list(sizings)
         else:

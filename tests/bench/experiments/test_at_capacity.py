@@ -99,6 +99,9 @@ def test_capacity_ratio_interval_comes_from_both_intervals() -> None:
     assert (r.ratio, r.low, r.high, r.verdict) == (2.0, pytest.approx(2000 / 1100), 2.2, "better")
     c = at_capacity.Capacity("c", 1050.0, 1050.0, None, False, "time", "t")
     assert at_capacity.capacity_ratio(a, c, 0.05).verdict == "inconclusive"
+    # Apart, but by less than the machine's speed moved during the searches: not shown.
+    drifting = at_capacity.capacity_ratio(a, b, 0.05, host_deviation=1.2)
+    assert (drifting.verdict, "±120%" in drifting.explanation) == ("inconclusive", True)
 
 
 @pytest.mark.parametrize("text", ["", "0", "0.5,0.5", "x", "2"])

@@ -96,3 +96,16 @@ def test_demand_of_a_plan_uses_the_steps_cpu_time() -> None:
     expected = service_demand([Sample(s.cpu_s, s.events, s.busy_s) for s in sizing.outcome.steps])
     p: ArchPlan = plan(sizing, None, None, None)
     assert p.demand == expected
+
+
+def test_intervals_apart_by_less_than_the_host_drift_establish_no_difference() -> None:
+    """1.35x with intervals apart, but the machine's speed moved ±54%: not established."""
+    a = size("coordinator", _outcome(8724.0, 9110.0, "router", 74e-6), 5000.0)
+    b = size("daemon", _outcome(6442.0, 6727.0, "router", 77e-6), 5000.0)
+    plans = [plan(s, 5000.0, None, None) for s in (a, b)]
+    answer = migration.paragraph([a, b], plans, "p99<=50ms", None, 5000.0, None, None, 0.54)
+    assert answer.startswith(
+        "Under p99<=50ms, no difference in capacity is established: coordinator sustained"
+        " 8,724 events/s and daemon 6,442, with intervals apart by less than the ±54% the"
+        " machine's speed moved during the search."
+    )
