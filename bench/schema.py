@@ -399,6 +399,33 @@ class SloOutcome(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return any(v.level == "fail" for v in self.violations)
 
 
+class Look(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One look of an adaptive comparison: runs per architecture by then, seconds spent,
+    and the headline metrics still inconclusive."""
+
+    runs: int
+    elapsed_s: float
+    inconclusive: tuple[str, ...]
+
+
+class Sequential(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How an adaptive comparison grew (see :mod:`bench.analysis.sequential`).
+
+    ``planned`` holds the runs per architecture at each planned look, ``confidence``
+    the level every look's intervals used so that all of them hold together at
+    ``family``; ``stopped`` says in words why no further block was run.
+    """
+
+    correction: str
+    family: float
+    confidence: float
+    planned: tuple[int, ...]
+    looks: tuple[Look, ...]
+    max_runs: int
+    max_time_s: float | None
+    stopped: str
+
+
 class CompareResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A whole comparison: environment, settings, every measured run, the ratios."""
 
@@ -410,6 +437,8 @@ class CompareResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     elapsed_s: float
     slo: SloOutcome | None = None
     rss_trends: tuple[RunTrend, ...] = ()
+    #: Present when the run count was adaptive: the looks and why it stopped.
+    sequential: Sequential | None = None
 
 
 def encode(record: RunResult | CompareResult) -> bytes:

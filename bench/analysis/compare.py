@@ -118,11 +118,17 @@ def compare_metric(
     b: Sequence[float],
     noise: float,
     seed: int,
+    confidence: float = 0.95,
 ) -> Ratio:
-    """The ratio arch/baseline of one metric with its CI and verdict."""
+    """The ratio arch/baseline of one metric with its CI and verdict.
+
+    The interval is :func:`bench.analysis.intervals.metric_ci` at ``confidence`` (below
+    1 - 5% when looks are repeated, :mod:`bench.analysis.sequential`).
+    """
     # Imported here: scipy costs a second of start-up to every process that imports
     # this module, run workers included, and only a comparison needs it.
-    from bench.analysis.stats import ratio_ci, verdict
+    from bench.analysis.intervals import metric_ci
+    from bench.analysis.stats import verdict
 
     mean_a = float(np.mean(a)) if len(a) else None
     mean_b = float(np.mean(b)) if len(b) else None
@@ -134,7 +140,7 @@ def compare_metric(
         return Ratio(
             metric=metric.name, unit=metric.unit, higher_is_better=metric.higher_is_better,
             baseline=baseline, arch=arch, baseline_mean=mean_a, arch_mean=mean_b,
-            ratio=r, low=low, high=high, confidence=0.95, n_baseline=len(a), n_arch=len(b),
+            ratio=r, low=low, high=high, confidence=confidence, n_baseline=len(a), n_arch=len(b),
             verdict=label, runs_needed=runs_needed, explanation=explanation,
         )  # fmt: skip
 
@@ -155,7 +161,7 @@ def compare_metric(
             f" (means {mean_a:.3g} vs {mean_b:.3g} {metric.unit})",
         )
     try:
-        ci = ratio_ci(a, b, seed=seed)
+        ci = metric_ci(metric.name, a, b, confidence=confidence, seed=seed)
     except ValueError as exc:
         return ratio("inconclusive", f"no ratio: {exc}")
     v = verdict(
@@ -165,13 +171,18 @@ def compare_metric(
 
 
 def compare_runs(
-    archs: Sequence[str], results: dict[str, list[RunResult]], noise: float, seed: int
+    archs: Sequence[str],
+    results: dict[str, list[RunResult]],
+    noise: float,
+    seed: int,
+    confidence: float = 0.95,
+    metrics: Sequence[Metric] = METRICS,
 ) -> tuple[Ratio, ...]:
     """Every metric of every architecture after the first, against the first."""
     baseline = archs[0]
     out = []
     for arch in archs[1:]:
-        for index, metric in enumerate(METRICS):
+        for index, metric in enumerate(metrics):
             if not metric.applies_to([*results[baseline], *results[arch]]):
                 continue
             out.append(
@@ -183,6 +194,7 @@ def compare_runs(
                     values_of(metric, results[arch]),
                     noise,
                     seed + index,
+                    confidence,
                 )
             )
     return tuple(out)

@@ -12,6 +12,15 @@ schedule (see bench/experiments/capacity_step.py). Capacity is the highest confi
 rate; its interval runs to the lowest failing rate.
 When the generator, not the router, failed first, no capacity is claimed.
 
+With --max-time the search is bounded in time and judges each rate by the majority
+of its steps, repeating unconfirmed ones (bench/experiments/capacity_bounded.py); it
+always ends with an interval. Beside each result: the CPU-demand bound (CPU seconds
+per event from the steps, and what one core can carry by the utilisation law), with
+--growth the months of headroom at --peak, with --target-host the bound on another
+machine (both projections). The summary ends with the migration answer, whose latency
+at --latency-at of each capacity (and recovery, where measured) comes from a short
+equal-utilisation run of the spike pattern (or --at-capacity-from FILE).
+
 Exit codes:
   0  every architecture sustains --peak (or no --peak was given)
   1  a run worker crashed or produced no result
@@ -27,26 +36,37 @@ import argparse
 import math
 import sys
 import time
+from pathlib import Path
 
 import msgspec
 
+from bench.analysis.projection import parse_growth
 from bench.analysis.slo import load, parse_error_rate, parse_latencies
 from bench.commands import options
 from bench.exits import EXIT_SLO, EXIT_UNDETERMINED, EXIT_WORKER
-from bench.experiments.capacity import SearchSettings, StepResult
+from bench.experiments import adaptive, at_capacity, planning
+from bench.experiments.at_capacity import Level
+from bench.experiments.capacity import SearchOutcome, SearchSettings, StepResult
 from bench.experiments.capacity_report import CapacityReport
 from bench.experiments.capacity_step import (
     STEP_PATTERN,
     Criteria,
     Sizing,
+    measure_step,
     search_architectures,
     size,
 )
-from bench.host import machine_speed
+from bench.host import calibrate, machine_speed
+from bench.host.calibrate import HOST_SCHEMA, HostSpeed
 from bench.host.environment import capture, command_line
+from bench.report import at_capacity as at_capacity_report
+from bench.report import migration
+from bench.report.capacity import step_line
 from bench.run import runner
+from bench.run.progress import RunProgress
 from bench.run.runner import RunFailed
 from bench.schema import SCHEMA, RunSpec
+from events.errors import ConfigError
 
 NAME = "capacity"
 HELP = "maximum sustainable throughput per architecture under an SLO"
@@ -87,19 +107,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, default=20, help="per architecture")
     options.seed(parser)
     options.run_settings(parser, drain_default=2.0)
+    options.max_time(
+        parser,
+        "bound the whole command to S seconds: the search repeats unconfirmed steps until it"
+        " can claim or time runs out, and ends with an interval either way",
+    )
+    parser.add_argument(
+        "--growth", default=None, help="growth of the peak, e.g. 8%%/month: months of headroom"
+    )
+    parser.add_argument(
+        "--target-host",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a `host calibrate --out` file of another machine: scale the CPU-demand bound to it",
+    )
+    parser.add_argument(
+        "--latency-at",
+        type=float,
+        default=0.8,
+        metavar="U",
+        help="for the migration answer: measure latency at U x each capacity (spike pattern,"
+        " 2 runs each); 0 skips it",
+    )
+    parser.add_argument(
+        "--at-capacity-from",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="take that latency from a `compare --at-capacity --json` file instead",
+    )
 
 
 def _progress(arch: str, step: StepResult, n: int, took: float) -> None:
-    upper = step.latency_upper_ns[0] / 1e6 if step.latency_upper_ns else math.nan
-    why = f" ({step.reasons[0]})" if step.reasons and step.verdict != "pass" else ""
-    print(
-        f"[capacity] {arch} step {n}: {step.rate:,.0f} ev/s -> {step.verdict}{why};"
-        f" latency bound {upper:.1f} ms, rejected {step.reject_rate:.3%} of events,"
-        f" failed {step.failure_rate:.3%} of deliveries,"
-        f" backlog {step.backlog_slope[0]:+,.0f}/s, {took:.1f} s",
-        file=sys.stderr,
-        flush=True,
-    )
+    print(step_line(arch, step, n, took), file=sys.stderr, flush=True)
 
 
 def _describe(s: Sizing) -> list[str]:
@@ -114,13 +155,27 @@ def _describe(s: Sizing) -> list[str]:
     elif o.limited_by == "generator":
         shown = f"{o.low:,.0f}" if o.low is not None else "no"
         lines.append(
-            f"  no capacity claimed: the generator fell behind first at {o.high:,.0f} events/s"
-            f" (the router sustained {shown} events/s)"
+            f"  no capacity claimed: the generator fell behind (or the host starved the"
+            f" process) first at {o.high:,.0f} events/s (the router sustained {shown} events/s)"
         )
     elif o.limited_by == "max_rate":
         lines.append(f"  capacity at least {o.low:,.0f} events/s: --max-rate reached")
     elif o.limited_by == "min_rate":
         lines.append("  no rate down to the minimum met the SLO")
+    elif o.limited_by == "time":
+        low = f"{o.low:,.0f}" if o.low is not None else "0"
+        confirmed = f"confirmations at the low end {o.confirmations_passed}/{o.confirmations_run}"
+        if o.router_high is not None:
+            lines.append(
+                f"  no claim: --max-time ran out; the capacity lies in {low} to"
+                f" {o.router_high:,.0f} events/s ({confirmed})"
+            )
+        else:
+            above = f"; at {o.high:,.0f} the generator or host spoiled most steps" if o.high else ""
+            lines.append(
+                f"  no claim: --max-time ran out; the capacity is at least {low} events/s, the"
+                f" interval open above ({confirmed}{above})"
+            )
     else:
         low = f"{o.low:,.0f} events/s" if o.low is not None else "none"
         high = f"{o.high:,.0f} events/s" if o.high is not None else "none"
@@ -165,8 +220,15 @@ def speed_line(spread: machine_speed.Spread) -> str:
     )
 
 
-def migration_summary(sizings: list[Sizing], slo_text: str) -> list[str]:
-    """Plain words: which architecture carries more under the SLO, and what it means."""
+def migration_summary(
+    sizings: list[Sizing], slo_text: str, host_deviation: float | None = None
+) -> list[str]:
+    """Plain words: which architecture carries more under the SLO, and what it means.
+
+    ``host_deviation`` is the machine-speed spread during the search (0.4 is ±40%): a
+    difference no larger than it is not established by one search on that host, even
+    when the two intervals are apart (they bracket each search, not the host's drift).
+    """
     claimed = [s for s in sizings if s.outcome.capacity is not None]
     lines = ["Migration summary:"]
     for s in sizings:
@@ -186,6 +248,13 @@ def migration_summary(sizings: list[Sizing], slo_text: str) -> list[str]:
         # mean the search cannot tell the two apart.
         overlap = cb <= (other.outcome.high or math.inf)
         tail = "; their intervals overlap, so no difference is established." if overlap else "."
+        if not overlap and host_deviation is not None and cb / co - 1.0 <= host_deviation:
+            overlap = True
+            tail = (
+                f"; their intervals are apart, but the machine's speed moved ±{host_deviation:.0%}"
+                " during the search, more than that difference: no difference is established"
+                " on this host."
+            )
         lines.append(
             f"  Under {slo_text}, {best.arch} sustains {cb:,.0f} events/s against"
             f" {other.arch}'s {co:,.0f} ({cb / co:.2f}x){tail}"
@@ -208,16 +277,131 @@ def migration_summary(sizings: list[Sizing], slo_text: str) -> list[str]:
     return lines
 
 
+#: Seconds kept from --max-time for the latency measurement after the search.
+LATENCY_RESERVE_S = 40.0
+#: Seconds kept for the demand probes (two per architecture, if the steps need them).
+PROBE_RESERVE_S = 25.0
+#: What one probe step is expected to cost (window, interpreter start, drain).
+PROBE_COST_S = 6.0
+#: Runs per architecture behind the migration answer's latency (figures, not verdicts).
+LATENCY_RUNS = 2
+#: Seconds per such run: compare's default.
+LATENCY_RUN_S = 4.0
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.max_time is not None and not args.max_time > 0:
+        raise ConfigError(f"--max-time must be > 0 seconds, got {args.max_time}")
+    if args.growth is not None and args.peak is None:
+        raise ConfigError("--growth needs --peak (the peak that grows)")
+    if not 0.0 <= args.latency_at <= 1.5:
+        raise ConfigError(f"--latency-at must lie in [0, 1.5], got {args.latency_at}")
+
+
+def _target(path: Path) -> HostSpeed:
+    try:
+        target = msgspec.json.decode(path.read_bytes(), type=HostSpeed)
+    except OSError as exc:
+        raise ConfigError(f"--target-host {path}: cannot read: {exc.strerror}") from None
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ConfigError(f"--target-host {path}: not a host calibration: {exc}") from None
+    if target.schema != HOST_SCHEMA:
+        raise ConfigError(f"--target-host {path}: schema {target.schema!r} is not {HOST_SCHEMA!r}")
+    return target
+
+
+def _latency_level(
+    args: argparse.Namespace, archs: list[str], sizings: list[Sizing]
+) -> Level | None:
+    """The equal-utilisation runs behind the migration answer (or one from a file)."""
+    if args.at_capacity_from is not None:
+        data = args.at_capacity_from.read_bytes()
+        stored = at_capacity_report.decode(data, str(args.at_capacity_from))
+        if not stored.levels:
+            return None
+        return min(stored.levels, key=lambda lv: abs(lv.level - (args.latency_at or 0.8)))
+    if args.latency_at <= 0:
+        return None
+    try:
+        capacities = at_capacity.from_sizings(sizings, archs, "this search")
+    except ConfigError as exc:
+        print(f"no latency at {args.latency_at:.0%}: {exc}", file=sys.stderr)
+        return None
+    base = RunSpec(
+        arch=archs[0], profile=args.profile, pattern="spike", seed=args.seed,
+        duration_s=LATENCY_RUN_S, loop=args.loop, services=args.services,
+    )  # fmt: skip
+    settings = adaptive.AdaptiveSettings(
+        runs=LATENCY_RUNS, max_runs=LATENCY_RUNS, max_time_s=None, noise=0.05, seed=args.seed,
+        warmup_s=1.0,
+    )  # fmt: skip
+    names = {a: a for a in archs}
+    print(f"[capacity] latency at {args.latency_at:.0%} of each capacity", file=sys.stderr)
+    with RunProgress(LATENCY_RUNS * len(archs) + 1) as progress:
+        return at_capacity.measure_level(
+            args.latency_at, archs, names, {c.arch: c for c in capacities}, base, settings,
+            progress, lambda h: capture(args.loop, args.seed, h, command_line()),
+        )  # fmt: skip
+
+
+def _probes(
+    args: argparse.Namespace,
+    archs: list[str],
+    outcomes: dict[str, SearchOutcome],
+    base: RunSpec,
+    criteria: Criteria,
+    max_rate: float,
+    began: float,
+) -> dict[str, list[StepResult]]:
+    """Steps for the CPU demand alone, where the search's rates span too little."""
+    wanted = {a: planning.probe_rates(outcomes[a].steps, max_rate) for a in archs}
+    count = sum(len(v) for v in wanted.values())
+    if not count:
+        return {}
+    if args.max_time is not None:
+        left = args.max_time - (time.monotonic() - began)
+        left -= LATENCY_RESERVE_S if args.latency_at > 0 and not args.at_capacity_from else 0.0
+        if left < count * PROBE_COST_S:
+            print("[capacity] no time left for demand probes", file=sys.stderr)
+            return {}
+    out: dict[str, list[StepResult]] = {a: [] for a in archs}
+    for i in range(max(len(v) for v in wanted.values())):
+        for arch in archs if i % 2 == 0 else archs[::-1]:
+            if i < len(wanted[arch]):
+                rate = wanted[arch][i]
+                began_step = time.monotonic()
+                step = measure_step(
+                    arch, rate, planning.PROBE_S, base, criteria,
+                    drain_timeout_s=max(base.drain_timeout_s, 3 * planning.PROBE_S),
+                )  # fmt: skip
+                out[arch].append(step)
+                print(
+                    f"[capacity] {arch} demand probe: {rate:,.0f} ev/s, CPU"
+                    f" {step.cpu_s:.2f} s for {step.events:,} events"
+                    f" ({time.monotonic() - began_step:.1f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
+    _check(args)
     archs = [a.strip() for a in args.arch.split(",") if a.strip()]
     runner.check_names(archs, args.profile, STEP_PATTERN)
     defaults = load()
     latency = parse_latencies(args.slo) if args.slo else defaults.latency
     error_limit = parse_error_rate(args.errors) if args.errors else defaults.error_rate
+    growth = parse_growth(args.growth) if args.growth is not None else None
+    target = _target(args.target_host) if args.target_host is not None else None
+    if args.at_capacity_from is not None:
+        at_capacity_report.decode(args.at_capacity_from.read_bytes(), str(args.at_capacity_from))
     step_s, precision, confirm, steps = args.step, args.precision, args.confirm, args.max_steps
     if args.quick:
         step_s, precision, confirm = min(step_s, 2.0), max(precision, 0.10), min(confirm, 1)
         steps = min(steps, 10)
+    if args.max_time is not None:
+        steps = max(steps, 200)  # the budget, not a step count, ends a bounded search
     settings = SearchSettings(
         start_rate=args.start, precision=precision, max_rate=args.max_rate,
         confirmations=confirm, max_steps=steps,
@@ -229,30 +413,70 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     criteria = Criteria(latency, error_limit, defaults.confidence, step_s)
     began = time.monotonic()
+    here = calibrate.measure() if target is not None else None
     speeds: list[float] = []
 
     def on_step(arch: str, step: StepResult, n: int, took: float) -> None:
         _progress(arch, step, n, took)
         speeds.append(machine_speed.sample())
 
+    search_s = None
+    if args.max_time is not None:
+        reserve = LATENCY_RESERVE_S if args.latency_at > 0 and not args.at_capacity_from else 0.0
+        reserve += PROBE_RESERVE_S + (5.0 if target is not None else 0.0)
+        search_s = max(0.0, args.max_time - reserve - (time.monotonic() - began))
     try:
-        outcomes = search_architectures(archs, base, settings, criteria, on_step=on_step)
+        outcomes = search_architectures(
+            archs, base, settings, criteria, on_step=on_step, max_time_s=search_s
+        )
     except RunFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_WORKER
+    try:
+        probes = _probes(args, archs, outcomes, base, criteria, settings.max_rate, began)
+    except RunFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_WORKER
+    if target is not None and here is not None:
+        here = calibrate.merge([here, calibrate.measure()])
+    ratio = calibrate.speed_ratio(target, here) if target is not None and here else None
     sizings = [size(arch, outcomes[arch], args.peak) for arch in archs]
+    plans = planning.plans(sizings, args.peak, growth, ratio, probes)
+    sizings = [planning.settle_peak(s, p) for s, p in zip(sizings, plans, strict=True)]
+    spread = machine_speed.spread(speeds) if speeds else None
+    try:
+        level = _latency_level(args, archs, sizings)
+    except RunFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_WORKER
+    answer = migration.paragraph(
+        sizings, plans, slo_text, level, args.peak, growth, ratio,
+        spread.deviation if spread is not None else None,
+    )  # fmt: skip
     print(f"Capacity, profile {args.profile}, SLO {slo_text}")
-    for s in sizings:
+    if args.max_time is not None:
+        print(
+            f"Bounded search (--max-time {args.max_time:g} s): each rate judged by the majority"
+            " of its steps; every interval runs from the highest rate that passed by majority"
+            " to the lowest the router failed by majority (open where none did)."
+        )
+    for s, p in zip(sizings, plans, strict=True):
         print("\n".join(_describe(s)))
-    print("\n".join(migration_summary(sizings, slo_text)))
-    if speeds:
-        print(speed_line(machine_speed.spread(speeds)))
+        print("\n".join(migration.plan_lines(s, p, spread, args.peak, growth, ratio)))
+    deviation = spread.deviation if spread is not None else None
+    print("\n".join(migration_summary(sizings, slo_text, deviation)))
+    if spread is not None:
+        print(speed_line(spread))
+    print("Migration answer:")
+    print(f"  {answer}")
     if args.json is not None:
         report = CapacityReport(
             schema=SCHEMA, environment=capture(args.loop, args.seed, "", command_line()),
             profile=args.profile, slo=tuple(o.text for o in latency), error_limit=error_limit,
             settings=settings, step_s=step_s, sizings=tuple(sizings),
             elapsed_s=time.monotonic() - began, machine_speed=tuple(speeds),
+            max_time_s=args.max_time, plans=tuple(plans), growth=growth, here=here,
+            target_host=target, speed_ratio=ratio, latency_at=level, migration=answer,
         )  # fmt: skip
         args.json.write_bytes(msgspec.json.encode(report))
     if any(s.meets_peak is False for s in sizings):

@@ -5,6 +5,16 @@ runs are interleaved in randomized ABBA blocks, each after a discarded
 warm-up. Every metric gets the ratio (architecture / first architecture) with
 a 95% bootstrap CI over runs and a verdict against the ``--noise`` band.
 
+The run count adapts: after the first ``--runs`` per architecture, ABBA blocks are
+added while a headline metric (throughput, p50, p99) is inconclusive, up to
+``--max-runs`` and while another block fits in ``--max-time``; every look's intervals
+use the Pocock level for the looks planned (bench/analysis/sequential.py), and the
+output says how many runs each verdict used and why it stopped.
+
+``--at-capacity 0.5,0.8`` compares each architecture at those fractions of its own
+capacity instead (from ``--capacity-from FILE``, or a quick search first), latency
+per level and the capacity ratio (bench/experiments/at_capacity.py).
+
 A run whose generator fell behind its schedule is INVALID for capacity claims:
 its throughput is left out and the summary says so, but its latencies (measured
 from the intended times) still count and the comparison stands.
@@ -13,7 +23,8 @@ Exit codes, first that applies: 0 done; 1 a run worker crashed; 2 usage or
 configuration error; 3 a run was invalid (accounting broken, events lost: the
 tables and files are still written, and say which run and why); 4 a confirmed
 regression against --baseline; 5 an objective of --slo was broken at its fail level
-(objectives at the warn level print "SLO warning" and are kept in the JSON; exit 0).
+(objectives at the warn level print "SLO warning" and are kept in the JSON; exit 0);
+6 (with --at-capacity) an architecture has no capacity to take a fraction of.
 
 --outage SERVICE:START:DURATION (repeatable) takes a simulated service down for a
 window of every measured run: its breaker opens and closes, and the tables report
@@ -31,11 +42,17 @@ import msgspec
 from rich.console import Console
 
 from bench import exits
-from bench.analysis import baseline, compare, slo, trend
+from bench.analysis import baseline, slo, trend
 from bench.commands import options
-from bench.host import environment
+from bench.experiments import adaptive, at_capacity
+from bench.experiments.capacity import SearchOutcome, StepResult
+from bench.experiments.capacity_report import load_report
+from bench.experiments.capacity_step import STEP_PATTERN, Criteria
+from bench.host import environment, machine_speed
+from bench.report import at_capacity as at_capacity_report
 from bench.report import document as report
 from bench.report import summary
+from bench.report.capacity import step_line
 from bench.run import runner
 from bench.run.progress import RunProgress
 from bench.run.recorder import check_outages
@@ -43,8 +60,7 @@ from bench.schema import (
     SCHEMA,
     CompareResult,
     CompareSettings,
-    RunRecord,
-    RunResult,
+    Environment,
     RunSpec,
     SloOutcome,
     encode,
@@ -58,13 +74,46 @@ HELP = "compare architectures under the same seeded load, with CIs and verdicts"
 #: warm-ups and interpreter start-ups, finish within 90 s on this machine.
 DEFAULT_DURATION_S = 4.0
 DEFAULT_WARMUP_S = 1.0
+DEFAULT_RUNS = 5
+#: The default time budget: the first runs always run; blocks are added while one fits.
+DEFAULT_MAX_TIME_S = 85.0
+DEFAULT_MAX_RUNS = 9
+#: With --at-capacity and no --max-time: the quick search's budget, and each level's.
+SEARCH_TIME_S = 150.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.pattern(parser, default="spike")
     options.profile(parser)
     options.arch(parser)
-    options.runs(parser, 5, "measured runs per architecture")
+    options.runs(parser, DEFAULT_RUNS, "measured runs per architecture before the first look")
+    parser.add_argument(
+        "--max-runs",
+        type=int,
+        default=DEFAULT_MAX_RUNS,
+        help="runs per architecture the comparison may grow to while a headline verdict"
+        " (throughput, p50, p99) is inconclusive",
+    )
+    options.max_time(
+        parser,
+        f"seconds the comparison may take; a block is added only if it fits (default"
+        f" {DEFAULT_MAX_TIME_S:g}; with --at-capacity {SEARCH_TIME_S:g} for the search plus"
+        f" {DEFAULT_MAX_TIME_S:g} per level)",
+    )
+    parser.add_argument(
+        "--at-capacity",
+        default=None,
+        metavar="LEVELS",
+        help="compare at these fractions of each architecture's own capacity, e.g. 0.5,0.8,0.95",
+    )
+    parser.add_argument(
+        "--capacity-from",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="with --at-capacity: capacities from this `capacity --json` file (else a quick"
+        " search runs first)",
+    )
     options.duration(parser, DEFAULT_DURATION_S, "seconds per measured run")
     parser.add_argument(
         "--warmup", type=float, default=DEFAULT_WARMUP_S, help="seconds of each block's warm-up"
@@ -125,6 +174,16 @@ def _check(args: argparse.Namespace) -> list[str]:
         raise ConfigError(f"--arch needs at least two architectures, got {args.arch!r}")
     if args.runs < 2:
         raise ConfigError(f"--runs must be >= 2 for a confidence interval, got {args.runs}")
+    if args.max_time is not None and not args.max_time > 0:
+        raise ConfigError(f"--max-time must be > 0 seconds, got {args.max_time}")
+    if args.at_capacity is not None:
+        at_capacity.parse_levels(args.at_capacity)
+        if args.base_rate is not None:
+            raise ConfigError("--at-capacity sets each architecture's rate: drop --base-rate")
+        if args.capacity_from is not None:
+            load_report(args.capacity_from)
+    elif args.capacity_from is not None:
+        raise ConfigError("--capacity-from needs --at-capacity")
     if not args.duration > 0:
         raise ConfigError(f"--duration must be > 0, got {args.duration}")
     if args.warmup < 0:
@@ -149,11 +208,24 @@ def _check(args: argparse.Namespace) -> list[str]:
     return archs
 
 
+def _adaptive(args: argparse.Namespace, max_time_s: float | None) -> adaptive.AdaptiveSettings:
+    return adaptive.AdaptiveSettings(
+        runs=args.runs,
+        max_runs=max(args.max_runs, args.runs),
+        max_time_s=max_time_s,
+        noise=args.noise,
+        seed=args.seed,
+        warmup_s=args.warmup,
+        timeout_s=args.run_timeout,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     archs = _check(args)
+    if args.at_capacity is not None:
+        return _at_capacity(args, archs)
     names = labels(archs)
     order = list(names)
-    blocks = runner.plan(order, args.runs, args.seed)
     base = RunSpec(
         arch=archs[0],
         profile=args.profile,
@@ -165,20 +237,15 @@ def run(args: argparse.Namespace) -> int:
         services=args.services,
         outages=tuple(args.outage),
     )
-    total = sum(len(b) for b in blocks) + (len(blocks) if args.warmup > 0 else 0)
+    first = runner.plan(order, args.runs, args.seed)
+    total = sum(len(b) for b in first) + (len(first) if args.warmup > 0 else 0)
+    settings = _adaptive(args, args.max_time if args.max_time is not None else DEFAULT_MAX_TIME_S)
     began = time.monotonic()
     with RunProgress(total) as progress:
-        measured = runner.execute(
-            blocks, base, args.warmup, progress, timeout_s=args.run_timeout, names=names
-        )
+        outcome = adaptive.run_adaptive(order, base, settings, progress, names=names)
     elapsed = time.monotonic() - began
 
-    records = tuple(
-        RunRecord(arch=blocks[b][p], block=b, position=p, result=r) for b, p, r in measured
-    )
-    by_arch: dict[str, list[RunResult]] = {label: [] for label in order}
-    for record in records:
-        by_arch[record.arch].append(record.result)
+    records = outcome.records
     hashes = {r.result.schedule_hash for r in records}
     if len(hashes) != 1:
         raise ConfigError(f"runs saw different schedules ({len(hashes)} hashes): not comparable")
@@ -192,17 +259,18 @@ def run(args: argparse.Namespace) -> int:
             profile=args.profile,
             pattern=args.pattern,
             seed=args.seed,
-            runs=args.runs,
+            runs=min(sum(1 for r in records if r.arch == label) for label in order),
             duration_s=args.duration,
             warmup_s=args.warmup,
             noise=args.noise,
             loop=args.loop,
-            order=tuple(tuple(b) for b in blocks),
+            order=outcome.blocks,
             outages=tuple(args.outage),
         ),
         runs=records,
-        ratios=compare.compare_runs(order, by_arch, args.noise, args.seed),
+        ratios=outcome.ratios,
         elapsed_s=elapsed,
+        sequential=outcome.sequential,
     )
     objectives = slo.load(args.slo if args.slo is not None else slo.DEFAULT_PATH)
     result = msgspec.structs.replace(
@@ -225,6 +293,100 @@ def run(args: argparse.Namespace) -> int:
     if args.html is not None:
         report.write_comparison_html(result, args.html, " ".join(environment.command_line()))
     return _verdict(result, args)
+
+
+class _Steps:
+    """Prints each quick-search step and samples the machine's speed after it."""
+
+    def __init__(self) -> None:
+        self.speeds: list[float] = []
+
+    def __call__(self, arch: str, step: StepResult, n: int, took: float) -> None:
+        print(step_line(arch, step, n, took), file=sys.stderr, flush=True)
+        self.speeds.append(machine_speed.sample())
+
+
+def _at_capacity(args: argparse.Namespace, archs: list[str]) -> int:
+    """``--at-capacity``: capacities (file or quick search), then one comparison per level."""
+    levels = at_capacity.parse_levels(args.at_capacity)
+    names = labels(archs)
+    order = list(names)
+    unique = list(dict.fromkeys(archs))
+    base = RunSpec(
+        arch=archs[0], profile=args.profile, pattern=args.pattern, seed=args.seed,
+        duration_s=args.duration, loop=args.loop, services=args.services,
+    )  # fmt: skip
+    budget = args.max_time
+    began = time.monotonic()
+    outcomes: tuple[SearchOutcome, ...] = ()
+    steps = _Steps()
+    if args.capacity_from is not None:
+        sizings = load_report(args.capacity_from).sizings
+        capacities = at_capacity.from_sizings(sizings, unique, str(args.capacity_from))
+    else:
+        objectives = slo.load(args.slo) if args.slo is not None else slo.load()
+        criteria = Criteria(
+            objectives.latency, objectives.error_rate, objectives.confidence,
+            at_capacity.QUICK_STEP_S,
+        )  # fmt: skip
+        search_s = SEARCH_TIME_S if budget is None else 0.5 * budget
+        step_base = msgspec.structs.replace(base, pattern=STEP_PATTERN, drain_timeout_s=2.0)
+        found = at_capacity.quick_search(unique, step_base, criteria, search_s, on_step=steps)
+        outcomes = tuple(found[a] for a in unique)
+        source = f"quick search ({', '.join(o.text for o in objectives.latency)})"
+        try:
+            capacities = [at_capacity.from_outcome(a, found[a], source) for a in unique]
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exits.EXIT_UNDETERMINED
+    by_arch = {c.arch: c for c in capacities}
+    per_level = DEFAULT_MAX_TIME_S
+    if budget is not None:
+        per_level = max(0.0, budget - (time.monotonic() - began)) / len(levels)
+    settings = _adaptive(args, per_level)
+
+    def env(schedule: str) -> Environment:
+        return environment.capture(args.loop, args.seed, schedule, environment.command_line())
+
+    measured = []
+    for level in levels:
+        first = runner.plan(order, args.runs, args.seed)
+        total = sum(len(b) for b in first) + (len(first) if args.warmup > 0 else 0)
+        print(f"[at-capacity] level {level:.0%}", file=sys.stderr, flush=True)
+        with RunProgress(total) as progress:
+            measured.append(
+                at_capacity.measure_level(
+                    level, order, names, by_arch, base, settings, progress, env
+                )
+            )
+    deviation = machine_speed.spread(steps.speeds).deviation if steps.speeds else None
+    result = at_capacity.AtCapacityResult(
+        schema=at_capacity.AT_CAPACITY_SCHEMA,
+        environment=env(""),
+        profile=args.profile,
+        pattern=args.pattern,
+        capacities=tuple(capacities),
+        ratios=tuple(
+            at_capacity.capacity_ratio(by_arch[archs[0]], by_arch[a], args.noise, deviation)
+            for a in archs[1:]
+        ),
+        levels=tuple(measured),
+        elapsed_s=time.monotonic() - began,
+        search=outcomes,
+        machine_speed=tuple(steps.speeds),
+    )
+    print("\n".join(at_capacity_report.text(result)))
+    if args.json is not None:
+        args.json.write_bytes(msgspec.json.encode(result))
+    if args.markdown is not None:
+        args.markdown.write_text(at_capacity_report.markdown(result))
+    if args.html is not None:
+        at_capacity_report.write_html(result, args.html, " ".join(environment.command_line()))
+    voided = any(
+        not g.passed and g.scope == "all"
+        for level in measured for r in level.comparison.runs for g in r.result.gates
+    )  # fmt: skip
+    return exits.EXIT_INVALID if voided else exits.EXIT_OK
 
 
 def _verdict(result: CompareResult, args: argparse.Namespace) -> int:

@@ -137,3 +137,8 @@ def outage(parser: Target) -> None:
         help="take a simulated service down from START for DURATION seconds of each run"
         " (repeatable): it fails every delivery in the window",
     )
+
+
+def max_time(parser: Target, help: str) -> None:
+    """``--max-time S``: the seconds a command may spend measuring (unset: its default)."""
+    parser.add_argument("--max-time", type=float, default=None, metavar="S", help=help)

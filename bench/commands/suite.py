@@ -116,7 +116,8 @@ def steps(plan: Plan, args: argparse.Namespace, out: Path) -> list[Step]:
             path = out / f"compare-{profile}-{pattern}.json"
             todo.append(Step(f"compare {pattern}/{profile}", (*bench, "compare",
                 "--pattern", pattern, "--profile", profile, "--arch", args.arch,
-                "--runs", str(plan.runs), "--duration", repr(plan.duration_s),
+                "--runs", str(plan.runs), "--max-runs", str(plan.runs),
+                "--duration", repr(plan.duration_s),
                 "--seed", str(args.seed), "--json", str(path)), str(path)))  # fmt: skip
     if not args.no_capacity and importlib.util.find_spec("bench.commands.capacity") is not None:
         for profile in plan.profiles:

@@ -39,7 +39,7 @@ from typing import Literal
 import msgspec
 
 StepVerdict = Literal["pass", "fail", "generator", "invalid"]
-Limit = Literal["router", "generator", "max_rate", "min_rate", "steps"]
+Limit = Literal["router", "generator", "max_rate", "min_rate", "steps", "time"]
 Phase = Literal["ramp", "descend", "bisect", "recheck", "confirm", "done"]
 
 
@@ -63,6 +63,14 @@ class StepResult(msgspec.Struct, frozen=True):
     duration_s: float = 0.0
     reject_rate: float = 0.0
     failure_rate: float = 0.0
+    #: Process CPU seconds over the run's window and drain, the events it published and
+    #: the seconds they cover (window + drain): the step's service demand, see
+    #: :mod:`bench.analysis.demand`. Zero in results written before they were kept.
+    cpu_s: float = 0.0
+    events: int = 0
+    busy_s: float = 0.0
+    #: Whether the step's accounting held and its drain finished (every event's work done).
+    complete: bool = True
 
     @property
     def passed(self) -> bool:
@@ -110,6 +118,21 @@ class SearchOutcome(msgspec.Struct, frozen=True):
     confirmations_passed: int
     confirmations_run: int
     steps: tuple[StepResult, ...]
+
+    @property
+    def router_high(self) -> float | None:
+        """``high`` when the router failed there, an upper bound on capacity: always for a
+        claim, else when its steps there failed or were invalid at least as often as the
+        generator stalled (retried stalls count too, so ties go to the router). None when
+        the generator or the host stopped the search there, which bounds nothing."""
+        if self.high is None:
+            return None
+        if self.capacity is not None:
+            return self.high
+        at = [s.verdict for s in self.steps if s.rate == self.high]
+        router = sum(1 for v in at if v in ("fail", "invalid"))
+        stalled = sum(1 for v in at if v == "generator")
+        return self.high if router and router >= stalled else None
 
 
 class CapacitySearch:

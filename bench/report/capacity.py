@@ -24,6 +24,7 @@ from bench.analysis.slo import parse_latency
 from bench.experiments.capacity import StepResult
 from bench.experiments.capacity_report import CapacityReport
 from bench.experiments.capacity_step import Sizing
+from bench.experiments.planning import ArchPlan
 from bench.report.svg import PALETTE, Axis, Chart, Marker, Series
 from bench.schema import SCHEMA, SchemaError
 from events.errors import SwitchyardError
@@ -38,6 +39,9 @@ class CapacityView:
     slo_text: str
     slo_ms: float | None
     command: str
+    #: Per architecture, the CPU-demand plan (absent in files written before it was kept).
+    plans: tuple[ArchPlan, ...] = ()
+    migration: str = ""
 
 
 def is_capacity(raw: dict[str, Any]) -> bool:
@@ -63,6 +67,8 @@ def view(raw: dict[str, Any], where: str) -> CapacityView:
         slo_text=", ".join(texts),
         slo_ms=threshold_ms,
         command=" ".join(report.environment.argv),
+        plans=report.plans,
+        migration=report.migration,
     )
 
 
@@ -128,6 +134,7 @@ def curve(cap: CapacityView) -> Chart:
 HEADER = (
     "architecture", "capacity (events/s)", "bracket", "limited by", "knee (events/s)",
     "headroom", "instances (projection)", "meets peak", "memory per 1k ev/s (MiB)", "steps",
+    "CPU-demand bound (events/s)",
 )  # fmt: skip
 
 
@@ -135,8 +142,18 @@ def _num(x: float | None, fmt: str = ",.0f") -> str:
     return "n/a" if x is None else format(x, fmt)
 
 
+def _bound(plan: ArchPlan | None) -> str:
+    if plan is None or plan.demand is None:
+        return "n/a"
+    d = plan.demand
+    high = _num(d.bound_high) if d.bound_high is not None else "unbounded"
+    suspect = "; claim SUSPECT (above it)" if plan.suspect else ""
+    return f"{_num(d.bound)} ({_num(d.bound_low)} to {high}){suspect}"
+
+
 def rows(cap: CapacityView) -> list[tuple[str, ...]]:
     out: list[tuple[str, ...]] = []
+    plans = {p.arch: p for p in cap.plans}
     for s in cap.sizings:
         o = s.outcome
         bracket = f"{_num(o.low)} to {_num(o.high)}"
@@ -155,6 +172,7 @@ def rows(cap: CapacityView) -> list[tuple[str, ...]]:
                 meets,
                 _num(mem, ".2f"),
                 str(len(o.steps)),
+                _bound(plans.get(s.arch)),
             )
         )
     return out
@@ -171,6 +189,8 @@ def capacity_section(cap: CapacityView) -> str:
         table(HEADER, rows(cap)),
         '<div class="grid">' + curve(cap).svg() + "</div>",
     ]
+    if cap.migration:
+        parts.append(f"<h3>Migration answer</h3><p>{escape(cap.migration)}</p>")
     return "".join(parts)
 
 
@@ -180,4 +200,18 @@ def capacity_markdown(cap: CapacityView) -> str:
         lines += [f"Command: `{cap.command}`", ""]
     lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(r) + " |" for r in rows(cap)]
+    if cap.migration:
+        lines += ["", f"Migration answer: {cap.migration}"]
     return "\n".join(lines)
+
+
+def step_line(arch: str, step: StepResult, n: int, took: float) -> str:
+    """One progress line for a measured capacity step."""
+    upper = step.latency_upper_ns[0] / 1e6 if step.latency_upper_ns else math.nan
+    why = f" ({step.reasons[0]})" if step.reasons and step.verdict != "pass" else ""
+    return (
+        f"[capacity] {arch} step {n}: {step.rate:,.0f} ev/s -> {step.verdict}{why};"
+        f" latency bound {upper:.1f} ms, rejected {step.reject_rate:.3%} of events,"
+        f" failed {step.failure_rate:.3%} of deliveries,"
+        f" backlog {step.backlog_slope[0]:+,.0f}/s, {took:.1f} s"
+    )

@@ -16,9 +16,10 @@ from typing import Any
 import msgspec
 
 from bench.analysis.history import History
+from bench.experiments.at_capacity import AtCapacityResult
 from bench.experiments.profiling import PROFILE_SCHEMA, ProfileResult, decode_profile
 from bench.memory.profiles import MEMORY_SCHEMA, MemoryReport, decode_memory, memory_markdown
-from bench.report import executive, summary
+from bench.report import at_capacity, executive, summary
 from bench.report import history as report_history
 from bench.report import html as report_html
 from bench.report.capacity import (
@@ -48,13 +49,20 @@ class ReportInputs:
     histories: list[History] = field(default_factory=list)
     #: Profiles (``bench profile``), each with the folder its files are in.
     profiles: list[tuple[ProfileResult, Path]] = field(default_factory=list)
+    at_capacities: list[AtCapacityResult] = field(default_factory=list)
 
     def add_histories(self, where: Path | None = None) -> None:
         """Add the history of every saved baseline of a compared workload, if any."""
         self.histories = report_history.matching(self.comparisons, where)
 
     def empty(self) -> bool:
-        return not (self.comparisons or self.capacities or self.memories or self.profiles)
+        return not (
+            self.comparisons
+            or self.capacities
+            or self.memories
+            or self.profiles
+            or self.at_capacities
+        )
 
 
 def _kind(data: bytes, where: str) -> tuple[str, dict[str, Any]]:
@@ -68,6 +76,8 @@ def _kind(data: bytes, where: str) -> tuple[str, dict[str, Any]]:
     # Capacity results share the bench schema version; their sizings tell them apart.
     if is_capacity(raw):
         return "capacity", raw
+    if at_capacity.is_at_capacity(raw):
+        return "at_capacity", raw
     if schema == SCHEMA and "settings" in raw:
         return "compare", raw
     if schema == SCHEMA and "spec" in raw:
@@ -96,6 +106,8 @@ def load_inputs(paths: Sequence[str | Path]) -> ReportInputs:
             inputs.memories.append(decode_memory(data, str(path)))
         elif kind == "profile":
             inputs.profiles.append((decode_profile(data, str(path)), path.resolve().parent))
+        elif kind == "at_capacity":
+            inputs.at_capacities.append(at_capacity.decode(data, str(path)))
         else:
             inputs.capacities.append(view(raw, str(path)))
     if inputs.empty():
@@ -129,6 +141,7 @@ def render_html(
         sections.append(f"<h2>Contents</h2><ul>{links}</ul>")
     sections += [report_html.comparison_section(c, i) for i, c in enumerate(inputs.comparisons)]
     sections += [capacity_section(c) for c in inputs.capacities]
+    sections += [at_capacity.section(a) for a in inputs.at_capacities]
     sections += [memory_section(m) for m in inputs.memories]
     sections.append(report_history.section(inputs.histories))
     sections += [profile_section(p, folder, base) for p, folder in inputs.profiles]
@@ -147,6 +160,8 @@ def render_markdown(inputs: ReportInputs, title: str) -> str:
         parts += [f"## Comparison: {result.settings.pattern} / {result.settings.profile}", body]
     for cap in inputs.capacities:
         parts += [capacity_markdown(cap), ""]
+    for equal in inputs.at_capacities:
+        parts += [at_capacity.markdown(equal, depth=2), ""]
     for mem in inputs.memories:
         parts += [memory_markdown(mem), ""]
     if inputs.histories:

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from html import escape
 
-from bench.report import figures, summary
+from bench.report import adaptive, figures, summary
 from bench.report.svg import Chart
 from bench.schema import CompareResult
 
@@ -78,8 +78,9 @@ def comparison_section(result: CompareResult, index: int) -> str:
         table(summary.ARCH_HEADER, summary.arch_rows(result)),
         f"<h3>{escape(summary.RESOURCE_TITLE)}</h3>",
         table(summary.RESOURCE_HEADER, summary.resource_rows(result)),
-        "<h3>Ratios against the first architecture (95% bootstrap CI)</h3>",
-        table(summary.RATIO_HEADER, summary.ratio_rows(result), verdict_col=4),
+        "<h3>Ratios against the first architecture</h3>",
+        table(summary.ratio_header(result), summary.ratio_rows(result), verdict_col=4),
+        "".join(f'<p class="meta">{escape(line)}</p>' for line in adaptive.lines(result)),
     ]
     parts += [f"<h3>{escape(summary.PHASE_TITLE)}</h3>",
               table(summary.PHASE_HEADER, summary.phase_rows(result))]  # fmt: skip

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.analysis.compare import METRICS, values_of
-from bench.report import executive
+from bench.report import adaptive, executive
 from bench.run import histograms
 from bench.schema import CompareResult, Recovery, RunResult
 
@@ -32,6 +32,17 @@ RESOURCE_TITLE = (
     " ready; idle RSS: after start-up, before any load; recovery: bench.run.recovery)"
 )
 RATIO_HEADER = ("metric", "comparison", "ratio", "95% CI", "verdict", "note")
+
+
+def ratio_header(result: CompareResult) -> tuple[str, ...]:
+    """The ratio table's header, naming the interval's level (below 95% per look when the
+    comparison looked more than once, bench/analysis/sequential.py)."""
+    levels = {r.confidence for r in result.ratios}
+    if len(levels) != 1 or levels == {0.95}:
+        return RATIO_HEADER
+    return (*RATIO_HEADER[:3], f"{levels.pop():.1%} CI", *RATIO_HEADER[4:])
+
+
 PHASE_HEADER = (
     "phase", "architecture", "offered (ev/s)", "completed (deliv/s)", "payload (MB/s)",
     "resp p50 (ms)", "resp p95 (ms)", "resp p99 (ms)", "rejected", "recovery (s)",
@@ -312,6 +323,8 @@ def ratio_rows(result: CompareResult) -> list[tuple[str, ...]]:
             _by_arch(result)[r.arch]
         ):
             note = (note + "; " if note else "") + f"n={r.n_baseline}/{r.n_arch} usable"
+        elif result.sequential is not None:
+            note = (note + "; " if note else "") + f"n={r.n_baseline}/{r.n_arch}"
         direction = "higher better" if r.higher_is_better else "lower better"
         rows.append(
             (
@@ -422,10 +435,12 @@ def render(result: CompareResult, console: Console) -> None:
     for row in resource_rows(result):
         resources.add_row(*row)
     console.print(resources)
-    ratios = Table(*RATIO_HEADER, title="Ratios against the first architecture")
+    ratios = Table(*ratio_header(result), title="Ratios against the first architecture")
     for row in ratio_rows(result):
         ratios.add_row(*row)
     console.print(ratios)
+    for line in adaptive.lines(result):
+        console.print(line, highlight=False, markup=False)
     phases = Table(
         *PHASE_HEADER,
         title=PHASE_TITLE,
@@ -438,9 +453,9 @@ def render(result: CompareResult, console: Console) -> None:
         for row in rows:
             table.add_row(*row)
         console.print(table)
-    for line in (trend_note(result), slo_line(result)):
-        if line:
-            console.print(line, highlight=False, markup=False)
+    for note in (trend_note(result), slo_line(result)):
+        if note:
+            console.print(note, highlight=False, markup=False)
     for line in topology_lines(result):
         console.print(line, highlight=False, markup=False)
     for line in invalid_lines(result):
@@ -495,8 +510,10 @@ def markdown(result: CompareResult, with_summary: bool = True) -> str:
         "",
         "## Ratios against the first architecture",
         "",
-        *_md_table(RATIO_HEADER, ratio_rows(result)),
+        *_md_table(ratio_header(result), ratio_rows(result)),
         "",
+        *[f"- {line}" for line in adaptive.lines(result)],
+        *([""] if result.sequential is not None else []),
         f"## {PHASE_TITLE}",
         "",
         *_md_table(PHASE_HEADER, phase_rows(result)),

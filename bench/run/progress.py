@@ -67,6 +67,9 @@ class RunProgress(Progress):
         else:
             print(self.line(), file=self.stream, flush=True)
 
+    def planned(self, more: int) -> None:
+        self.total += more
+
     def finished(self, arch: str, result: RunResult | None, seconds: float) -> None:
         self.done += 1
         self.spent += seconds

@@ -136,6 +136,9 @@ class Progress:
 
     def finished(self, arch: str, result: RunResult | None, seconds: float) -> None: ...
 
+    def planned(self, more: int) -> None:
+        """``more`` runs (warm-ups included) were added to the plan."""
+
 
 Launcher = Callable[[RunSpec, float], RunResult]
 

@@ -7,6 +7,9 @@ holding at most ``burst`` tokens. Below ``rate`` events pass almost untouched;
 past it the FIFO grows without bound and so does latency: a hard capacity of
 ``rate`` events/s. Build one by name, e.g.
 ``tests.bench.capacity_routers:token_bucket_2000``.
+
+``BurnRouter`` instead costs a known CPU time per event (``burn_1ms``), the known
+answer of the CPU-demand bound.
 """
 
 from __future__ import annotations
@@ -116,3 +119,32 @@ def token_bucket_2000() -> TokenBucketRouter:
 def token_bucket_500() -> TokenBucketRouter:
     """A router with a hard capacity of 500 events/s (cheap enough for a unit test)."""
     return TokenBucketRouter(500.0)
+
+
+def token_bucket_4000() -> TokenBucketRouter:
+    """A router with a hard capacity of 4,000 events/s (the same 2 ms of burst as 2,000's 8
+    tokens, so a stalled loop costs both the same share of their rate)."""
+    return TokenBucketRouter(4000.0, burst=16.0)
+
+
+#: CPU seconds BurnRouter spends in ``publish`` on every event.
+BURN_S = 0.001
+
+
+class BurnRouter(NullRouter):
+    """The harness floor plus exactly ``BURN_S`` of CPU time per published event.
+
+    The burn is timed on this thread's CPU clock, not the wall clock: a core taken away
+    by the host does not shorten it, so the CPU demand is known whatever the load.
+    """
+
+    def publish(self, event: Event) -> Ack:
+        end = time.thread_time() + BURN_S
+        while time.thread_time() < end:
+            pass
+        return super().publish(event)
+
+
+def burn_1ms() -> BurnRouter:
+    """A router whose every event costs 1 ms of CPU: one core carries at most 1,000/s."""
+    return BurnRouter()

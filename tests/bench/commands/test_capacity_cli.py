@@ -50,6 +50,16 @@ def test_summary_compares_two_claimed_capacities() -> None:
     assert "2 instance(s) of daemon against 5 of coordinator" in lines[3]
 
 
+def test_summary_refuses_to_rank_a_difference_within_the_host_drift() -> None:
+    """Intervals apart (3.00x) but the machine's speed moved ±250%: no difference shown."""
+    sizings = [
+        size("coordinator", outcome(1000.0, 1050.0), peak=5000.0),
+        size("daemon", outcome(3000.0, 3100.0), peak=5000.0),
+    ]
+    line = migration_summary(sizings, "p99<=50ms", host_deviation=2.5)[1]
+    assert line.endswith("no difference is established on this host.")
+
+
 def test_summary_refuses_to_rank_overlapping_intervals() -> None:
     """Overlapping intervals: the summary says no difference is established."""
     sizings = [size("a", outcome(1000.0, 1200.0), None), size("b", outcome(1100.0, 1150.0), None)]

@@ -54,7 +54,7 @@ def test_compare_writes_valid_json_with_both_architectures(
     proc, out = _compare(
         tmp_path, capsys, monkeypatch,
         "--arch", "null,tests.bench.known_routers:DelayRouter", "--runs", "2",
-        "--warmup", "0.2", "--markdown", str(tmp_path / "compare.md"),
+        "--max-runs", "2", "--warmup", "0.2", "--markdown", str(tmp_path / "compare.md"),
     )  # fmt: skip
     # A generator that fell behind voids capacity claims only: the comparison stands.
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -89,6 +89,8 @@ def test_lossy_router_makes_the_comparison_invalid(
         "null,tests.bench.known_routers:LossyRouter",
         "--runs",
         "2",
+        "--max-runs",
+        "2",
         "--warmup",
         "0",
     )
@@ -112,7 +114,8 @@ def test_a_a_comparison_says_neither_better_nor_worse(
     """
     proc, out = _compare(
         tmp_path, capsys, monkeypatch,
-        "--arch", "daemon,daemon", "--runs", "3", "--warmup", "0", "--noise", "0.5",
+        "--arch", "daemon,daemon", "--runs", "3", "--max-runs", "3", "--warmup", "0",
+        "--noise", "0.5",
         "--base-rate", "1000", "--duration", "1",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -129,7 +132,7 @@ def test_compare_against_a_baseline_exits_4_on_a_regression(
     """compare --baseline: handlers 4 ms slower than when the baseline was saved is exit 4."""
     folder = tmp_path / "baselines"
     monkeypatch.setenv("SWITCHYARD_BASELINES_DIR", str(folder))
-    arch = ("--arch", f"{TUNABLE},{TUNABLE}", "--runs", "3", "--warmup", "0")
+    arch = ("--arch", f"{TUNABLE},{TUNABLE}", "--runs", "3", "--max-runs", "3", "--warmup", "0")
     before, saved = _compare(tmp_path, capsys, monkeypatch, *arch)
     assert before.returncode == 0, before.stdout + before.stderr
     assert main(["baseline", "save", "fast", "--from", str(saved)]) == 0
@@ -151,7 +154,7 @@ def test_a_broken_objective_exits_5(
     objectives.write_text('[slo]\nlatency = ["p50<=5ms"]\nerrors = "1%"\n')
     proc, _ = _compare(
         tmp_path, capsys, monkeypatch,
-        "--arch", "null,tests.bench.known_routers:DelayRouter", "--runs", "2", "--warmup", "0",
-        "--slo", str(objectives),
+        "--arch", "null,tests.bench.known_routers:DelayRouter", "--runs", "2", "--max-runs", "2",
+        "--warmup", "0", "--slo", str(objectives),
     )  # fmt: skip
     assert (proc.returncode, "SLO broken" in proc.stdout) == (5, True)

@@ -109,6 +109,30 @@ def test_generator_gate_alone_gives_a_generator_verdict(soak_run: RunResult) -> 
     assert step.verdict == "pass"
 
 
+def with_cpu(run: RunResult, utilisation: float) -> RunResult:
+    """The run with its process busy for ``utilisation`` of a core over window and drain."""
+    busy = run.window_s + run.accounting.drain_s
+    return msgspec.structs.replace(
+        run, resources=msgspec.structs.replace(run.resources, cpu_s=utilisation * busy)
+    )
+
+
+def test_a_breach_while_starved_by_the_host_is_the_generators(soak_run: RunResult) -> None:
+    """The SLO broken with the generator behind and the process at 10% of a core: the host
+    starved it (verdict generator, retried); at 90% of a core the router is saturated (fail).
+    The step keeps its CPU time, events and busy seconds for the demand estimate."""
+    broken = parse_latencies("p99<=1ns")
+    behind = with_gates(all_gates_pass(soak_run), False, "capacity")
+    starved = judge(with_cpu(behind, 0.1), 400.0, broken, 1.0)
+    saturated = judge(with_cpu(behind, 0.9), 400.0, broken, 1.0)
+    assert (starved.verdict, saturated.verdict) == ("generator", "fail")
+    assert starved.reasons[0].startswith(
+        "host: the generator fell behind while the process used 10%"
+    )
+    assert (starved.events, starved.complete) == (soak_run.events, True)
+    assert starved.cpu_s == pytest.approx(0.1 * starved.busy_s)
+
+
 def test_broken_accounting_is_invalid(soak_run: RunResult) -> None:
     """A failed 'all' gate voids the step whatever the latencies say."""
     step = judge(with_gates(all_gates_pass(soak_run), False, "all"), 400.0, LAX, 1.0)
