@@ -30,7 +30,7 @@ from bench.commands import options
 from bench.host import environment
 from bench.report import document as report
 from bench.report import summary
-from bench.run import runner
+from bench.run import runner, source
 from bench.run.progress import RunProgress
 from bench.schema import (
     SCHEMA,
@@ -53,7 +53,8 @@ DEFAULT_WARMUP_S = 1.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    options.pattern(parser, default="spike")
+    options.source(parser, default="spike")
+    options.scenarios(parser)
     options.profile(parser)
     options.arch(parser)
     options.runs(parser, 5, "measured runs per architecture")
@@ -126,13 +127,10 @@ def _check(args: argparse.Namespace) -> list[str]:
         slo.load(args.slo)  # a bad objectives file fails before any run is spawned
     if args.baseline is not None:
         baseline.load(args.baseline)
-    runner.check_names(sorted(set(archs)), args.profile, args.pattern)
-    # Build the schedule once here: a bad rate or duration fails before any run is spawned.
-    import workload
-
-    workload.build_schedule(
-        args.seed, args.profile, args.pattern, duration_s=args.duration, base_rate=args.base_rate
-    )
+    # Builds the schedule once here: a bad rate, duration or trace fails before any run.
+    source.resolve(args, sorted(set(archs)), duration_default=DEFAULT_DURATION_S)
+    if args.replay is not None:
+        print(f"replaying {source.describe(args.replay)}", file=sys.stderr, flush=True)
     return archs
 
 
@@ -146,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         profile=args.profile,
         pattern=args.pattern,
         seed=args.seed,
+        **source.spec_fields(args),
         duration_s=args.duration,
         base_rate=args.base_rate,
         loop=args.loop,

@@ -22,10 +22,11 @@ import workload
 import workload.cpu
 from bench.architectures import make
 from bench.host import allocator
-from bench.run import gates, measure
+from bench.run import gates, measure, source
 from bench.run.generator import run_open_loop
 from bench.run.monitors import GcPauses, LoopLagMonitor, RssSampler, machine_steal_s
-from bench.run.recorder import Recorder, noop_services, sim_services
+from bench.run.recorder import Recorder
+from bench.run.services import subscribers
 from bench.run.waker import open_waker
 from bench.schema import SCHEMA, Accounting, Resources, RunResult, RunSpec, error_rates
 from events import RouterStats
@@ -102,18 +103,15 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
     # inside the measured window.
     workload.cpu.bytes_per_us()
     recorder = Recorder()
-    if spec.services == "noop":
-        services = noop_services(recorder.record)
-    else:
-        services = sim_services(spec.profile, spec.seed, recorder.record)
+    offered = source.prepare(spec)
+    services = subscribers(spec.services, offered.service_specs(), spec.seed, recorder.record)
     for sub, handler in services:
         router.subscribe(sub, handler)
     await router.start()
-    # Measured before the schedule is built, which costs the harness, not the router.
-    startup_s = time.time() - process_start
-    schedule = workload.build_schedule(
-        spec.seed, spec.profile, spec.pattern, duration_s=spec.duration_s, base_rate=spec.base_rate
-    )
+    # Measured before the schedule is built, which costs the harness, not the router (a
+    # trace's schedule is built first, to size the services, and its time taken out).
+    startup_s = time.time() - process_start - offered.prepare_s
+    schedule = offered.schedule()
     events = schedule.events()
     offsets: list[int] = schedule.t_ns.tolist()
 
