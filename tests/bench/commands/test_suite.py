@@ -50,3 +50,14 @@ def test_a_mode_is_required() -> None:
     with pytest.raises(SystemExit) as exc:
         main(["suite"])
     assert exc.value.code == 2
+
+
+def test_every_step_reads_the_same_scenarios_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--scenarios reaches every step (compare, capacity, memory) as an absolute path."""
+    monkeypatch.chdir(tmp_path)
+    args = _args("--quick", "--scenarios", "mine.toml")
+    steps = cmd_suite.steps(cmd_suite.QUICK, args, tmp_path)
+    given = {s.argv[s.argv.index("--scenarios") + 1] for s in steps}
+    assert given == {str(tmp_path.resolve() / "mine.toml")}

@@ -65,16 +65,31 @@ def test_a_missing_trace_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert str(missing) in _error(["compare", "--trace", str(missing)], capsys)
 
 
-@pytest.mark.parametrize("command", ["run", "compare", "capacity", "scalability", "load"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run"],
+        ["compare"],
+        ["capacity"],
+        ["scalability"],
+        ["load"],
+        ["memory"],
+        ["suite", "--quick"],
+    ],
+)
 def test_a_bad_scenarios_file_gets_the_workload_message(
-    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--scenarios is checked as the workload checks it: the same message, file and table."""
     bad = tmp_path / "bad.toml"
     bad.write_text("[mix]\nfilesystem = -1\n[profiles.light]\nservices = 1\n")
     with pytest.raises(ConfigError) as expected:
         load_scenarios(bad)
-    assert _error([command, "--scenarios", str(bad)], capsys) == f"error: {expected.value}"
+    argv = [*command, "--scenarios", str(bad)]
+    if command[0] == "suite":
+        argv += ["--out", str(tmp_path / "s")]
+    assert _error(argv, capsys) == f"error: {expected.value}"
+    assert not (tmp_path / "s").exists()
 
 
 @pytest.mark.parametrize(
