@@ -4,6 +4,9 @@ Per architecture: a geometric ramp, a binary search over offered rate, then
 confirmation runs at the rate found. Every step is a fresh `python -m bench run`
 subprocess (steady Poisson load, the soak pattern's segments, at that base rate);
 the architectures' steps are interleaved so background load hits both alike.
+With --trace FILE the search is over --scale instead: each step replays the whole
+trace at a multiple of today's traffic, and capacity is that multiple and its
+events/s (bench/experiments/trace_capacity.py, docs/traces.md).
 
 A step passes when the SLO holds on the upper 95% bound of each latency
 percentile, the share of events rejected and the share of deliveries failed are

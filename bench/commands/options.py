@@ -67,8 +67,8 @@ def scenarios(parser: Target) -> None:
         type=Path,
         default=None,
         metavar="PATH",
-        help="scenarios TOML: profiles, mix, subject sets, services, categories"
-        " (default: configs/scenarios.toml)",
+        help="scenarios TOML (profiles, mix, subject sets, services, categories);"
+        " none: the shipped configs/scenarios.toml",
     )
 
 

@@ -171,7 +171,12 @@ def sizing(arch: str, outcome: SearchOutcome, today: Today, peak_eps: float | No
 
 
 def _x(scale: float | None) -> str:
-    return "?" if scale is None else f"{scale:.2f}x"
+    return "none" if scale is None else f"{scale:.2f}x"
+
+
+def _both(scale: float | None, today: Today) -> str:
+    """A scale with its events/s: ``2.00x (958 events/s)``."""
+    return _x(scale) if scale is None else f"{scale:.2f}x ({scale * today.eps:,.0f} events/s)"
 
 
 def step_line(arch: str, step: StepResult, n: int, took: float, today: Today) -> str:
@@ -198,16 +203,17 @@ def describe(t: TraceSizing, today: Today) -> list[str]:
         )
     elif o.limited_by == "generator":
         lines.append(
-            f"  no capacity claimed: the generator fell behind first at {_x(o.high)}"
-            f" (the router sustained {_x(o.low)})"
+            f"  no capacity claimed: the generator fell behind first at {_both(o.high, today)}"
+            f" (the router sustained {_both(o.low, today)})"
         )
     elif o.limited_by == "max_rate":
-        lines.append(f"  at least {_x(o.low)} today's traffic: --max-rate reached")
+        lines.append(f"  at least {_both(o.low, today)} today's traffic: --max-rate reached")
     elif o.limited_by == "min_rate":
-        lines.append(f"  not even {_x(o.high)} today's traffic met the SLO (the lowest measurable)")
+        lines.append(f"  not even {_both(o.high, today)} met the SLO (the lowest scale measurable)")
     else:
         lines.append(
-            f"  search ran out of steps: highest pass {_x(o.low)}, lowest non-pass {_x(o.high)}"
+            f"  search ran out of steps: highest pass {_both(o.low, today)}, lowest non-pass"
+            f" {_both(o.high, today)} (more --max-steps would settle it)"
         )
     if s.deliveries_per_s is not None:
         lines.append(f"  at that scale {s.deliveries_per_s:,.0f} deliveries/s completed")
