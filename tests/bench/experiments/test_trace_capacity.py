@@ -87,3 +87,14 @@ def test_token_bucket_capacity_is_found_as_a_scale(tmp_path: Path) -> None:
     assert True is (abs(outcome.capacity - truth) / truth <= 0.15), steps
     sized = trace_capacity.sizing(ARCH, outcome, today, None)
     assert sized.capacity_eps == pytest.approx(outcome.capacity * today.eps)
+
+
+def test_an_unfinished_search_says_so_in_both_units() -> None:
+    """Out of steps: the bracket in multiples and events/s, and what would settle it."""
+    today = trace_capacity.Today(events=600, seconds=2.0, phases=10)
+    outcome = SearchOutcome(None, 2.0, None, "steps", 0, 0, ())
+    lines = trace_capacity.describe(trace_capacity.sizing("a", outcome, today, None), today)
+    assert lines[1] == (
+        "  search ran out of steps: highest pass 2.00x (600 events/s), lowest non-pass none"
+        " (more --max-steps would settle it)"
+    )
