@@ -138,17 +138,46 @@ class Outage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return f"{self.service}:{self.start_s:g}:{self.duration_s:g}"
 
 
+class TraceReplay(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A trace a run replays in place of a pattern (docs/traces.md), as the parent read it.
+
+    ``path`` is absolute (each run worker reads the file itself) and ``hash`` the
+    content hash the parent saw: a worker refuses a file that changed since. The
+    replay options are those of ``--speed``, ``--scale``, ``--window``,
+    ``--max-shift`` and ``--windows``; the seed is the run's.
+    """
+
+    path: str
+    name: str
+    hash: str
+    speed: float = 1.0
+    scale: float = 1.0
+    window_start_s: float = 0.0
+    window_end_s: float | None = None
+    max_shift_s: float = 1.0
+    windows: int = 10
+
+
 class RunSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Everything that defines one run; the worker gets exactly this."""
+    """Everything that defines one run; the worker gets exactly this.
+
+    With ``trace`` set the run replays it: ``pattern`` reads ``trace:<name>``,
+    ``base_rate`` is unused and ``duration_s`` (if set) cuts the replay after that
+    many seconds. ``scenarios`` is the scenarios file (absolute; None: the shipped
+    configs/scenarios.toml). ``services`` is ``sim``, ``noop`` or
+    ``module:factory`` (see :mod:`bench.run.services`).
+    """
 
     arch: str
     profile: str
     pattern: str
     seed: int
+    scenarios: str | None = None
+    trace: TraceReplay | None = None
     duration_s: float | None = None
     base_rate: float | None = None
     loop: Literal["uvloop", "asyncio"] = "uvloop"
-    services: Literal["sim", "noop"] = "sim"
+    services: str = "sim"
     drain_timeout_s: float = 10.0
     outages: tuple[Outage, ...] = ()
 

@@ -70,6 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group = parser.add_argument_group("save without --from: the comparison to run")
     options.pattern(group, default="spike")
+    options.scenarios(group)
     options.profile(group)
     options.arch(group)
     options.runs(group, None, "measured runs per architecture (compare's default)")
@@ -89,7 +90,7 @@ def _measure(args: argparse.Namespace) -> CompareResult:
         cmd = [sys.executable, "-m", "bench", "compare", "--pattern", args.pattern,
                "--profile", args.profile, "--arch", args.arch, "--json", str(out)]  # fmt: skip
         for flag, value in (("--runs", args.runs), ("--duration", args.duration),
-                            ("--seed", args.seed)):  # fmt: skip
+                            ("--seed", args.seed), ("--scenarios", args.scenarios)):  # fmt: skip
             if value is not None:
                 cmd += [flag, str(value)]
         print("baseline: running " + " ".join(cmd[1:]), file=sys.stderr, flush=True)

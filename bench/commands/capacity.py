@@ -4,6 +4,9 @@ Per architecture: a geometric ramp, a binary search over offered rate, then
 confirmation runs at the rate found. Every step is a fresh `python -m bench run`
 subprocess (steady Poisson load, the soak pattern's segments, at that base rate);
 the architectures' steps are interleaved so background load hits both alike.
+With --trace FILE the search is over --scale instead: each step replays the whole
+trace at a multiple of today's traffic, and capacity is that multiple and its
+events/s (bench/experiments/trace_capacity.py, docs/traces.md).
 
 A step passes when the SLO holds on the upper 95% bound of each latency
 percentile, the share of events rejected and the share of deliveries failed are
@@ -44,7 +47,7 @@ from bench.analysis.projection import parse_growth
 from bench.analysis.slo import load, parse_error_rate, parse_latencies
 from bench.commands import options
 from bench.exits import EXIT_SLO, EXIT_UNDETERMINED, EXIT_WORKER
-from bench.experiments import adaptive, at_capacity, planning
+from bench.experiments import adaptive, at_capacity, planning, trace_capacity
 from bench.experiments.at_capacity import Level
 from bench.experiments.capacity import SearchOutcome, SearchSettings, StepResult
 from bench.experiments.capacity_report import CapacityReport
@@ -62,11 +65,12 @@ from bench.host.environment import capture, command_line
 from bench.report import at_capacity as at_capacity_report
 from bench.report import migration
 from bench.report.capacity import step_line
-from bench.run import runner
+from bench.run import source
 from bench.run.progress import RunProgress
 from bench.run.runner import RunFailed
 from bench.schema import SCHEMA, RunSpec
 from events.errors import ConfigError
+from workload.traces import add_replay_options
 
 NAME = "capacity"
 HELP = "maximum sustainable throughput per architecture under an SLO"
@@ -105,6 +109,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--confirm", type=int, default=2, help="confirmation runs at the found rate"
     )
     parser.add_argument("--max-steps", type=int, default=20, help="per architecture")
+    options.trace(
+        parser,
+        "search over --scale of this trace instead (docs/traces.md): how many times today's"
+        " traffic each architecture carries; the search starts at --scale (1: today)",
+    )
+    add_replay_options(parser)
+    options.scenarios(parser)
     options.seed(parser)
     options.run_settings(parser, drain_default=2.0)
     options.max_time(
@@ -388,7 +399,9 @@ def _probes(
 def run(args: argparse.Namespace) -> int:
     _check(args)
     archs = [a.strip() for a in args.arch.split(",") if a.strip()]
-    runner.check_names(archs, args.profile, STEP_PATTERN)
+    if args.trace is not None:
+        return _run_trace(args, archs)
+    source.resolve(args, archs, pattern=STEP_PATTERN)
     defaults = load()
     latency = parse_latencies(args.slo) if args.slo else defaults.latency
     error_limit = parse_error_rate(args.errors) if args.errors else defaults.error_rate
@@ -410,6 +423,7 @@ def run(args: argparse.Namespace) -> int:
     base = RunSpec(
         arch=archs[0], profile=args.profile, pattern=STEP_PATTERN, seed=args.seed,
         loop=args.loop, services=args.services, drain_timeout_s=args.drain_timeout,
+        **source.spec_fields(args),
     )  # fmt: skip
     criteria = Criteria(latency, error_limit, defaults.confidence, step_s)
     began = time.monotonic()
@@ -482,5 +496,67 @@ def run(args: argparse.Namespace) -> int:
     if any(s.meets_peak is False for s in sizings):
         return EXIT_SLO_AT_PEAK
     if any(s.meets_peak is None and s.peak is not None for s in sizings):
+        return EXIT_UNDETERMINED
+    return 0
+
+
+def _run_trace(args: argparse.Namespace, archs: list[str]) -> int:
+    """``capacity --trace``: the search over --scale (bench/experiments/trace_capacity.py)."""
+    for name, default in (("start", 500.0), ("step", 4.0)):
+        if getattr(args, name) != default:
+            raise ConfigError(
+                f"--{name} applies without --trace (a --trace step replays the whole trace,"
+                " from --scale, 1 = today's traffic)"
+            )
+    start = args.scale
+    args.scale = 1.0  # the replay at scale 1 is today's traffic
+    schedule = source.resolve(args, archs)
+    today = trace_capacity.Today(len(schedule), schedule.duration_s, len(schedule.phases))
+    defaults = load()
+    latency = parse_latencies(args.slo) if args.slo else defaults.latency
+    error_limit = parse_error_rate(args.errors) if args.errors else defaults.error_rate
+    precision, confirm, steps = args.precision, args.confirm, args.max_steps
+    if args.quick:
+        precision, confirm, steps = max(precision, 0.10), min(confirm, 1), min(steps, 10)
+    criteria = Criteria(latency, error_limit, defaults.confidence)
+    settings = trace_capacity.settings_for(
+        today, criteria, start=start, max_rate_eps=args.max_rate, precision=precision,
+        confirmations=confirm, max_steps=steps,
+    )  # fmt: skip
+    slo_text = ", ".join(o.text for o in latency) + f", errors<={error_limit:.3%}"
+    base = RunSpec(
+        arch=archs[0], profile=args.profile, pattern=args.pattern, seed=args.seed,
+        loop=args.loop, services=args.services, drain_timeout_s=args.drain_timeout,
+        **source.spec_fields(args),
+    )  # fmt: skip
+    print(f"[capacity] {source.describe(args.replay)}", file=sys.stderr, flush=True)
+    began = time.monotonic()
+
+    def on_step(arch: str, step: StepResult, n: int, took: float) -> None:
+        print(trace_capacity.step_line(arch, step, n, took, today), file=sys.stderr, flush=True)
+
+    try:
+        outcomes = trace_capacity.search_scales(
+            archs, base, today, settings, criteria, on_step=on_step
+        )
+    except RunFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_WORKER
+    sizings = [trace_capacity.sizing(a, outcomes[a], today, args.peak) for a in archs]
+    print(f"Capacity over {source.describe(args.replay)}, profile {args.profile}, SLO {slo_text}")
+    for t in sizings:
+        print("\n".join(trace_capacity.describe(t, today)))
+    print("\n".join(trace_capacity.summary(sizings, today, slo_text)))
+    if args.json is not None:
+        report = trace_capacity.TraceCapacityReport(
+            schema=SCHEMA, environment=capture(args.loop, args.seed, schedule.hash, command_line()),
+            profile=args.profile, trace=args.replay, today=today,
+            slo=tuple(o.text for o in latency), error_limit=error_limit, settings=settings,
+            sizings=tuple(sizings), elapsed_s=time.monotonic() - began,
+        )  # fmt: skip
+        args.json.write_bytes(msgspec.json.encode(report))
+    if any(t.sizing.meets_peak is False for t in sizings):
+        return EXIT_SLO_AT_PEAK
+    if any(t.sizing.meets_peak is None and t.sizing.peak is not None for t in sizings):
         return EXIT_UNDETERMINED
     return 0

@@ -53,7 +53,7 @@ from bench.report import at_capacity as at_capacity_report
 from bench.report import document as report
 from bench.report import summary
 from bench.report.capacity import step_line
-from bench.run import runner
+from bench.run import runner, source
 from bench.run.progress import RunProgress
 from bench.run.recorder import check_outages
 from bench.schema import (
@@ -66,6 +66,7 @@ from bench.schema import (
     encode,
 )
 from events.errors import ConfigError
+from workload import load_scenarios
 
 NAME = "compare"
 HELP = "compare architectures under the same seeded load, with CIs and verdicts"
@@ -83,7 +84,8 @@ SEARCH_TIME_S = 150.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    options.pattern(parser, default="spike")
+    options.source(parser, default="spike")
+    options.scenarios(parser)
     options.profile(parser)
     options.arch(parser)
     options.runs(parser, DEFAULT_RUNS, "measured runs per architecture before the first look")
@@ -194,17 +196,16 @@ def _check(args: argparse.Namespace) -> list[str]:
         slo.load(args.slo)  # a bad objectives file fails before any run is spawned
     if args.baseline is not None:
         baseline.load(args.baseline)
-    runner.check_names(sorted(set(archs)), args.profile, args.pattern)
-    # Build the schedule once here: a bad rate or duration fails before any run is spawned.
-    import workload
-
-    schedule = workload.build_schedule(
-        args.seed, args.profile, args.pattern, duration_s=args.duration, base_rate=args.base_rate
-    )
+    # Builds the schedule once here: a bad rate, duration or trace fails before any run.
+    schedule = source.resolve(args, sorted(set(archs)), duration_default=DEFAULT_DURATION_S)
+    if args.replay is not None:
+        print(f"replaying {source.describe(args.replay)}", file=sys.stderr, flush=True)
     if args.outage:
         if args.services != "sim":
             raise ConfigError("--outage needs the simulated services (--services sim)")
-        check_outages(args.profile, args.outage, schedule.duration_s)
+        scenarios = load_scenarios(args.scenarios)
+        specs = source.service_specs(args.profile, scenarios, schedule)
+        check_outages(specs, args.outage, schedule.duration_s)
     return archs
 
 
@@ -231,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
         profile=args.profile,
         pattern=args.pattern,
         seed=args.seed,
+        **source.spec_fields(args),
         duration_s=args.duration,
         base_rate=args.base_rate,
         loop=args.loop,

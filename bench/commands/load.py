@@ -28,6 +28,7 @@ import uvloop
 from bench.commands import options
 from bench.http.bare import Server, run_wrk, spawn_bare, spawn_daemon
 from bench.http.driver import LoadConfig, LoadResult, run_load
+from bench.run import source
 from events.config import CONFIG_DIR
 
 NAME = "load"
@@ -37,7 +38,8 @@ HELP = "drive a running daemon over HTTP (open loop), or compare its ingress wit
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", help="the daemon, e.g. http://127.0.0.1:8470")
     parser.add_argument("--spawn", metavar="CONFIG", help="start a daemon: a config path or 'sink'")
-    options.pattern(parser, default="spike")
+    options.source(parser, default="spike")
+    options.scenarios(parser)
     options.profile(parser, default="light")
     options.seed(parser)
     options.duration(parser, help="seconds of load (profile default)")
@@ -71,6 +73,8 @@ def _print_result(r: LoadResult) -> None:
         f" linger={c.linger_ms}ms codec={c.codec} connections={c.connections}"
         f"  schedule {r.schedule_hash[:12]}"
     )
+    if c.trace is not None:
+        print(f"  {source.describe(c.trace)}")
     print(f"  events {r.events} in {r.requests} requests over {r.sent_window_s:.2f} s")
     print(f"  accepted {r.accepted} ({r.accepted_per_s:,.0f} events/s)  outcomes {r.outcomes}")
     print(f"  acceptance latency (intended -> 202): {_ms(r.acceptance)}")
@@ -113,10 +117,12 @@ def _load_config(args: argparse.Namespace, url: str) -> LoadConfig:
         codec=args.codec,
         settle_s=args.settle,
         max_dispatch_lag_ms=args.max_lag_ms,
+        **source.spec_fields(args),
     )
 
 
 def _drive(args: argparse.Namespace) -> int:
+    source.resolve(args, [])  # options, scenarios and trace checked before any daemon starts
     server: Server | None = None
     url = args.url
     if args.spawn:

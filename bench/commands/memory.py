@@ -22,7 +22,7 @@ from bench.exits import EXIT_SLO
 from bench.host import environment
 from bench.memory import profiles as memory
 from bench.memory.probe import run_child
-from bench.run import runner
+from bench.run import source
 
 NAME = "memory"
 HELP = "heap growth per iteration, leak verdict, allocation sites, bytes per buffered event"
@@ -34,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.arch(parser)
     options.profile(parser, default="light")
     options.pattern(parser, help="load pattern of each iteration")
+    options.scenarios(parser)
     parser.add_argument("--iterations", type=int, default=8, help="workload repetitions (>= 4)")
     options.duration(parser, 2.0, "seconds per iteration")
     options.base_rate(parser)
@@ -49,13 +50,13 @@ def run(args: argparse.Namespace) -> int:
         raise memory.MemoryProfileError("--arch names no architecture")
     if args.iterations < 4:
         raise memory.MemoryProfileError(f"--iterations must be >= 4, got {args.iterations}")
-    runner.check_names(archs, args.profile, args.pattern)
-    if args.child:
+    if args.child:  # the parent checked everything; the child builds what it measures
         profile = run_child(archs[0], args.profile, args.pattern, args.seed, args.iterations,
-                            args.duration, args.base_rate)  # fmt: skip
+                            args.duration, args.base_rate, args.scenarios)  # fmt: skip
         if args.json is not None:
             args.json.write_bytes(msgspec.json.encode(profile))
         return 0
+    source.resolve(args, archs)
 
     def one(arch: str) -> memory.MemoryProfile:
         print(
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         )
         profile = memory.profile_in_subprocess(
             arch, args.profile, args.pattern, args.seed, args.iterations, args.duration,
-            args.base_rate,
+            args.base_rate, scenarios=args.scenarios,
         )  # fmt: skip
         print(
             f"memory: {arch}: {profile.verdict.explanation} ({profile.elapsed_s:.0f} s)",

@@ -10,7 +10,10 @@ import argparse
 import math
 from pathlib import Path
 
+from bench.run import services as run_services
 from bench.schema import Outage
+from events.errors import ConfigError
+from workload.traces import add_replay_options
 
 #: A parser or one of its argument groups: both take ``add_argument``.
 Target = argparse.ArgumentParser | argparse._ArgumentGroup
@@ -36,6 +39,39 @@ def profile(parser: Target, default: str | None = "medium") -> None:
 def pattern(parser: Target, default: str | None = "steady", help: str = "load pattern") -> None:
     """``--pattern``: a load pattern of the workload."""
     parser.add_argument("--pattern", default=default, help=help)
+
+
+def source(parser: argparse.ArgumentParser, default: str | None = "steady") -> None:
+    """``--pattern``, or ``--trace FILE`` in its place, with the replay options of a trace
+    (``--speed``, ``--scale``, ``--window``, ``--windows``, ``--max-shift``)."""
+    group = parser.add_mutually_exclusive_group()
+    # argparse tells a given --pattern from the default by identity: a fresh copy of the
+    # default keeps `--pattern <default> --trace F` (an interned literal) an error too.
+    fresh = None if default is None else default.encode().decode()
+    pattern(group, default=fresh, help="load pattern (or give --trace)")
+    trace(group)
+    add_replay_options(parser)
+
+
+def trace(
+    parser: Target,
+    help: str = "replay this trace (docs/traces.md) instead of a pattern: its own timing,"
+    " subjects and sizes, open loop; the run lasts the replay (cut it with --window)",
+) -> None:
+    """``--trace FILE``: a trace replayed in place of a pattern."""
+    parser.add_argument("--trace", type=Path, default=None, metavar="FILE", help=help)
+
+
+def scenarios(parser: Target) -> None:
+    """``--scenarios PATH``: the scenarios file (profiles, mix, subjects, services, categories)."""
+    parser.add_argument(
+        "--scenarios",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="scenarios TOML (profiles, mix, subject sets, services, categories);"
+        " none: the shipped configs/scenarios.toml",
+    )
 
 
 def seed(
@@ -73,13 +109,24 @@ def loop(parser: Target) -> None:
     )
 
 
+def _services(text: str) -> str:
+    try:
+        return run_services.normalise(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--services {text!r}: ")) from None
+
+
 def services(parser: Target) -> None:
-    """``--services``: what subscribes in a run."""
+    """``--services``: what subscribes in a run (see :mod:`bench.run.services`)."""
     parser.add_argument(
         "--services",
-        choices=("sim", "noop"),
+        type=_services,
         default="sim",
-        help="sim: the profile's simulated services; noop: one no-op subscriber on '>'",
+        metavar="sim|noop|MODULE:FACTORY",
+        help="sim: the profile's simulated services; noop: one no-op subscriber on '>';"
+        " MODULE:FACTORY (a dotted module or a .py file): your own handlers, factory(spec,"
+        " seed) -> async handler per service of the profile (e.g."
+        " examples.services:make_handler from a checkout)",
     )
 
 

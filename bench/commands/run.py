@@ -14,7 +14,7 @@ import msgspec
 
 from bench import exits
 from bench.commands import options
-from bench.run import runner, worker
+from bench.run import source, worker
 from bench.schema import RunResult, RunSpec, encode
 from events.errors import ConfigError
 
@@ -25,7 +25,8 @@ HELP = "measure one run of one architecture (the worker behind compare)"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.arch(parser, default="null")
     options.profile(parser)
-    options.pattern(parser)
+    options.source(parser)
+    options.scenarios(parser)
     options.seed(parser)
     options.duration(parser)
     options.base_rate(parser)
@@ -42,6 +43,8 @@ def _print_summary(result: RunResult) -> None:
     res = result.resources
     acc = result.accounting
     print(f"{result.spec.arch} {result.spec.profile}/{result.spec.pattern} seed {result.spec.seed}")
+    if result.spec.trace is not None:
+        print("  " + source.describe(result.spec.trace))
     print(f"  events {result.events} in {result.window_s:.1f} s, schedule {result.schedule_hash}")
     rates = result.rates()
     print(
@@ -116,11 +119,13 @@ def _spec(args: argparse.Namespace) -> RunSpec:
             return msgspec.json.decode(args.spec.read_bytes(), type=RunSpec)
         except (OSError, msgspec.DecodeError) as exc:
             raise ConfigError(f"{args.spec}: not a run spec: {exc}") from None
+    source.resolve(args, [args.arch])
     return RunSpec(
         arch=args.arch,
         profile=args.profile,
         pattern=args.pattern,
         seed=args.seed,
+        **source.spec_fields(args),
         duration_s=args.duration,
         base_rate=args.base_rate,
         loop=args.loop,
@@ -131,8 +136,8 @@ def _spec(args: argparse.Namespace) -> RunSpec:
 
 
 def run(args: argparse.Namespace) -> int:
+    # A spec from the runner was checked by its parent; the worker refuses what is wrong.
     spec = _spec(args)
-    runner.check_names([spec.arch], spec.profile, spec.pattern)
     result = worker.run(spec, args.spawned_at)
     if args.json is not None:
         args.json.write_bytes(encode(result))

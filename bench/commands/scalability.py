@@ -27,7 +27,7 @@ from bench.commands import options
 from bench.exits import EXIT_WORKER
 from bench.experiments.scalability import LEVELS, Point, Scaling, analyse, arch_at, sweep
 from bench.host.environment import capture, command_line
-from bench.run import runner
+from bench.run import source
 from bench.run.runner import RunFailed
 from bench.schema import SCHEMA, Environment, RunSpec
 from events.errors import ConfigError
@@ -55,6 +55,7 @@ class ScalabilityReport(msgspec.Struct, frozen=True):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.arch(parser)
     options.profile(parser, default="light")
+    options.scenarios(parser)
     parser.add_argument("--levels", default=",".join(map(str, LEVELS)), help="concurrency levels")
     parser.add_argument(
         "--rate", type=float, default=None, help="offered events/s (default: 8x the profile's)"
@@ -122,15 +123,16 @@ def describe(s: Scaling) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     archs = [a.strip() for a in args.arch.split(",") if a.strip()]
     levels = parse_levels(args.levels)
-    runner.check_names([arch_at(a, levels[0]) for a in archs], args.profile, "steady")
     if args.duration <= 0 or args.runs < 1:
         raise ConfigError("--duration must be > 0 and --runs >= 1")
-    default_rate = RATE_FACTOR * workload.load_scenarios().profile(args.profile).base_rate
+    source.resolve(args, [arch_at(a, levels[0]) for a in archs], pattern="steady")
+    scenarios = workload.load_scenarios(args.scenarios)
+    default_rate = RATE_FACTOR * scenarios.profile(args.profile).base_rate
     rate = args.rate if args.rate is not None else default_rate
     base = RunSpec(
         arch=archs[0], profile=args.profile, pattern="steady", seed=args.seed,
         duration_s=args.duration, base_rate=rate, loop=args.loop,
-        drain_timeout_s=args.drain_timeout,
+        drain_timeout_s=args.drain_timeout, **source.spec_fields(args),
     )  # fmt: skip
     began = time.monotonic()
     try:

@@ -79,6 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default=None, help="comma-separated profiles (mode default)")
     options.pattern(parser, default=None, help="comma-separated patterns (default: all)")
     options.seed(parser)
+    options.scenarios(parser)
     parser.add_argument(
         "--out",
         type=Path,
@@ -105,11 +106,16 @@ def _names(
 def steps(plan: Plan, args: argparse.Namespace, out: Path) -> list[Step]:
     """The commands of the suite, in order."""
     bench = (sys.executable, "-m", "bench")
+    # Every step reads the same scenarios file, named absolute.
+    mine = () if args.scenarios is None else ("--scenarios", str(Path(args.scenarios).resolve()))
     todo = []
+    # The smoke step runs the smoke profile of the scenarios in use; a --scenarios file
+    # without one runs the shipped smoke profile (the project's own check of every path).
+    has_smoke = "smoke" in workload.load_scenarios(args.scenarios).profiles
     if not args.no_smoke:
         path = out / "compare-smoke.json"
         smoke = (*bench, "compare", *SMOKE_ARGS, "--arch", args.arch, "--seed", str(args.seed),
-                "--json", str(path))  # fmt: skip
+                "--json", str(path), *(mine if has_smoke else ()))  # fmt: skip
         todo.append(Step("compare smoke (with an outage)", smoke, str(path)))
     for profile in plan.profiles:
         for pattern in plan.patterns:
@@ -118,12 +124,12 @@ def steps(plan: Plan, args: argparse.Namespace, out: Path) -> list[Step]:
                 "--pattern", pattern, "--profile", profile, "--arch", args.arch,
                 "--runs", str(plan.runs), "--max-runs", str(plan.runs),
                 "--duration", repr(plan.duration_s),
-                "--seed", str(args.seed), "--json", str(path)), str(path)))  # fmt: skip
+                "--seed", str(args.seed), "--json", str(path), *mine), str(path)))  # fmt: skip
     if not args.no_capacity and importlib.util.find_spec("bench.commands.capacity") is not None:
         for profile in plan.profiles:
             path = out / f"capacity-{profile}.json"
             argv: tuple[str, ...] = (*bench, "capacity", "--arch", args.arch, "--profile", profile,
-                    "--json", str(path))  # fmt: skip
+                    "--json", str(path), *mine)  # fmt: skip
             if plan.capacity_quick:
                 argv = (*argv, "--quick")
             todo.append(Step(f"capacity {profile}", argv, str(path)))
@@ -131,25 +137,24 @@ def steps(plan: Plan, args: argparse.Namespace, out: Path) -> list[Step]:
         path = out / "memory.json"
         todo.append(Step("memory", (*bench, "memory", "--arch", args.arch,
             "--iterations", str(plan.memory_iterations), "--duration",
-            repr(plan.memory_duration_s), "--seed", str(args.seed), "--json", str(path)),
+            repr(plan.memory_duration_s), "--seed", str(args.seed), "--json", str(path), *mine),
             str(path)))  # fmt: skip
     return todo
 
 
 def run(args: argparse.Namespace) -> int:
     base = QUICK if args.quick else FULL
+    scenarios = workload.load_scenarios(args.scenarios)
     plan = msgspec.structs.replace(
         base,
-        profiles=_names(
-            args.profile, base.profiles, tuple(workload.load_scenarios().profiles), "profile"
-        ),
+        profiles=_names(args.profile, base.profiles, tuple(scenarios.profiles), "profile"),
         patterns=_names(args.pattern, base.patterns, PATTERNS, "pattern"),
     )
     from bench.run.runner import check_names
 
     archs = [a.strip() for a in args.arch.split(",") if a.strip()]
     for profile in plan.profiles:
-        check_names(archs, profile, plan.patterns[0])
+        check_names(archs, profile, plan.patterns[0], scenarios)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     out: Path = args.out or Path(f"suite-{stamp}")
     out.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,11 @@
 """The external load driver: a seeded open-loop schedule offered to a running daemon over HTTP.
 
-The schedule (``workload.build_schedule``) fixes every event's intended time
-before the run. Events whose time has come are sent at once, in requests of up
-to ``batch`` events, over a pooled aiohttp session; completions never pace the
-sends (open loop). Each event's ``t_intended_ns`` is its intended WALL-CLOCK time,
-so the daemon's delivery-latency histograms (``/v1/status``) count from it.
+The schedule (a pattern's, or a trace's replay: :mod:`bench.run.source`) fixes
+every event's intended time before the run. Events whose time has come are sent at
+once, in requests of up to ``batch`` events, over a pooled aiohttp session;
+completions never pace the sends (open loop). Each event's ``t_intended_ns`` is its
+intended WALL-CLOCK time, so the daemon's delivery-latency histograms
+(``/v1/status``) count from it.
 
 Measured per event: dispatch lag (sent - intended: the driver's own validity
 gate), acceptance latency (202 received - intended), the HTTP outcome. From the
@@ -24,10 +25,12 @@ import msgspec
 import numpy as np
 
 from bench import quantiles
+from bench.run import source
 from bench.run.waker import open_waker
+from bench.schema import TraceReplay
 from events.errors import SwitchyardError
 from events.model import Event
-from workload import build_schedule
+from workload import load_scenarios
 
 JSON = "application/json"
 MSGPACK = "application/msgpack"
@@ -55,6 +58,10 @@ class LoadConfig(msgspec.Struct, frozen=True):
     source: str = "bench-load"
     settle_s: float = 30.0
     max_dispatch_lag_ms: float = 10.0
+    #: The scenarios file (absolute; None: configs/scenarios.toml).
+    scenarios: str | None = None
+    #: A trace replayed in place of ``pattern`` (see :mod:`bench.run.source`).
+    trace: TraceReplay | None = None
 
 
 class Percentiles(msgspec.Struct, frozen=True):
@@ -278,9 +285,10 @@ def _diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
 
 async def run_load(cfg: LoadConfig) -> LoadResult:
     """Offer the schedule to the daemon at ``cfg.url``; answer the measured figures."""
-    schedule = build_schedule(
-        cfg.seed, cfg.profile, cfg.pattern, duration_s=cfg.duration_s, base_rate=cfg.base_rate
-    )
+    schedule = source.build(
+        seed=cfg.seed, profile=cfg.profile, pattern=cfg.pattern, duration_s=cfg.duration_s,
+        base_rate=cfg.base_rate, scenarios=load_scenarios(cfg.scenarios), replay=cfg.trace,
+    )  # fmt: skip
     events = schedule.events(source=cfg.source)
     offsets: list[int] = schedule.t_ns.tolist()
     run = _Run(cfg, events, offsets)

@@ -30,8 +30,7 @@ from bench.architectures import make
 from bench.memory import profiles as memory
 from bench.run.generator import run_open_loop
 from bench.run.monitors import RssSampler
-from bench.run.recorder import sim_services
-from events import Event, Router
+from events import Event, Handler, Router, Subscription
 
 #: Offered to the gated router when measuring bytes per buffered event.
 BUFFERED_EVENTS = 2000
@@ -82,8 +81,16 @@ def _sites(
     return tuple(out)
 
 
+def _services(
+    profile: str, seed: int, scenarios: workload.Scenarios
+) -> list[tuple[Subscription, Handler]]:
+    """The profile's simulated services (from ``scenarios``), each with its seeded handler."""
+    specs = workload.build_services(profile, scenarios=scenarios)
+    return [(spec.subscription, spec.make_handler(seed + i)) for i, spec in enumerate(specs)]
+
+
 async def _buffered(
-    arch: str, profile: str, seed: int, events: list[Event]
+    arch: str, profile: str, seed: int, events: list[Event], scenarios: workload.Scenarios
 ) -> tuple[int, int, float, float]:
     """(accepted events, pending deliveries, bytes per event, bytes per delivery)."""
     gate = asyncio.Event()
@@ -92,7 +99,7 @@ async def _buffered(
         await gate.wait()
 
     router = make(arch)
-    for sub, _ in sim_services(profile, seed):
+    for sub, _ in _services(profile, seed, scenarios):
         router.subscribe(sub, held)
     await router.start()
     chosen = events[:BUFFERED_EVENTS]
@@ -110,10 +117,11 @@ async def _buffered(
 
 
 async def _profile(arch: str, profile: str, pattern: str, seed: int, iterations: int,
-                   duration_s: float, base_rate: float | None) -> memory.MemoryProfile:  # fmt: skip
+                   duration_s: float, base_rate: float | None,
+                   scenarios: workload.Scenarios) -> memory.MemoryProfile:  # fmt: skip
     began = time.monotonic()
     schedule = workload.build_schedule(
-        seed, profile, pattern, duration_s=duration_s, base_rate=base_rate
+        seed, profile, pattern, duration_s=duration_s, base_rate=base_rate, scenarios=scenarios
     )
     events = schedule.events()
     offsets: list[int] = schedule.t_ns.tolist()
@@ -124,7 +132,7 @@ async def _profile(arch: str, profile: str, pattern: str, seed: int, iterations:
     tracemalloc.start(1)
     try:
         router = make(arch)
-        for sub, handler in sim_services(profile, seed):
+        for sub, handler in _services(profile, seed, scenarios):
             router.subscribe(sub, handler)
         await router.start()
         traced: list[int] = []
@@ -139,7 +147,9 @@ async def _profile(arch: str, profile: str, pattern: str, seed: int, iterations:
         assert first is not None
         last = tracemalloc.take_snapshot()
         await router.drain(10.0)
-        accepted, pending, per_event, per_delivery = await _buffered(arch, profile, seed, events)
+        accepted, pending, per_event, per_delivery = await _buffered(
+            arch, profile, seed, events, scenarios
+        )
         traced_peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -168,9 +178,14 @@ async def _profile(arch: str, profile: str, pattern: str, seed: int, iterations:
 
 
 def run_child(arch: str, profile: str, pattern: str, seed: int, iterations: int,
-              duration_s: float, base_rate: float | None) -> memory.MemoryProfile:  # fmt: skip
-    """Profile ``arch`` in this process, on uvloop; blocks until done."""
+              duration_s: float, base_rate: float | None,
+              scenarios: str | None = None) -> memory.MemoryProfile:  # fmt: skip
+    """Profile ``arch`` in this process, on uvloop; blocks until done. ``scenarios`` is the
+    scenarios file (None: configs/scenarios.toml)."""
     if iterations < 4:
         raise memory.MemoryProfileError(f"--iterations must be >= 4, got {iterations}")
+    loaded = workload.load_scenarios(scenarios)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(_profile(arch, profile, pattern, seed, iterations, duration_s, base_rate))
+        return runner.run(
+            _profile(arch, profile, pattern, seed, iterations, duration_s, base_rate, loaded)
+        )

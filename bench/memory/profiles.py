@@ -128,7 +128,8 @@ def decode_memory(data: bytes | str, where: str = "memory report") -> MemoryRepo
 
 
 def child_command(arch: str, profile: str, pattern: str, seed: int, iterations: int,
-                  duration_s: float, base_rate: float | None, out: Path) -> list[str]:  # fmt: skip
+                  duration_s: float, base_rate: float | None, out: Path,
+                  scenarios: str | None = None) -> list[str]:  # fmt: skip
     cmd = [
         sys.executable, "-m", "bench", "memory", "--child",
         "--arch", arch, "--profile", profile, "--pattern", pattern, "--seed", str(seed),
@@ -136,6 +137,8 @@ def child_command(arch: str, profile: str, pattern: str, seed: int, iterations: 
     ]  # fmt: skip
     if base_rate is not None:
         cmd += ["--base-rate", repr(base_rate)]
+    if scenarios is not None:
+        cmd += ["--scenarios", scenarios]
     return cmd
 
 
@@ -148,6 +151,7 @@ def profile_in_subprocess(
     duration_s: float,
     base_rate: float | None = None,
     timeout_s: float = 900.0,
+    scenarios: str | None = None,
 ) -> MemoryProfile:
     """Profile ``arch`` in a fresh interpreter and return its validated profile."""
     env = dict(os.environ)
@@ -155,7 +159,9 @@ def profile_in_subprocess(
     env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd, env.get("PYTHONPATH", "")) if p)
     with tempfile.TemporaryDirectory(prefix="switchyard-memory-") as tmp:
         out = Path(tmp) / "profile.json"
-        cmd = child_command(arch, profile, pattern, seed, iterations, duration_s, base_rate, out)
+        cmd = child_command(
+            arch, profile, pattern, seed, iterations, duration_s, base_rate, out, scenarios
+        )
         try:
             proc = subprocess.run(
                 cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from bench.schema import Outage
 from events import Event, Handler, Subscription
 from events.errors import ConfigError
 from workload.services import Outage as WorkloadOutage
+
+if TYPE_CHECKING:
+    import workload
 
 Services = Literal["sim", "noop"]
 
@@ -69,13 +72,23 @@ def service_names(profile: str) -> list[str]:
     return [spec.name for spec in workload.build_services(profile)]
 
 
-def check_outages(profile: str, outages: Sequence[Outage], duration_s: float | None) -> None:
-    """Raise ConfigError for an outage of a service ``profile`` lacks, or outside the run."""
-    known = service_names(profile)
+def check_outages(
+    services: str | Sequence[workload.ServiceSpec],
+    outages: Sequence[Outage],
+    duration_s: float | None,
+) -> None:
+    """Raise ConfigError for an outage of a service the run lacks, or outside the run.
+
+    ``services`` is a profile name (its simulated services) or the run's service specs.
+    """
+    known = (
+        service_names(services) if isinstance(services, str) else [spec.name for spec in services]
+    )
     for outage in outages:
         if outage.service not in known:
+            where = f"profile {services!r}" if isinstance(services, str) else "the run"
             raise ConfigError(
-                f"--outage {outage.label}: profile {profile!r} has no service"
+                f"--outage {outage.label}: {where} has no service"
                 f" {outage.service!r} (it has {', '.join(known)})"
             )
         if outage.start_s < 0 or outage.duration_s <= 0:
@@ -96,11 +109,13 @@ def sim_services(
 
     Each handler calls ``record(event)`` when it returns normally.
     """
-    return services_with_outages(profile, seed, record)[0]
+    import workload
+
+    return services_with_outages(workload.build_services(profile), seed, record)[0]
 
 
 def services_with_outages(
-    profile: str,
+    specs: Sequence[workload.ServiceSpec],
     seed: int,
     record: Callable[[Event], None] | None = None,
     outages: Sequence[Outage] = (),
@@ -110,9 +125,6 @@ def services_with_outages(
 
     Each handler calls ``record(event)`` when it returns normally.
     """
-    import workload
-
-    specs: Sequence[workload.ServiceSpec] = workload.build_services(profile)
     clocks: dict[str, WorkloadOutage] = {}
     for name in dict.fromkeys(o.service for o in outages):
         clocks[name] = WorkloadOutage(

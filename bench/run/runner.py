@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -27,25 +28,33 @@ from bench.exits import EXIT_INVALID
 from bench.schema import RunResult, RunSpec, SchemaError, decode_run
 from events.errors import ConfigError, SwitchyardError
 
+if TYPE_CHECKING:
+    from workload import Scenarios
+
 
 class RunFailed(SwitchyardError):
     """Raised when a run worker crashes or returns no result."""
 
 
-def check_names(archs: Sequence[str], profile: str, pattern: str) -> None:
+def check_names(
+    archs: Sequence[str], profile: str, pattern: str, scenarios: Scenarios | None = None
+) -> None:
     """Raise a clear error for an unknown profile, pattern or architecture, before any run.
 
     Each architecture is built once (not started), so a factory that does not
     import, raises or returns something other than a Router is caught here.
+    Profiles are those of ``scenarios`` when given (``--scenarios``); a trace
+    replay's pattern (``trace:<name>``) is not a pattern name.
     """
     import workload
 
-    # The profiles configs/scenarios.toml defines (smoke among them), not only the four
-    # the workload names in PROFILES.
-    profiles = tuple(workload.load_scenarios().profiles)
+    # The profiles the scenarios define (the shipped configs/scenarios.toml's, smoke among
+    # them, or those of --scenarios), not only the four the workload names in PROFILES.
+    defined = scenarios if scenarios is not None else workload.load_scenarios()
+    profiles = tuple(defined.profiles)
     if profile not in profiles:
         raise ConfigError(f"unknown profile {profile!r}: use one of {', '.join(profiles)}")
-    if pattern not in workload.PATTERNS:
+    if not pattern.startswith("trace:") and pattern not in workload.PATTERNS:
         raise ConfigError(f"unknown pattern {pattern!r}: use one of {', '.join(workload.PATTERNS)}")
     for arch in archs:
         make(arch)

@@ -22,11 +22,12 @@ import workload
 import workload.cpu
 from bench.architectures import make
 from bench.host import allocator
-from bench.run import gates, measure, recovery, timeline
+from bench.run import gates, measure, recovery, source, timeline
 from bench.run.generator import GeneratorLog, run_open_loop
 from bench.run.monitors import GcPauses, LoopLagMonitor, RssSampler, list_bytes, machine_steal_s
-from bench.run.recorder import Recorder, check_outages, noop_services, services_with_outages
+from bench.run.recorder import Recorder, check_outages, services_with_outages
 from bench.run.sampler import RouterSampler
+from bench.run.services import subscribers
 from bench.run.waker import open_waker
 from bench.schema import SCHEMA, Accounting, Resources, RunResult, RunSpec, error_rates
 from events import RouterStats
@@ -105,26 +106,25 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
     # inside the measured window.
     workload.cpu.bytes_per_us()
     recorder = Recorder()
-    if spec.services == "noop":
-        if spec.outages:
+    offered = source.prepare(spec)
+    specs = offered.service_specs()
+    outages: list[WorkloadOutage] = []
+    if spec.outages:
+        if spec.services != "sim":
             raise ConfigError("an outage needs the simulated services (--services sim)")
-        services = noop_services(recorder.record)
-        outages: list[WorkloadOutage] = []
+        check_outages(specs, spec.outages, spec.duration_s)
+        services, outages = services_with_outages(specs, spec.seed, recorder.record, spec.outages)
     else:
-        check_outages(spec.profile, spec.outages, spec.duration_s)
-        services, outages = services_with_outages(
-            spec.profile, spec.seed, recorder.record, spec.outages
-        )
+        services = subscribers(spec.services, specs, spec.seed, recorder.record)
     for sub, handler in services:
         router.subscribe(sub, handler)
     await router.start()
-    # Measured before the schedule is built, which costs the harness, not the router.
-    startup_s = time.time() - process_start
+    # Measured before the schedule is built, which costs the harness, not the router (a
+    # trace's schedule is built first, to size the services, and its time taken out).
+    startup_s = time.time() - process_start - offered.prepare_s
     rss = RssSampler()
     rss_idle = rss.sample_nowait()
-    schedule = workload.build_schedule(
-        spec.seed, spec.profile, spec.pattern, duration_s=spec.duration_s, base_rate=spec.base_rate
-    )
+    schedule = offered.schedule()
     events = schedule.events()
     offsets: list[int] = schedule.t_ns.tolist()
 

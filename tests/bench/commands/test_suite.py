@@ -10,6 +10,7 @@ import pytest
 import workload
 from bench.cli import main
 from bench.commands import suite as cmd_suite
+from events.config import CONFIG_DIR
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -57,3 +58,16 @@ def test_a_mode_is_required() -> None:
     with pytest.raises(SystemExit) as exc:
         main(["suite"])
     assert exc.value.code == 2
+
+
+def test_every_step_reads_the_same_scenarios_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--scenarios reaches every step (compare, capacity, memory) as an absolute path; the
+    smoke step reads it too when it defines the smoke profile."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.toml").write_text((CONFIG_DIR / "scenarios.toml").read_text())
+    args = _args("--quick", "--scenarios", "mine.toml")
+    steps = cmd_suite.steps(cmd_suite.QUICK, args, tmp_path)
+    given = {s.argv[s.argv.index("--scenarios") + 1] for s in steps}
+    assert given == {str(tmp_path.resolve() / "mine.toml")}

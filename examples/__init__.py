@@ -1,0 +1,1 @@
+"""Examples to copy from a checkout (not part of the installed package)."""
