@@ -30,7 +30,7 @@ from pathlib import Path
 
 import msgspec
 
-from bench.analysis.compare import METRICS, compare_metric, values_of
+from bench.analysis.compare import compare_metric, metrics_for, values_of
 from bench.schema import SCHEMA, CompareResult, Environment, Ratio, RunResult
 from events.errors import SwitchyardError
 
@@ -215,7 +215,7 @@ def compare_to_baseline(
         if arch not in before:
             warnings.append(f"{arch} is not in baseline {name!r} (it has {', '.join(before)})")
             continue
-        for index, metric in enumerate(METRICS):
+        for index, metric in enumerate(metrics_for([*before[arch], *current])):
             verdicts.append(
                 compare_metric(
                     metric,

@@ -66,6 +66,20 @@ METRICS: tuple[Metric, ...] = (
 )
 
 
+#: CPU of the run's process plus the processes it relies on (the nats-server of
+#: ``jetstream``); judged only in comparisons where some run recorded such a process.
+CPU_TOTAL = Metric(
+    "cpu_total", "s", False, lambda r: r.resources.cpu_s + sum(r.resources.external_cpu_s.values())
+)
+
+
+def metrics_for(results: Sequence[RunResult]) -> tuple[Metric, ...]:
+    """The metrics to judge: :data:`METRICS`, and :data:`CPU_TOTAL` if any run has external CPU."""
+    if any(r.resources.external_cpu_s for r in results):
+        return (*METRICS, CPU_TOTAL)
+    return METRICS
+
+
 def values_of(metric: Metric, results: Sequence[RunResult]) -> list[float]:
     """The metric's value in every usable run."""
     return [metric.value(r) for r in results if metric.usable(r)]
@@ -129,9 +143,10 @@ def compare_runs(
 ) -> tuple[Ratio, ...]:
     """Every metric of every architecture after the first, against the first."""
     baseline = archs[0]
+    metrics = metrics_for([r for runs in results.values() for r in runs])
     out = []
     for arch in archs[1:]:
-        for index, metric in enumerate(METRICS):
+        for index, metric in enumerate(metrics):
             out.append(
                 compare_metric(
                     metric,

@@ -1,6 +1,9 @@
 """How a JetStream router drains: publish, let consumers finish, give the rest back, report.
 
-1. Intake is already closed (``publish`` answers ``draining``).
+1. Intake is already closed (``publish`` answers ``draining``). Consumers of
+   subscriptions added after start are declared first (their holds released);
+   one the server never took by the deadline leaves its events held, and they
+   end as ``unpublished`` in step 5.
 2. Every buffered event is published and its PubAck awaited.
 3. The workers keep consuming until this router's consumers hold nothing on the
    server (nothing queued, nothing un-acked: NAK'd retries included) and
@@ -63,7 +66,8 @@ async def drain_router(router: JetStreamRouter, timeout_s: float) -> DrainReport
     except TransportError as exc:
         log.error("drain: %s; buffered events are dead-lettered", exc)
         connected = False
-    flushed = connected and await router.outgoing.flush(left())
+    declared = await _declarations(router, left())
+    flushed = connected and declared and await router.outgoing.flush(left())
     settled = flushed and await _settle(router, deadline)
     for lane in router.lanes.values():
         if lane.puller is not None:
@@ -80,7 +84,7 @@ async def drain_router(router: JetStreamRouter, timeout_s: float) -> DrainReport
     lost = _dead_letter_unconfirmed(router, router.outgoing.stop_nowait())
     for task in router.tasks:
         task.cancel()
-    await asyncio.gather(*router.tasks, return_exceptions=True)
+    await asyncio.gather(*router.tasks, *router.leaving.values(), return_exceptions=True)
     await _close(router)
     pending = router.stats().pending
     in_time = settled and ended.in_time
@@ -94,6 +98,17 @@ async def drain_router(router: JetStreamRouter, timeout_s: float) -> DrainReport
         what="jetstream",
         abandoned=len(ended.abandoned),
     )
+
+
+async def _declarations(router: JetStreamRouter, timeout_s: float) -> bool:
+    """Wait for pending declarations; cancel what is left at the deadline. True if none was."""
+    pending = set(router.declaring)
+    if pending:
+        _, pending = await asyncio.wait(pending, timeout=max(timeout_s, 0.0))
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    return not pending
 
 
 async def _settle(router: JetStreamRouter, deadline: float) -> bool:
@@ -120,9 +135,9 @@ def _dead_letter_unconfirmed(router: JetStreamRouter, entries: list[Entry]) -> i
             event = msgpack_decoder.decode(entry.data)
         except (msgspec.DecodeError, msgspec.ValidationError):  # pragma: no cover - we encoded it
             continue
-        for label in entry.routes:
+        for lane in entry.routes:
             router.dead_letters.add(
-                DeadLetter(event, label, DL_UNPUBLISHED, 0, "no PubAck before drain ended")
+                DeadLetter(event, lane.label, DL_UNPUBLISHED, 0, "no PubAck before drain ended")
             )
         count += len(entry.routes)
     if count:
