@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 import nats.errors
 
+from daemon.jetstream import wiring
 from daemon.jetstream.errors import TransportError
 from daemon.jetstream.lane import Lane, Member
 from daemon.jetstream.streams import ensure_consumer, filter_subjects, last_sequence
@@ -104,7 +105,7 @@ async def _declare_once(
     patterns = {*lane.patterns, member.sub.pattern}
     filters = filter_subjects(config.subject_prefix, patterns)
     capacity = lane.capacity_per_prefetch * config.prefetch
-    ack_wait_s = router.ack_wait_for(lane)
+    ack_wait_s = wiring.ack_wait_for(router, lane)
     await ensure_consumer(
         js,
         config,
@@ -121,13 +122,13 @@ async def _declare_once(
     if lane.closing:
         return  # every member left meanwhile: nothing to pull for
     if lane.puller is None:
-        await router.open_puller(lane, capacity)
+        await wiring.open_puller(router, lane, capacity)
     else:
         lane.puller.resize_nowait(capacity)
         lane.puller.paused = False
         lane.puller.wake_nowait()
     if not member.leaving and not member.tasks:
-        router.spawn_workers(lane, member)
+        wiring.spawn_workers(router, lane, member)
 
 
 def leave_nowait(
@@ -155,7 +156,7 @@ def leave_nowait(
     else:
         if not lane.active:
             _unroute_buffered(router, lane, member)
-        router.retire_nowait(lane, member)
+        wiring.retire_nowait(router, lane, member)
         leave = _left(member)
     task = asyncio.create_task(leave, name=f"unsubscribe {key}")
     router.leaving[member] = task
@@ -195,5 +196,5 @@ async def _leave(
             async with router.declare_lock:
                 await lane.puller.close()
     finally:
-        router.retire_nowait(lane, member)
+        wiring.retire_nowait(router, lane, member)
     return member.pipeline.stats(0, member.busy)

@@ -25,22 +25,20 @@ import logging
 
 import nats.errors
 from nats.aio.client import Client
-from nats.js import api as js_api
 from nats.js.errors import APIError
 
-from daemon.jetstream import membership
+from daemon.jetstream import membership, wiring
 from daemon.jetstream.attempt import Transport
 from daemon.jetstream.config import JetStreamConfig
 from daemon.jetstream.connect import connect
 from daemon.jetstream.errors import TransportError
-from daemon.jetstream.lane import ACK_WAIT_MARGIN_S, Lane, Member
+from daemon.jetstream.lane import Lane, Member
 from daemon.jetstream.outgoing import Entry, Outgoing
-from daemon.jetstream.puller import Puller
 from daemon.jetstream.shutdown import drain_router
 from daemon.jetstream.stats import Intake, JetStreamStats, router_stats, transport_stats
-from daemon.jetstream.streams import durable_name, ensure_consumer, ensure_streams, filter_subjects
+from daemon.jetstream.streams import durable_name, ensure_streams
 from events.codecs import msgpack_encoder
-from events.delivery import DeadLetterStore, Handler, Pipeline, TimeoutWatchdog, WorkerSlot
+from events.delivery import DeadLetterStore, Handler, Pipeline, TimeoutWatchdog
 from events.errors import ConfigError
 from events.model import (
     PRIORITY_MAX,
@@ -191,7 +189,7 @@ class JetStreamRouter:
             self.nc = nc
             self.transport = transport
             for lane, _ in lanes:
-                await self._open_lane(lane)
+                await wiring.open_lane(self, lane)
         except BaseException:
             self.nc = self.transport = None
             await nc.close()
@@ -200,95 +198,11 @@ class JetStreamRouter:
         self.watchdog_task = asyncio.create_task(self.watchdog.run(), name="jetstream-watchdog")
         self.tasks.append(asyncio.create_task(self.outgoing.run(nc), name="jetstream-publisher"))
         for lane, members in lanes:
-            self._run_puller(lane)
+            wiring.run_puller(self, lane)
             for member in members:
                 if not member.leaving:
-                    self.spawn_workers(lane, member)
+                    wiring.spawn_workers(self, lane, member)
         self.ready.set()
-
-    def ack_wait_for(self, lane: Lane) -> float:
-        """The consumer's ``ack_wait``: at least the longest handler timeout plus a margin."""
-        longest = max(member.sub.timeout_s for member in lane.members)
-        return max(self.config.ack_wait_s, longest + ACK_WAIT_MARGIN_S)
-
-    async def _open_lane(self, lane: Lane) -> None:
-        config = self.config
-        assert self.nc is not None
-        lane.ack_wait_s = self.ack_wait_for(lane)
-        lane.filters = filter_subjects(self._prefix, lane.patterns)
-        capacity = lane.capacity_per_prefetch * config.prefetch
-        await ensure_consumer(
-            self.nc.jetstream(timeout=config.connect_timeout_s),
-            config,
-            durable=lane.durable,
-            filters=lane.filters,
-            ack_wait_s=lane.ack_wait_s,
-            max_ack_pending=capacity,
-        )
-        self.declared.add(lane.durable)
-        await self._make_puller(lane, capacity)
-
-    async def _make_puller(self, lane: Lane, capacity: int) -> None:
-        assert self.nc is not None
-        lane.transport = self.transport
-        lane.puller = Puller(
-            self.nc,
-            api_prefix=js_api.DEFAULT_PREFIX,
-            stream=self.config.stream,
-            durable=lane.durable,
-            capacity=capacity,
-            expires_s=self.config.pull_expires_s,
-            on_message=lane.on_message,
-            blocked=lane.breaker_blocks,
-        )
-        await lane.puller.open()
-
-    def _run_puller(self, lane: Lane) -> None:
-        assert lane.puller is not None
-        lane.pull_task = asyncio.create_task(lane.puller.run(), name=f"pull-{lane.durable}")
-        self.tasks.append(lane.pull_task)
-
-    async def open_puller(self, lane: Lane, capacity: int) -> None:
-        """Start pulling for a lane declared after start."""
-        await self._make_puller(lane, capacity)
-        self._run_puller(lane)
-
-    def spawn_workers(self, lane: Lane, member: Member) -> None:
-        """Start ``member``'s ``concurrency`` workers (long-lived tasks)."""
-        for index in range(member.sub.concurrency):
-            slot = WorkerSlot()
-            self.watchdog.slots.append(slot)
-            task = asyncio.create_task(
-                lane.work(member, slot), name=f"{member.sub.service}-{index}"
-            )
-            slot.task = task
-            member.slots.append(slot)
-            member.tasks.append(task)
-            self.workers.append(task)
-
-    def retire_nowait(self, lane: Lane, member: Member) -> None:
-        """``member`` has left: keep its counters in the totals, drop its workers (and the
-        lane, if it was the last member). A member with a worker still running (one
-        that ignored cancellation) stays, leaving, so what it ends is still counted."""
-        pipeline = member.pipeline
-        pipeline.deliveries = pipeline.ended + len(member.queue) + member.busy
-        if not all(task.done() for task in member.tasks):
-            return
-        for slot in member.slots:
-            if slot in self.watchdog.slots:
-                self.watchdog.slots.remove(slot)
-        gone = set(member.tasks)
-        self.workers[:] = [task for task in self.workers if task not in gone]
-        if member in lane.members:
-            lane.members.remove(member)
-            lane.refresh_nowait()
-            self.retired.add_nowait(pipeline)
-        if not lane.members:
-            if self.lanes.get(lane.key) is lane:
-                del self.lanes[lane.key]
-            self.retired_lanes.append(lane)
-            if lane.pull_task is not None:
-                lane.pull_task.cancel()
 
     async def _on_error(self, exc: Exception) -> None:
         log.warning("nats (%s): %r", self.config.redacted_url(), exc)
