@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="measured rounds of each side")
     parser.add_argument("--batch", type=int, default=1000, help="events published per loop turn")
     parser.add_argument(
-        "--concurrency", type=int, default=16, help="workers of the router's one subscription"
+        "--concurrency", type=int, default=32, help="workers of the router's one subscription"
     )
     parser.add_argument(
         "--target",
