@@ -146,4 +146,10 @@ def report(result: transport.TransportResult) -> list[str]:
     lines.append(
         f"target {result.target_eps:,.0f} events/s {verdict}: median {router.rate.median:,.0f}"
     )
+    if result.cpu_bound_eps is not None:
+        lines.append(
+            f"projection (not measured): the median CPU per event allows"
+            f" {result.cpu_bound_eps:,.0f} events/s on {result.environment.cpu_count} idle cores"
+            " (client on one core; client and server on all)"
+        )
     return lines

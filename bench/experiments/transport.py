@@ -135,6 +135,11 @@ class TransportResult(msgspec.Struct, frozen=True):
     target_eps: float
     #: The router's median rate reached ``target_eps`` and every round was valid.
     met: bool
+    #: A projection, not a measurement: the rate the router's median CPU per event
+    #: allows on this machine's cores with nothing else running (the client on one
+    #: core, client and server together on all of them), or None without the
+    #: server's CPU.
+    cpu_bound_eps: float | None
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float]
     elapsed_s: float
@@ -339,6 +344,19 @@ def measure(
     return measured, version
 
 
+def cpu_bound(router: Summary, cores: int) -> float | None:
+    """Events/s the router's median CPU per event allows on ``cores`` idle cores (a projection).
+
+    The client is one event loop, so it gets one core at most; it and the server
+    together get all of them.
+    """
+    if router.server_us_per_event is None or router.client_us_per_event.median <= 0:
+        return None
+    client = router.client_us_per_event.median
+    both = client + router.server_us_per_event.median
+    return min(1e6 / client, cores * 1e6 / both)
+
+
 def assemble(
     rounds: list[Round],
     settings: Settings,
@@ -363,6 +381,7 @@ def assemble(
         ratio=spread([r.rate / b.rate for r, b in pairs if b.rate > 0] or [0.0]),
         target_eps=target_eps,
         met=router.valid and router.rate.median >= target_eps,
+        cpu_bound_eps=cpu_bound(router, os.cpu_count() or 1),
         load_before=load_before,
         load_after=os.getloadavg(),
         elapsed_s=elapsed_s,
