@@ -72,6 +72,9 @@ class Transport:
         self.returned = 0
         self.ack_errors = 0
         self.dead_letter_errors = 0
+        #: Drain deleted the (ephemeral) streams: nothing will redeliver a message, so
+        #: a handler that succeeds after that has delivered it, ack or no ack.
+        self.streams_deleted = False
 
     async def settle(self, msg: Msg, verb: str, delay: float = 0.0) -> bool:
         """Ack, nak (``delay``), term or keep alive ``msg``; False if the connection refused."""
@@ -87,6 +90,8 @@ class Transport:
             else:
                 await msg.in_progress()
         except nats.errors.Error as exc:
+            if verb == "ack" and self.streams_deleted:
+                return True
             # The server redelivers it after ack_wait: pending, not lost.
             self.ack_errors += 1
             log.debug("%s of a message failed: %r", verb, exc)
