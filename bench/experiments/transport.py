@@ -291,16 +291,21 @@ async def bare_round(
                 await progressed.wait()
         problems = [f"{received} of {expected} messages received"] if received < expected else []
         result = clock.stop("bare", index, expected, received, problems=tuple(problems + errors))
-        return result, str(publisher.connected_server_version)
+        return result, _version(publisher)
     except TimeoutError:
         result = clock.stop(
             "bare", index, expected, received,
             problems=(f"{received} of {expected} messages within {ROUND_TIMEOUT_S:.0f} s",),
         )  # fmt: skip
-        return result, str(publisher.connected_server_version)
+        return result, _version(publisher)
     finally:
         await publisher.close()
         await subscriber.close()
+
+
+def _version(nc: Any) -> str:
+    version = nc.connected_server_version
+    return f"{version.major}.{version.minor}.{version.patch}"
 
 
 def _fresh_loop(coro_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
