@@ -9,7 +9,7 @@ called with no arguments (or ``config=``) and must return an ``events.Router``.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from events import Router
@@ -25,6 +25,12 @@ BUILTIN: dict[str, str] = {
 
 class ArchitectureError(SwitchyardError):
     """Raised when an architecture name or factory path cannot give a Router."""
+
+
+def needs_nats(archs: Sequence[str]) -> bool:
+    """Does any of ``archs`` route through NATS (the registry's ``jetstream``)?"""
+    target = BUILTIN["jetstream"]
+    return any(BUILTIN.get(arch, arch) == target for arch in archs)
 
 
 def resolve(name: str) -> Callable[..., Any]:

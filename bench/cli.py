@@ -8,6 +8,7 @@ or configuration errors, as each command documents for the rest.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import pkgutil
 import sys
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from bench import commands
+from bench.architectures import needs_nats
 from bench.exits import EXIT_USAGE
 from events.errors import SwitchyardError
 
@@ -56,12 +58,24 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
     pass
 
 
+def _services(args: argparse.Namespace) -> contextlib.AbstractContextManager[object]:
+    """What the command's architectures need running around it: a NATS server for
+    ``jetstream`` (bench.host.nats), started once for the whole command."""
+    archs = [a.strip() for a in str(getattr(args, "arch", None) or "").split(",") if a.strip()]
+    if not needs_nats(archs):
+        return contextlib.nullcontext()
+    from bench.host.nats import nats_for  # imports nats-py: only when needed
+
+    return nats_for(archs, notify=lambda line: print(f"[nats] {line}", file=sys.stderr, flush=True))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
-        code: int = args._run(args)
+        with _services(args):
+            code: int = args._run(args)
     except SwitchyardError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

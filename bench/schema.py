@@ -111,6 +111,10 @@ class Resources(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: CPU seconds the hypervisor took from this machine (all CPUs) during the
     #: window, from /proc/stat; 0 where there is no such column.
     steal_s: float = 0.0
+    #: CPU seconds used during the window by processes outside this one that the
+    #: run relies on, by name (``nats-server`` for ``jetstream``; see
+    #: :mod:`bench.host.external`). Empty when none was named or readable.
+    external_cpu_s: dict[str, float] = {}
 
 
 class Gate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -98,6 +98,15 @@ METRICS: tuple[Metric, ...] = (
     Metric("idle_rss", "MiB", False, lambda r: r.resources.rss_idle_bytes / 2**20),
     Metric("startup", "s", False, lambda r: r.resources.startup_s),
     Metric("cpu", "s", False, lambda r: r.resources.cpu_s),
+    # CPU of the run's process plus the processes it relies on (the nats-server of
+    # ``jetstream``): judged only where some run recorded such a process.
+    Metric(
+        "cpu_total",
+        "s",
+        False,
+        lambda r: r.resources.cpu_s + sum(r.resources.external_cpu_s.values()),
+        applies=lambda r: bool(r.resources.external_cpu_s),
+    ),
     # Two rates, never one sum: rejects count events, failures count deliveries.
     Metric("reject_rate", "%", False, lambda r: r.rates().reject_rate * 100.0),
     Metric("failure_rate", "%", False, lambda r: r.rates().failure_rate * 100.0),

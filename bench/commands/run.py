@@ -86,6 +86,11 @@ def _print_summary(result: RunResult) -> None:
         f" {res.publish_s / max(result.window_s, 1e-9):.0%} of the window),"
         f" machine steal {res.steal_s:.2f} CPU-s"
     )
+    for name, seconds in res.external_cpu_s.items():
+        print(
+            f"  {name} CPU {seconds:.2f} s ({seconds * 1e6 / max(1, result.events):.2f} us/event);"
+            f" with this process {res.cpu_s + seconds:.2f} s"
+        )
     for svc in result.services:
         trips = (
             f", breaker tripped {svc.breaker_trips}x, not closed {svc.breaker_open_s:.2f} s"

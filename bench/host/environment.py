@@ -57,6 +57,11 @@ def config_hash(config_dir: Path = CONFIG_DIR) -> str:
     return digest.hexdigest()[:16]
 
 
+def package_version(package: str) -> str:
+    """The installed version of ``package``, or ``absent``."""
+    return _version(package)
+
+
 def _version(package: str) -> str:
     try:
         return metadata.version(package)

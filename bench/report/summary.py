@@ -362,6 +362,12 @@ TOPOLOGY = {
         "daemon: one bounded mailbox per subscription with `concurrency` workers each,"
         " behind one compiled routing table (configs/daemon.toml [router])."
     ),
+    "jetstream": (
+        "jetstream: every accepted event stored once in a JetStream stream on one local"
+        " nats-server (file storage, started by the bench unless SWITCHYARD_NATS_URL names"
+        " one); each subscription a durable pull consumer feeding `concurrency` workers;"
+        " cpu_total adds the server's CPU to the run's (daemon/jetstream/)."
+    ),
     "null": (
         "null: the harness floor; no queues, each delivery starts inside publish"
         " (bench/routers/null.py)."

@@ -22,6 +22,7 @@ import workload
 import workload.cpu
 from bench.architectures import make
 from bench.host import allocator
+from bench.host.external import ExternalCpu
 from bench.run import gates, measure, recovery, source, timeline
 from bench.run.generator import GeneratorLog, run_open_loop
 from bench.run.monitors import GcPauses, LoopLagMonitor, RssSampler, list_bytes, machine_steal_s
@@ -146,6 +147,8 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
     if waker is not None:
         waker.attach(asyncio.get_running_loop())
     pauses.install()
+    external = ExternalCpu.from_environment()
+    external_before = external.sample()
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     steal_before = machine_steal_s()
     t0_ns = time.perf_counter_ns() + LEAD_NS
@@ -166,6 +169,7 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
         drain = await router.drain(spec.drain_timeout_s)
     finally:
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+        external_cpu_s = external.since(external_before)
         steal_s = machine_steal_s() - steal_before
         pauses.remove()
         if waker is not None:
@@ -226,6 +230,7 @@ async def measure_run(spec: RunSpec, spawned_at: float | None = None) -> RunResu
         loop_lag_max_ms=lag.max_ms(),
         publish_s=log.publish_ns / 1e9,
         steal_s=steal_s,
+        external_cpu_s=external_cpu_s,
     )
     window_s = float(schedule.duration_s)
     lag_values, _ = arrays.values("dispatch_lag")

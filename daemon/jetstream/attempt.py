@@ -48,6 +48,11 @@ from events.model import Event
 
 log = logging.getLogger(__name__)
 
+#: An ack subject without a domain has 9 tokens
+#: (``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ns>.<pending>``).
+_V1_TOKENS = 9
+_V1_DELIVERED = 4
+_V1_STREAM_SEQ = 5
 #: Longest dead-letter error text kept in a header.
 ERROR_HEADER_MAX = 256
 #: Delay before a message whose dead letter could not be written is tried again.
@@ -67,6 +72,9 @@ class Transport:
         self.returned = 0
         self.ack_errors = 0
         self.dead_letter_errors = 0
+        #: Drain deleted the (ephemeral) streams: nothing will redeliver a message, so
+        #: a handler that succeeds after that has delivered it, ack or no ack.
+        self.streams_deleted = False
 
     async def settle(self, msg: Msg, verb: str, delay: float = 0.0) -> bool:
         """Ack, nak (``delay``), term or keep alive ``msg``; False if the connection refused."""
@@ -82,6 +90,8 @@ class Transport:
             else:
                 await msg.in_progress()
         except nats.errors.Error as exc:
+            if verb == "ack" and self.streams_deleted:
+                return True
             # The server redelivers it after ack_wait: pending, not lost.
             self.ack_errors += 1
             log.debug("%s of a message failed: %r", verb, exc)
@@ -117,13 +127,34 @@ class Transport:
             pipeline.dead_letter_nowait(event, reason, attempts, error)
 
 
+def delivery_count(msg: Msg) -> int:
+    """How many times the server has delivered ``msg`` (1 the first time): its attempt number.
+
+    The same token of the ack subject that nats-py's ``Msg.metadata`` reads, split
+    by nats-py's own checked tokenizer, without building the metadata dataclass and
+    its timestamp: 0.4 us instead of 3.6 us per message here, paid on every delivery.
+    """
+    tokens = Msg.Metadata._get_metadata_fields(msg.reply)
+    if len(tokens) == _V1_TOKENS:
+        return int(tokens[_V1_DELIVERED])
+    return int(tokens[Msg.Ack.NumDelivered])
+
+
+def stream_sequence(msg: Msg) -> int:
+    """The stream sequence ``msg`` is stored at (from its ack subject, like ``delivery_count``)."""
+    tokens = Msg.Metadata._get_metadata_fields(msg.reply)
+    if len(tokens) == _V1_TOKENS:
+        return int(tokens[_V1_STREAM_SEQ])
+    return int(tokens[Msg.Ack.StreamSeq])
+
+
 async def run_attempt(
     pipeline: Pipeline, msg: Msg, event: Event, slot: WorkerSlot, transport: Transport
 ) -> None:
     """Take one delivery of ``msg`` through breaker, handler and timeout; settle it once."""
     sub = pipeline.sub
     breaker = pipeline.breaker
-    attempt = msg.metadata.num_delivered
+    attempt = delivery_count(msg)
     if attempt > 1:
         transport.redelivered += 1
     try:

@@ -36,6 +36,11 @@ async def connect(
         "reconnect_time_wait": 0.5,
         "error_cb": on_error,
         "reconnected_cb": on_reconnected,
+        # Every subject this client sends is already valid: event subjects pass
+        # events.subjects.is_valid_subject before publish, prefixes and names are
+        # validated in config, inboxes are nats-py's and ack subjects the server's.
+        # nats-py's own check would cost ~0.3 us three times per event.
+        "skip_subject_validation": True,
     }
     if config.credentials.startswith("token:"):
         options["token"] = config.credentials.removeprefix("token:")

@@ -5,6 +5,8 @@ The server binds 127.0.0.1 on the given port, or on one it picks itself
 is given. Readiness is a handshake, not a sleep: a thread reads the server's log
 until it says it is ready and which port it listens on. Usable from sync code
 (``start()`` / ``stop()``, e.g. a pytest fixture) and as an async context manager.
+With ``die_with_parent`` (Linux) the kernel stops the server if the thread that
+started it dies, even by SIGKILL, so a killed bench leaves no server behind.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ctypes
 import importlib.metadata
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import sysconfig
 import tempfile
 import threading
@@ -61,6 +66,16 @@ def find_server_binary() -> Path:
     )
 
 
+#: prctl option: the signal a child gets when the thread that forked it dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask the kernel for SIGTERM when the parent dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class EmbeddedNats:
     """One ``nats-server -js`` process; ``url`` is set once it is ready."""
 
@@ -71,6 +86,7 @@ class EmbeddedNats:
         store_dir: str | Path | None = None,
         binary: str | Path | None = None,
         ready_timeout_s: float = 20.0,
+        die_with_parent: bool = False,
     ) -> None:
         if port is not None and not 0 < port < 65536:
             raise ValueError(f"port must be in 1..65535, got {port}")
@@ -78,6 +94,10 @@ class EmbeddedNats:
         self.store_dir = Path(store_dir) if store_dir is not None else None
         self.binary = Path(binary) if binary is not None else None
         self.ready_timeout_s = ready_timeout_s
+        #: Linux: SIGTERM the server when the starting thread dies. Only for a server
+        #: started from a thread that outlives it (not through ``async with``, which
+        #: starts it on a worker thread).
+        self.die_with_parent = die_with_parent and sys.platform == "linux"
         self.url = ""
         self.log_tail: collections.deque[str] = collections.deque(maxlen=_LOG_TAIL)
         self._proc: subprocess.Popen[str] | None = None
@@ -88,6 +108,13 @@ class EmbeddedNats:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
+
+    @property
+    def store_path(self) -> Path | None:
+        """The store directory in use (a temporary one unless given), once started."""
+        if self._own_dir is not None:
+            return Path(self._own_dir.name)
+        return self.store_dir if self._proc is not None else None
 
     def start(self) -> str:
         """Start the server and wait until it is ready; answer its URL."""
@@ -110,6 +137,7 @@ class EmbeddedNats:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=_die_with_parent if self.die_with_parent else None,
         )
         self._reader = threading.Thread(
             target=self._read_log, name="embedded-nats-log", daemon=True

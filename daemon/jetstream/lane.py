@@ -11,6 +11,12 @@ message) take them through :func:`run_attempt`. A member's queue holds at
 most what the pull credit let in (``concurrency * prefetch`` for the lane).
 A message that waited long in the queue gets an in-progress ack before its
 handler starts, so a busy lane does not see it redelivered behind its back.
+
+Members can join and leave while the router runs (``membership``): a leaving
+member takes no new message (its workers finish what it holds), and a member
+that joined late takes only messages stored after it joined (``since_seq``,
+compared with the message's stream sequence), the ones routed to it; earlier
+ones go to the members that were there, or are skipped.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from collections import deque
 import msgspec
 from nats.aio.msg import Msg
 
-from daemon.jetstream.attempt import Transport, run_attempt
+from daemon.jetstream.attempt import Transport, run_attempt, stream_sequence
 from daemon.jetstream.puller import Puller
 from events.codecs import msgpack_decoder
 from events.delivery import Handler, Pipeline, WorkerSlot
@@ -52,7 +58,12 @@ class Member:
         self.queue: deque[Item] = deque()
         self.busy = 0
         self.closing = False
+        #: Unsubscribed: routed nothing new, given no new message; its workers finish.
+        self.leaving = False
+        #: Joined after start: takes only messages stored after this stream sequence.
+        self.since_seq = 0
         self.tasks: list[asyncio.Task[None]] = []
+        self.slots: list[WorkerSlot] = []
         self._idle: deque[asyncio.Future[None]] = deque()
 
     async def wait(self) -> None:
@@ -86,17 +97,35 @@ class Lane:
         self.durable = durable
         self.group = group
         self.members: list[Member] = []
+        #: The members not leaving (routing and new messages go to these only).
+        self.active: tuple[Member, ...] = ()
+        #: Every pattern a member of this lane had, and the consumer's filter subjects
+        #: as last declared from them (they only widen: a message routed here must
+        #: stay within the filter until it ends).
+        self.patterns: set[str] = set()
+        self.filters: list[str] = []
+        #: The task running ``puller.run``.
+        self.pull_task: asyncio.Task[None] | None = None
         self.puller: Puller | None = None
         self.transport: Transport | None = None
         self.ack_wait_s = 0.0
         self.skipped = 0
         self.undecodable = 0
+        #: Some member joined late: messages are matched against ``since_seq``.
+        self.late = False
+        #: Every member left and the puller is stopping: a new member needs a new lane.
+        self.closing = False
         self._matches: dict[tuple[str, tuple[str, ...]], tuple[Member, ...]] = {}
-        self._background: set[asyncio.Task[None]] = set()
+
+    def refresh_nowait(self) -> None:
+        """Membership changed: recompute the active members and forget cached matches."""
+        self.active = tuple(member for member in self.members if not member.leaving)
+        self.late = any(member.since_seq for member in self.active)
+        self._matches.clear()
 
     @property
     def capacity_per_prefetch(self) -> int:
-        return sum(member.sub.concurrency for member in self.members)
+        return max(1, sum(member.sub.concurrency for member in self.active))
 
     def eligible(self, subject: str, targets: tuple[str, ...]) -> tuple[Member, ...]:
         """Members that may take an event on ``subject`` with ``targets`` (cached)."""
@@ -105,7 +134,7 @@ class Lane:
         if found is None:
             found = tuple(
                 member
-                for member in self.members
+                for member in self.active
                 if (not self.group or subject_matches(member.sub.pattern, subject))
                 and (not targets or member.sub.service in targets)
             )
@@ -116,7 +145,9 @@ class Lane:
 
     def routes(self, subject: str, targets: tuple[str, ...]) -> bool:
         """Does an event on ``subject`` make a delivery on this lane? (publisher's view)"""
-        if not self.group and not subject_matches(self.members[0].sub.pattern, subject):
+        if not self.active:
+            return False
+        if not self.group and not subject_matches(self.active[0].sub.pattern, subject):
             return False
         return bool(self.eligible(subject, targets))
 
@@ -132,9 +163,20 @@ class Lane:
             await transport.settle(msg, "term")
             self.puller.released_nowait()
             return
+        if not self.active:
+            # Every member left: give it back at once (another process, or a member
+            # that joins later, takes it); this lane's puller is stopping.
+            if await transport.settle(msg, "nak"):
+                transport.returned += 1
+            self.puller.released_nowait()
+            return
         members = self.eligible(event.subject, event.targets)
+        if members and self.late:
+            seq = stream_sequence(msg)
+            members = tuple(member for member in members if member.since_seq < seq)
         if not members:
-            # Routed here by the filter but meant for none of the members: not a delivery.
+            # Routed here by the filter but meant for none of the members (or stored
+            # before the member it matches joined): not a delivery.
             self.skipped += 1
             await transport.settle(msg, "ack")
             self.puller.released_nowait()
@@ -180,17 +222,23 @@ class Lane:
 
     async def give_back_queued(self) -> int:
         """NAK every message still queued (drain), for redelivery at once; answer how many."""
+        count = 0
+        for member in self.members:
+            count += await self.give_back(member)
+        return count
+
+    async def give_back(self, member: Member) -> int:
+        """NAK what ``member`` still has queued, for redelivery at once; answer how many."""
         transport = self.transport
         puller = self.puller
         count = 0
-        for member in self.members:
-            while member.queue:
-                msg, _, _ = member.queue.popleft()
-                if transport is not None and await transport.settle(msg, "nak"):
-                    transport.returned += 1
-                if puller is not None:
-                    puller.released_nowait()
-                count += 1
+        while member.queue:
+            msg, _, _ = member.queue.popleft()
+            if transport is not None and await transport.settle(msg, "nak"):
+                transport.returned += 1
+            if puller is not None:
+                puller.released_nowait()
+            count += 1
         return count
 
     @property
@@ -207,5 +255,5 @@ class Lane:
             member.pipeline.breaker.state == "open"
             and member.sub.breaker.on_open == "wait"
             and member.pipeline.breaker.retry_after() > 0
-            for member in self.members
+            for member in self.active
         )

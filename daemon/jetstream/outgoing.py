@@ -10,6 +10,13 @@ is sent again after a backoff: the stream's duplicate window makes the retry
 safe. A PubAck flagged ``duplicate`` means the stream already holds that id;
 the router is told, so it is counted once, not delivered twice.
 
+Holds (for a consumer declared after start, see ``membership``): a hold taken
+at some moment keeps every event offered from then on in the buffer, unsent,
+until it is released, and :meth:`Outgoing.stored_before` waits until every
+event offered before it has its PubAck. So a consumer created in between sees
+exactly the events offered after the hold, and none is stored before the
+consumer exists (an interest stream would drop what nobody was interested in).
+
 This is what ``JetStreamContext.publish_async`` does (a publish with a reply
 inbox, the PubAck answered there), through nats-py's client, without its
 per-message costs: ``publish_async`` draws a NUID and random bytes, a future,
@@ -25,6 +32,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 import msgspec
 import nats.errors
@@ -64,16 +72,24 @@ _decode_reply = msgspec.json.Decoder(PubAckReply).decode
 NO_RESPONDERS = "503"
 
 
+class Route(Protocol):
+    """Where an entry's deliveries go (a lane): named on its dead letters."""
+
+    label: str
+
+
 class Entry:
     """One accepted event on its way to the stream."""
 
-    __slots__ = ("data", "headers", "routes", "size", "subject")
+    __slots__ = ("data", "headers", "index", "routes", "size", "subject")
 
-    def __init__(self, subject: str, msg_id: str, data: bytes, routes: tuple[str, ...]) -> None:
+    def __init__(self, subject: str, msg_id: str, data: bytes, routes: tuple[Route, ...]) -> None:
+        #: Offer order (set by ``offer_nowait``): holds compare it.
+        self.index = 0
         self.subject = subject
         self.headers = {"Nats-Msg-Id": msg_id}
         self.data = data
-        #: Labels of the lanes it was routed to (one delivery each), for dead letters.
+        #: The lanes it was routed to (one delivery each), for dead letters.
         self.routes = routes
         self.size = len(data)
 
@@ -109,6 +125,13 @@ class Outgoing:
         self._wake = asyncio.Event()
         self._empty = asyncio.Event()
         self._empty.set()
+        #: Entries offered so far (the next one gets this plus one as its index).
+        self.offered = 0
+        #: Active holds (each the index of the first entry it keeps), in order.
+        self._holds: list[int] = []
+        #: Per hold: entries offered before it not yet stored, and an event set at 0.
+        self._before: dict[int, list[int]] = {}
+        self._stored_before: dict[int, asyncio.Event] = {}
 
     # -- intake (synchronous) ------------------------------------------------------
 
@@ -116,6 +139,8 @@ class Outgoing:
         """Take ``entry`` if the bounds allow; False means the caller must reject it."""
         if self.count >= self.max_events or self.nbytes + entry.size > self.max_bytes:
             return False
+        self.offered += 1
+        entry.index = self.offered
         self.queue.append(entry)
         self.count += 1
         self.nbytes += entry.size
@@ -143,7 +168,12 @@ class Outgoing:
             if now >= next_sweep:
                 self._sweep_nowait(now)
                 next_sweep = now + sweep_every
-            if not queue or len(in_flight) >= self.max_in_flight or now < self._pause_until:
+            if (
+                not queue
+                or len(in_flight) >= self.max_in_flight
+                or now < self._pause_until
+                or (self._holds and queue[0].index >= self._holds[0])
+            ):
                 self._wake.clear()
                 wait_s = min(sweep_every, max(self._pause_until - now, 0.0) or sweep_every)
                 try:
@@ -189,6 +219,8 @@ class Outgoing:
         self._failures = 0
         self.count -= 1
         self.nbytes -= entry.size
+        if self._before:
+            self._settled_nowait(entry.index)
         if reply.duplicate:
             self.duplicates += 1
             self.on_duplicate(entry)
@@ -223,6 +255,46 @@ class Outgoing:
         for token in stale:
             self._retry_nowait(self.in_flight.pop(token)[1], "timeout")
 
+    # -- holds -------------------------------------------------------------------------
+
+    def hold_nowait(self) -> int:
+        """Keep every entry offered from now on unsent until :meth:`release_nowait`.
+
+        Answers the hold's index (the first entry it keeps). Entries held now
+        all came before it; :meth:`stored_before` waits for them.
+        """
+        index = self.offered + 1
+        self._holds.append(index)
+        self._before[index] = [self.count]
+        ready = asyncio.Event()
+        if not self.count:
+            ready.set()
+        self._stored_before[index] = ready
+        return index
+
+    async def stored_before(self, hold: int) -> None:
+        """Wait until every entry offered before ``hold`` has its PubAck (or was given up)."""
+        ready = self._stored_before.get(hold)
+        if ready is not None:
+            await ready.wait()
+
+    def release_nowait(self, hold: int) -> None:
+        """End ``hold``: what it kept is sent (in offer order)."""
+        if hold in self._holds:
+            self._holds.remove(hold)
+        self._before.pop(hold, None)
+        ready = self._stored_before.pop(hold, None)
+        if ready is not None:
+            ready.set()
+        self._wake.set()
+
+    def _settled_nowait(self, index: int) -> None:
+        for hold, left in self._before.items():
+            if index < hold:
+                left[0] -= 1
+                if not left[0]:
+                    self._stored_before[hold].set()
+
     # -- shutdown ----------------------------------------------------------------------
 
     async def flush(self, timeout_s: float) -> bool:
@@ -239,6 +311,8 @@ class Outgoing:
     def stop_nowait(self) -> list[Entry]:
         """Stop counting PubAcks; answer every event still held (never confirmed stored)."""
         self._stopped = True
+        for hold in list(self._holds):
+            self.release_nowait(hold)
         held = list(self.queue) + [entry for _, entry in self.in_flight.values()]
         self.queue.clear()
         self.in_flight.clear()

@@ -80,11 +80,12 @@ class Puller:
     async def open(self) -> None:
         """Subscribe the inbox the consumer answers on."""
         self._inbox = self.nc.new_inbox()
-        # Bounds well above what the credit lets in, so nats-py never drops a message.
+        # Bounds well above what the credit lets in (also after members join and the
+        # credit grows), so nats-py never drops a message.
         self._sub = await self.nc.subscribe(
             self._inbox,
             cb=self._on_msg,
-            pending_msgs_limit=max(4 * self.capacity, 1024),
+            pending_msgs_limit=max(4 * self.capacity, 65_536),
             pending_bytes_limit=-1,
         )
 
@@ -119,6 +120,12 @@ class Puller:
                     await self._wake.wait()
             except TimeoutError:
                 pass
+
+    def resize_nowait(self, capacity: int) -> None:
+        """Hold up to ``capacity`` messages from now on (members joined or left)."""
+        self.capacity = capacity
+        self.threshold = max(1, capacity // 2)
+        self._wake.set()
 
     def wake_nowait(self) -> None:
         """Look again (room freed, breaker closed, reconnected)."""
@@ -162,11 +169,18 @@ class Puller:
             self._wake.set()
 
     async def close(self) -> None:
-        """Stop asking and unsubscribe the inbox (messages still on their way are redelivered)."""
+        """Stop asking and drain the inbox: unsubscribe, then hand on what the server sent
+        before it saw that (a round trip), so no message waits out ``ack_wait`` unseen.
+
+        Plain unsubscribing would drop what nats-py had received but not yet handed
+        on; the server stops offering the consumer's messages to requests whose
+        inbox has no subscriber, so what is given back afterwards goes to the
+        consumer's next puller.
+        """
         self.paused = True
         sub, self._sub = self._sub, None
         if sub is not None and not self.nc.is_closed:
             try:
-                await sub.unsubscribe()
+                await sub.drain()  # type: ignore[no-untyped-call]  # nats-py leaves it untyped
             except nats.errors.Error as exc:
-                log.debug("unsubscribing %s: %r", self.durable, exc)
+                log.debug("draining the inbox of %s: %r", self.durable, exc)

@@ -25,21 +25,20 @@ import logging
 
 import nats.errors
 from nats.aio.client import Client
-from nats.js import api as js_api
 from nats.js.errors import APIError
 
+from daemon.jetstream import membership, wiring
 from daemon.jetstream.attempt import Transport
 from daemon.jetstream.config import JetStreamConfig
 from daemon.jetstream.connect import connect
 from daemon.jetstream.errors import TransportError
-from daemon.jetstream.lane import ACK_WAIT_MARGIN_S, Lane, Member
+from daemon.jetstream.lane import Lane, Member
 from daemon.jetstream.outgoing import Entry, Outgoing
-from daemon.jetstream.puller import Puller
 from daemon.jetstream.shutdown import drain_router
 from daemon.jetstream.stats import Intake, JetStreamStats, router_stats, transport_stats
-from daemon.jetstream.streams import durable_name, ensure_consumer, ensure_streams, filter_subjects
+from daemon.jetstream.streams import durable_name, ensure_streams
 from events.codecs import msgpack_encoder
-from events.delivery import DeadLetterStore, Handler, Pipeline, TimeoutWatchdog, WorkerSlot
+from events.delivery import DeadLetterStore, Handler, Pipeline, TimeoutWatchdog
 from events.errors import ConfigError
 from events.model import (
     PRIORITY_MAX,
@@ -51,7 +50,9 @@ from events.model import (
     DrainReport,
     Event,
     RouterStats,
+    SubscriptionStats,
 )
+from events.stats import DeliveryTotals
 from events.subjects import is_valid_subject
 from events.subscription import Subscription
 
@@ -78,14 +79,26 @@ class JetStreamRouter:
         #: Consumers' backlog as last read from the server (None until read).
         self.last_server_pending: int | None = None
         self._keys: set[str] = set()
+        self._subscribed = 0
         self._services: set[str] = set()
-        self._routes: dict[str, tuple[str, ...]] = {}
+        self._routes: dict[str, tuple[Lane, ...]] = {}
         self._prefix = self.config.subject_prefix
         self.tasks: list[asyncio.Task[None]] = []
         self.workers: list[asyncio.Task[None]] = []
         self.watchdog_task: asyncio.Task[None] | None = None
         self._started = False
         self._start_lock = asyncio.Lock()
+        #: Set once start has finished: what joined meanwhile is declared after it.
+        self.ready = asyncio.Event()
+        #: Durable consumers this router declared (they exist on the server).
+        self.declared: set[str] = set()
+        #: Declarations of subscriptions added after start run one at a time.
+        self.declare_lock = asyncio.Lock()
+        self.declaring: set[asyncio.Task[None]] = set()
+        self.leaving: dict[Member, asyncio.Task[SubscriptionStats]] = {}
+        #: Counters of members that left, and the lanes they left behind.
+        self.retired = DeliveryTotals()
+        self.retired_lanes: list[Lane] = []
         self.closed = False
         self._drain_task: asyncio.Task[DrainReport] | None = None
         self.intake = Intake()
@@ -95,27 +108,60 @@ class JetStreamRouter:
     # -- configuration -------------------------------------------------------------
 
     def subscribe(self, sub: Subscription, handler: Handler) -> None:
-        """Add a subscription (before ``start``: consumers are declared there)."""
+        """Add a subscription; after start it joins at once (see ``membership``)."""
         if self.closed:
             raise RuntimeError("router is draining: no new subscriptions")
-        if self._started:
-            raise RuntimeError(
-                "jetstream router: subscribe before start (durable consumers are declared at start)"
-            )
         if sub.key in self._keys:
             raise ConfigError(f"subscription {sub.key!r} is already registered")
+        late = self._started or self.starting
         group = sub.queue_group
         key = f"group:{group}" if group is not None else f"sub:{sub.key}"
         lane = self.lanes.get(key)
-        if lane is None:
+        fresh = lane is None or lane.closing
+        if lane is None or lane.closing:
             durable = durable_name(self.config.durable_prefix, key)
             lane = Lane(key, group or sub.service, durable, group is not None)
             self.lanes[key] = lane
-        seed = None if self.config.seed is None else self.config.seed + len(self._keys)
+        seed = None if self.config.seed is None else self.config.seed + self._subscribed
+        self._subscribed += 1
         pipeline = Pipeline(sub, handler, self.dead_letters, module=lane.durable, seed=seed)
-        lane.members.append(Member(sub, handler, pipeline))
+        member = Member(sub, handler, pipeline)
+        lane.members.append(member)
+        lane.refresh_nowait()
         self._keys.add(sub.key)
         self._services.add(sub.service)
+        self._routes.clear()
+        if late:
+            membership.join_nowait(self, lane, member, fresh)
+        else:
+            lane.patterns.add(sub.pattern)
+
+    def unsubscribe_nowait(
+        self, service: str, pattern: str, *, timeout_s: float
+    ) -> asyncio.Task[SubscriptionStats]:
+        """Stop routing to a subscription now; answer the task that ends it.
+
+        ``daemon.router.central.Unsubscribing``'s protocol (see ``membership``):
+        its workers finish what it holds for up to ``timeout_s``, the rest goes
+        back to the stream; its counters stay in the totals. Raises
+        ``ConfigError`` for an unknown subscription and ``RuntimeError`` once
+        drain has begun.
+        """
+        if self.closed:
+            raise RuntimeError("router is draining: it ends every subscription itself")
+        return membership.leave_nowait(self, service, pattern, timeout_s)
+
+    async def unsubscribe(
+        self, service: str, pattern: str, *, timeout_s: float
+    ) -> SubscriptionStats:
+        """:meth:`unsubscribe_nowait`, awaited; a cancelled caller does not stop it."""
+        return await asyncio.shield(self.unsubscribe_nowait(service, pattern, timeout_s=timeout_s))
+
+    def forget_nowait(self, sub: Subscription) -> None:
+        """``sub`` left: route nothing more to it."""
+        self._keys.discard(sub.key)
+        self._services.clear()
+        self._services.update(m.sub.service for lane in self.lanes.values() for m in lane.active)
         self._routes.clear()
 
     async def start(self) -> None:
@@ -130,6 +176,8 @@ class JetStreamRouter:
 
     async def _start(self) -> None:
         config = self.config
+        # Lanes and members as they are now: whatever joins while this runs is late.
+        lanes = [(lane, list(lane.members)) for lane in self.lanes.values()]
         nc = await connect(config, self._on_error, self._on_reconnected)
         try:
             js = nc.jetstream(
@@ -138,55 +186,23 @@ class JetStreamRouter:
             await ensure_streams(js, config)
             await self.outgoing.open(nc)
             transport = Transport(js, config.dead_letter_prefix, config.publish_timeout_s)
-            for lane in self.lanes.values():
-                await self._open_lane(nc, lane, transport)
+            self.nc = nc
+            self.transport = transport
+            for lane, _ in lanes:
+                await wiring.open_lane(self, lane)
         except BaseException:
+            self.nc = self.transport = None
             await nc.close()
             raise
-        self.nc = nc
-        self.transport = transport
         self._started = True
         self.watchdog_task = asyncio.create_task(self.watchdog.run(), name="jetstream-watchdog")
         self.tasks.append(asyncio.create_task(self.outgoing.run(nc), name="jetstream-publisher"))
-        for lane in self.lanes.values():
-            assert lane.puller is not None
-            self.tasks.append(asyncio.create_task(lane.puller.run(), name=f"pull-{lane.durable}"))
-            for member in lane.members:
-                for index in range(member.sub.concurrency):
-                    slot = WorkerSlot()
-                    self.watchdog.slots.append(slot)
-                    task = asyncio.create_task(
-                        lane.work(member, slot), name=f"{member.sub.service}-{index}"
-                    )
-                    slot.task = task
-                    member.tasks.append(task)
-                    self.workers.append(task)
-
-    async def _open_lane(self, nc: Client, lane: Lane, transport: Transport) -> None:
-        config = self.config
-        longest = max(member.sub.timeout_s for member in lane.members)
-        lane.ack_wait_s = max(config.ack_wait_s, longest + ACK_WAIT_MARGIN_S)
-        capacity = lane.capacity_per_prefetch * config.prefetch
-        await ensure_consumer(
-            nc.jetstream(timeout=config.connect_timeout_s),
-            config,
-            durable=lane.durable,
-            filters=filter_subjects(self._prefix, [m.sub.pattern for m in lane.members]),
-            ack_wait_s=lane.ack_wait_s,
-            max_ack_pending=capacity,
-        )
-        lane.transport = transport
-        lane.puller = Puller(
-            nc,
-            api_prefix=js_api.DEFAULT_PREFIX,
-            stream=config.stream,
-            durable=lane.durable,
-            capacity=capacity,
-            expires_s=config.pull_expires_s,
-            on_message=lane.on_message,
-            blocked=lane.breaker_blocks,
-        )
-        await lane.puller.open()
+        for lane, members in lanes:
+            wiring.run_puller(self, lane)
+            for member in members:
+                if not member.leaving:
+                    wiring.spawn_workers(self, lane, member)
+        self.ready.set()
 
     async def _on_error(self, exc: Exception) -> None:
         log.warning("nats (%s): %r", self.config.redacted_url(), exc)
@@ -211,9 +227,7 @@ class JetStreamRouter:
         if routes is None:
             if not is_valid_subject(subject):
                 return self._reject(REJECT_INVALID)
-            routes = tuple(
-                lane.label for lane in self.lanes.values() if lane.routes(subject, targets)
-            )
+            routes = tuple(lane for lane in self.lanes.values() if lane.routes(subject, targets))
             if not targets:
                 if len(self._routes) >= ROUTE_CACHE_SIZE:
                     self._routes.clear()
@@ -286,3 +300,8 @@ class JetStreamRouter:
     @property
     def started(self) -> bool:
         return self._started
+
+    @property
+    def starting(self) -> bool:
+        """``start`` is under way (what joins or leaves now is handled after it)."""
+        return self._start_lock.locked() and not self._started

@@ -1,6 +1,9 @@
 """How a JetStream router drains: publish, let consumers finish, give the rest back, report.
 
-1. Intake is already closed (``publish`` answers ``draining``).
+1. Intake is already closed (``publish`` answers ``draining``). Consumers of
+   subscriptions added after start are declared first (their holds released);
+   one the server never took by the deadline leaves its events held, and they
+   end as ``unpublished`` in step 5.
 2. Every buffered event is published and its PubAck awaited.
 3. The workers keep consuming until this router's consumers hold nothing on the
    server (nothing queued, nothing un-acked: NAK'd retries included) and
@@ -14,7 +17,12 @@
    (with the event, in the in-memory dead-letter store): the stream may not
    hold them, so they must end somewhere visible.
 6. The consumers' backlog is read once more (``last_server_pending``); an
-   ``ephemeral`` router then deletes its streams; the connection closes.
+   ``ephemeral`` router then deletes its streams, and since nobody will ever
+   handle what they still hold, those deliveries end here as ``drain_timeout``
+   dead letters (counted per subscription; the events go with the stream), as
+   the in-process routers end what their mailboxes hold. So a run in a
+   namespace of its own (the bench, the tests) balances exactly: nothing is
+   left pending. The connection closes.
 
 The report is ``completed`` only if all of that happened within ``timeout_s``
 and nothing is left pending.
@@ -29,10 +37,12 @@ from typing import TYPE_CHECKING
 
 import msgspec
 import nats.errors
+from nats.js import JetStreamContext
 
 from daemon.jetstream.errors import TransportError
 from daemon.jetstream.outgoing import Entry
 from events.codecs import msgpack_decoder
+from events.delivery import DL_DRAIN_TIMEOUT
 from events.lifecycle import end_workers, finish_drain
 from events.model import DeadLetter, DrainReport
 
@@ -63,7 +73,8 @@ async def drain_router(router: JetStreamRouter, timeout_s: float) -> DrainReport
     except TransportError as exc:
         log.error("drain: %s; buffered events are dead-lettered", exc)
         connected = False
-    flushed = connected and await router.outgoing.flush(left())
+    declared = await _declarations(router, left())
+    flushed = connected and declared and await router.outgoing.flush(left())
     settled = flushed and await _settle(router, deadline)
     for lane in router.lanes.values():
         if lane.puller is not None:
@@ -80,20 +91,31 @@ async def drain_router(router: JetStreamRouter, timeout_s: float) -> DrainReport
     lost = _dead_letter_unconfirmed(router, router.outgoing.stop_nowait())
     for task in router.tasks:
         task.cancel()
-    await asyncio.gather(*router.tasks, return_exceptions=True)
-    await _close(router)
+    await asyncio.gather(*router.tasks, *router.leaving.values(), return_exceptions=True)
+    discarded = await _close(router)
     pending = router.stats().pending
     in_time = settled and ended.in_time
     return await finish_drain(
         began=began,
         completed=in_time,
-        timed_out=0 if in_time else max(pending, 0) + lost,
+        timed_out=0 if in_time else max(pending, 0) + lost + discarded,
         stats=router.stats,
         workers=router.workers,
         watchdog=router.watchdog_task,
         what="jetstream",
         abandoned=len(ended.abandoned),
     )
+
+
+async def _declarations(router: JetStreamRouter, timeout_s: float) -> bool:
+    """Wait for pending declarations; cancel what is left at the deadline. True if none was."""
+    pending = set(router.declaring)
+    if pending:
+        _, pending = await asyncio.wait(pending, timeout=max(timeout_s, 0.0))
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    return not pending
 
 
 async def _settle(router: JetStreamRouter, deadline: float) -> bool:
@@ -120,9 +142,9 @@ def _dead_letter_unconfirmed(router: JetStreamRouter, entries: list[Entry]) -> i
             event = msgpack_decoder.decode(entry.data)
         except (msgspec.DecodeError, msgspec.ValidationError):  # pragma: no cover - we encoded it
             continue
-        for label in entry.routes:
+        for lane in entry.routes:
             router.dead_letters.add(
-                DeadLetter(event, label, DL_UNPUBLISHED, 0, "no PubAck before drain ended")
+                DeadLetter(event, lane.label, DL_UNPUBLISHED, 0, "no PubAck before drain ended")
             )
         count += len(entry.routes)
     if count:
@@ -131,11 +153,52 @@ def _dead_letter_unconfirmed(router: JetStreamRouter, entries: list[Entry]) -> i
     return count
 
 
-async def _close(router: JetStreamRouter) -> None:
-    """Flush the last acks and NAKs, read the server's backlog once more, close."""
+async def _discard_backlog(router: JetStreamRouter, js: JetStreamContext) -> int:
+    """Ephemeral streams are deleted next: end what the consumers hold as ``drain_timeout``.
+
+    Counted per lane from the server's backlog (queued plus un-acked), at most
+    what is still pending here: a consumer may also hold messages that were
+    never routed to it (a queue group's catch-all filter, targeted events),
+    which are not deliveries. What an abandoned worker still holds stays
+    pending (it may yet finish). Lanes retired by unsubscribe count in the
+    totals of retired members. Answers how many deliveries ended so.
+    """
+    left = router.stats().pending - sum(m.busy for m in router.members())
+    seen: set[str] = set()
+    ended = 0
+    for lane in [*router.lanes.values(), *reversed(router.retired_lanes)]:
+        if left <= 0 or lane.durable in seen:
+            continue
+        seen.add(lane.durable)
+        try:
+            info = await js.consumer_info(router.config.stream, lane.durable)
+        except (TimeoutError, nats.errors.Error) as exc:
+            log.warning("drain: reading the backlog of %s: %r", lane.durable, exc)
+            continue
+        busy = sum(member.busy for member in lane.members)
+        count = min(left, info.num_pending + info.num_ack_pending - busy)
+        if count <= 0:
+            continue
+        counts = lane.members[0].pipeline.dead_lettered if lane.members else None
+        if counts is None:
+            counts = router.retired.dead_lettered
+        counts[DL_DRAIN_TIMEOUT] = counts.get(DL_DRAIN_TIMEOUT, 0) + count
+        left -= count
+        ended += count
+    if ended:
+        log.warning("drain: %d deliveries left in the ephemeral stream end as drain_timeout", ended)
+    return ended
+
+
+async def _close(router: JetStreamRouter) -> int:
+    """Flush the last acks and NAKs, read the server's backlog once more, close.
+
+    Answers the deliveries an ephemeral router ended as ``drain_timeout``.
+    """
     nc = router.nc
+    discarded = 0
     if nc is None or nc.is_closed:
-        return
+        return discarded
     try:
         async with asyncio.timeout(CLOSE_TIMEOUT_S):
             await nc.flush()
@@ -144,6 +207,9 @@ async def _close(router: JetStreamRouter) -> None:
         log.warning("drain: could not read the consumers' backlog: %r", exc)
     if router.config.ephemeral:
         js = nc.jetstream(timeout=CLOSE_TIMEOUT_S)
+        discarded = await _discard_backlog(router, js)
+        if router.transport is not None:
+            router.transport.streams_deleted = True
         for stream in (router.config.stream, router.config.dead_letter_stream):
             try:
                 await js.delete_stream(stream)
@@ -154,3 +220,4 @@ async def _close(router: JetStreamRouter) -> None:
             await nc.close()
     except (TimeoutError, nats.errors.Error) as exc:
         log.warning("drain: closing the NATS connection: %r", exc)
+    return discarded

@@ -59,9 +59,11 @@ def router_stats(router: JetStreamRouter) -> RouterStats:
     """The contract's snapshot: intake counters, and delivery counters summed over members.
 
     ``pending`` is ``deliveries - ended``: undelivered events live on the server.
+    Members that left count in the totals, not in the per-subscription list.
     """
-    delivered = retries = 0
-    dead_lettered: dict[str, int] = {}
+    retired = router.retired
+    delivered, retries = retired.delivered, retired.retries
+    dead_lettered: dict[str, int] = dict(retired.dead_lettered)
     subscriptions = []
     for member in router.members():
         pipeline = member.pipeline
@@ -95,7 +97,7 @@ def transport_stats(router: JetStreamRouter) -> JetStreamStats:
     """The transport's counters in ``router`` (zeros for what never started)."""
     out = router.outgoing
     transport = router.transport
-    lanes = list(router.lanes.values())
+    lanes = [*router.lanes.values(), *router.retired_lanes]
     return JetStreamStats(
         stored=out.stored,
         duplicates=out.duplicates,

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 from nats.js import JetStreamContext
 from nats.js import api as js_api
-from nats.js.errors import APIError, BadRequestError
+from nats.js.errors import APIError, BadRequestError, NotFoundError
 
 from daemon.jetstream.config import JetStreamConfig
 from daemon.jetstream.errors import TransportError
@@ -118,16 +118,37 @@ async def ensure_consumer(
     filters: list[str],
     ack_wait_s: float,
     max_ack_pending: int,
-) -> None:
+    deliver_new: bool = False,
+) -> bool:
     """Create (or update) the durable pull consumer ``durable`` on the event stream.
 
+    Answers whether it was created (False: it existed and was updated). A new one
+    starts at the first message of the stream, or, with ``deliver_new``, at the
+    next one stored (a consumer declared after start: what was stored before was
+    not routed to it). An existing one keeps where it starts (JetStream cannot
+    change that), so every process sharing it can declare it alike.
     ``max_deliver`` stays unlimited: the router itself terminates a message after
     its last attempt and dead-letters it, so the server never gives up silently.
     """
+    try:
+        existing: js_api.ConsumerInfo | None = await js.consumer_info(config.stream, durable)
+    except NotFoundError:
+        existing = None
+    except APIError as exc:
+        raise TransportError(
+            f"consumer {durable!r} on stream {config.stream!r}: {exc.description}"
+        ) from exc
+    deliver = js_api.DeliverPolicy.NEW if deliver_new else js_api.DeliverPolicy.ALL
+    start_seq = start_time = None
+    if existing is not None and existing.config.deliver_policy is not None:
+        deliver = existing.config.deliver_policy
+        start_seq, start_time = existing.config.opt_start_seq, existing.config.opt_start_time
     consumer = js_api.ConsumerConfig(
         name=durable,
         durable_name=durable,
-        deliver_policy=js_api.DeliverPolicy.ALL,
+        deliver_policy=deliver,
+        opt_start_seq=start_seq,
+        opt_start_time=start_time,
         ack_policy=js_api.AckPolicy.EXPLICIT,
         ack_wait=ack_wait_s,
         max_deliver=-1,
@@ -142,3 +163,13 @@ async def ensure_consumer(
         raise TransportError(
             f"consumer {durable!r} on stream {config.stream!r}: {exc.description}"
         ) from exc
+    return existing is None
+
+
+async def last_sequence(js: JetStreamContext, config: JetStreamConfig) -> int:
+    """The sequence of the last message stored in the event stream (0 if none yet)."""
+    try:
+        info = await js.stream_info(config.stream)
+    except APIError as exc:
+        raise TransportError(f"stream {config.stream!r}: {exc.description}") from exc
+    return int(info.state.last_seq)

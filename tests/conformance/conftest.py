@@ -10,11 +10,6 @@ from events import Router
 #: Router factory names the contract suite runs against.
 ROUTERS = ["daemon", "coordinator", "jetstream"]
 
-_DRAIN_GIVES_BACK = (
-    "drain gives unfinished deliveries back to the stream (NAK: still pending, redelivered"
-    " to another process or after a restart) instead of dead-lettering them 'drain_timeout';"
-    " tests/jetstream/test_router.py checks that accounting against the server"
-)
 _NO_MAILBOX = (
     "no per-subscription mailbox: events wait in the stream (bounded in bytes, refusing new"
     " ones when full) and publish is bounded by the outgoing buffer, which answers"
@@ -27,11 +22,6 @@ NOT_APPLICABLE: dict[tuple[str, str], str] = {
     ("jetstream", "test_reject_refuses_when_full_and_loses_nothing"): _NO_MAILBOX,
     ("jetstream", "test_reject_is_whole_never_half_delivered"): _NO_MAILBOX,
     ("jetstream", "test_displacing_policies_accept_and_count_the_displaced"): _NO_MAILBOX,
-    ("jetstream", "test_drain_under_load_accounts_what_remained"): _DRAIN_GIVES_BACK,
-    ("jetstream", "test_drain_with_many_subscriptions_and_concurrency"): _DRAIN_GIVES_BACK,
-    ("jetstream", "test_drain_ends_despite_a_handler_that_ignores_cancellation"): (
-        _DRAIN_GIVES_BACK
-    ),
     ("jetstream", "test_a_ghost_delivery_breaks_the_identity_after_drain"): (
         "pending is derived here (undelivered events live on the server, possibly handled by"
         " another process); the drain accounting test compares it with the consumers' counts"

@@ -12,7 +12,12 @@ from events import Category, Event
 
 
 def fresh_config(url: str, **fields: Any) -> JetStreamConfig:
-    """A config on ``url`` in a namespace no other test uses (so tests can run side by side)."""
+    """A config on ``url`` in a namespace no other test uses (so tests can run side by side).
+
+    Streams of 64 MiB: each stream reserves its bound in the server's storage for as
+    long as it exists, and a session's tests leave some behind.
+    """
+    fields.setdefault("max_bytes", 64 * 1024 * 1024)
     return JetStreamConfig(url=url, **fields).in_namespace(secrets.token_hex(4))
 
 
@@ -35,5 +40,15 @@ async def stream_messages(url: str, stream: str) -> list[tuple[str, dict[str, st
             msg = await js.get_msg(stream, seq)
             found.append((msg.subject or "", dict(msg.headers or {}), msg.data or b""))
         return found
+    finally:
+        await nc.close()
+
+
+async def consumer_backlog(url: str, stream: str, durable: str) -> int:
+    """What the server holds for ``durable`` (queued plus un-acked), read separately."""
+    nc = await nats.connect(url)
+    try:
+        info = await nc.jetstream().consumer_info(stream, durable)
+        return info.num_pending + info.num_ack_pending
     finally:
         await nc.close()

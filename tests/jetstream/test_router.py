@@ -166,11 +166,3 @@ def test_the_registry_names_the_variable_when_no_server_is_set(
     with pytest.raises(ArchitectureError) as caught:
         make("jetstream")
     assert "SWITCHYARD_NATS_URL" in str(caught.value)
-
-
-def test_subscribing_after_start_is_refused() -> None:
-    """Consumers are declared at start, so a late subscription is an error, not a silent no-op."""
-    router = JetStreamRouter(JetStreamConfig(url="nats://127.0.0.1:1"))
-    router._started = True  # what start() sets once it connected
-    with pytest.raises(RuntimeError):
-        router.subscribe(Subscription(service="a", pattern="fs.>"), Recorder())
