@@ -34,7 +34,18 @@ def test_compare_daemon_and_jetstream_runs_on_its_own_server(
     monkeypatch.setenv("CI", "true")
     monkeypatch.chdir(ROOT)
     out = tmp_path / "compare.json"
-    argv = ["compare", *SHORT, "--arch", "daemon,jetstream", "--runs", "2", "--warmup", "0.2"]
+    argv = [
+        "compare",
+        *SHORT,
+        "--arch",
+        "daemon,jetstream",
+        "--runs",
+        "2",
+        "--max-runs",
+        "2",
+        "--warmup",
+        "0.2",
+    ]
     code = main([*argv, "--json", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.out + captured.err

@@ -60,7 +60,7 @@ def test_compare_replays_an_imported_trace_scaled_with_your_scenarios(
     code = main([
         "compare", "--trace", str(trace_path), "--scale", "2", "--window", "0:0.5",
         "--scenarios", str(scenarios), "--profile", "tiny", "--arch", "coordinator,daemon",
-        "--runs", "2", "--warmup", "0", "--json", str(out),
+        "--runs", "2", "--max-runs", "2", "--warmup", "0", "--json", str(out),
     ])  # fmt: skip
     captured = capsys.readouterr()
     assert code == 0, captured.out + captured.err
@@ -103,7 +103,8 @@ def test_compare_with_the_example_services(
     out = tmp_path / "compare.json"
     code = main([
         "compare", "--pattern", "steady", "--profile", "light", "--base-rate", "200",
-        "--duration", "0.5", "--arch", "coordinator,daemon", "--runs", "2", "--warmup", "0",
+        "--duration", "0.5", "--arch", "coordinator,daemon", "--runs", "2", "--max-runs", "2",
+        "--warmup", "0",
         "--services", "examples.services:make_handler", "--json", str(out),
     ])  # fmt: skip
     captured = capsys.readouterr()
