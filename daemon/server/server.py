@@ -72,8 +72,15 @@ class FinalReport(msgspec.Struct, frozen=True):
     dead_letter_journal: str
     identity_errors: list[str]
     #: Workers whose handler ignored every cancellation: drain gave up on them, and
-    #: what they hold is still pending (the CLI then exits 1 without waiting for them).
+    #: what they hold is still pending (the CLI then exits without waiting for them).
     abandoned_workers: int = 0
+    #: Accepted deliveries that ended nowhere: not delivered, not in the dead-letter
+    #: file, not left in the event journal for a replay. Non-zero: the CLI exits 3.
+    lost: int = 0
+    #: ``lost`` by cause: ``dead_letter_write_failed``, ``pending_at_exit``.
+    lost_reasons: dict[str, int] = {}
+    #: Failed writes of the dead-letter file over the run (each retried).
+    dead_letter_write_errors: int = 0
 
 
 class ReloadReport(msgspec.Struct, frozen=True):
@@ -210,6 +217,7 @@ class DaemonServer:
             self.router.subscribe(sub, handler)
             self.active[sub.key] = (sub, source)
         await self.router.start()
+        self.dead_letter_journal.start()
         self._spawn(self.health.run(), "lag-watchdog")
         self._spawn(self._sample(), "sampler")
         if self.journal is not None:
@@ -267,17 +275,11 @@ class DaemonServer:
             ):
                 last_ckpt_t = now
                 cut = journal.appended
-                lost_before = self.dead_letter_journal.lost
-                await self._spill()
-                if self.dead_letter_journal.lost == lost_before:
-                    # Only when every journaled event is delivered or spilled: a dead
-                    # letter evicted before it reached the journal must stay replayable.
+                # Only when every journaled event is delivered or its dead letter is on
+                # disk: one whose dead letter could not be written must stay replayable.
+                with contextlib.suppress(OSError):  # logged and counted by the writer
+                    await self.dead_letter_journal.spill()
                     journal.request_checkpoint_nowait(cut)
-
-    async def _spill(self) -> dict[str, int]:
-        counts = await self.dead_letter_journal.spill()
-        self.metrics.dead_letters_spilled = self.dead_letter_journal.spilled
-        return counts
 
     # -- reload --------------------------------------------------------------------
 
@@ -354,14 +356,20 @@ class DaemonServer:
         log.info("draining", timeout_s=timeout)
         report = await self.router.drain(timeout)
         self._log_dead_letter_samples()
-        spilled = await self._spill()
-        lost = self.dead_letter_journal.lost
+        dead = self.dead_letter_journal
+        unwritten = await dead.close()
+        pending = report.stats.pending
         if self.journal is not None:
             cut = self.journal.appended
-            if lost == 0:
+            if unwritten == 0 and pending == 0:
                 # Every journaled event is now delivered or in the dead-letter journal.
                 self.journal.request_checkpoint_nowait(cut)
             await self.journal.close()
+            # Otherwise the journal keeps them all: the next start replays them.
+            lost_reasons = {}
+        else:
+            lost_reasons = {"dead_letter_write_failed": unwritten, "pending_at_exit": pending}
+            lost_reasons = {k: n for k, n in lost_reasons.items() if n}
         self.streams.close_all_nowait()
         for task in self._tasks:
             task.cancel()
@@ -383,14 +391,23 @@ class DaemonServer:
             dead_lettered=stats.dead_lettered,
             dropped=stats.dropped,
             unrouted=stats.unrouted,
-            spilled=spilled,
-            spilled_total=self.dead_letter_journal.spilled,
-            spill_lost=lost,
-            dead_letter_journal=str(self.dead_letter_journal.path),
+            spilled=dict(dead.by_reason),
+            spilled_total=dead.spilled,
+            spill_lost=unwritten,
+            dead_letter_journal=str(dead.path),
             identity_errors=stats.identity_errors(),
             abandoned_workers=report.abandoned_workers,
+            lost=sum(lost_reasons.values()),
+            lost_reasons=lost_reasons,
+            dead_letter_write_errors=dead.errors,
         )
-        log.info("stopped", **msgspec.structs.asdict(self.final))
+        self.metrics.dead_letters_spilled = dead.spilled
+        fields = msgspec.structs.asdict(self.final)
+        if self.final.lost:
+            why = ", ".join(f"{n} {cause}" for cause, n in lost_reasons.items())
+            log.error(f"stopped: {self.final.lost} accepted deliveries lost ({why})", **fields)
+        else:
+            log.info("stopped", **fields)
         return self.final
 
     def _log_dead_letter_samples(self, limit: int = 5) -> None:

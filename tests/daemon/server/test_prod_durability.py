@@ -1,0 +1,126 @@
+"""The daemon as a process loses nothing it accepted: a SIGTERM with a backlog larger
+than the in-memory dead-letter store leaves every accepted event delivered or on disk,
+and a dead-letter file that cannot be written makes it exit 3 and say how many."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from daemon.journal.event_journal import read_dead_letters
+from tests.daemon.server.support import final_report, start_daemon, stop, write_config
+
+pytestmark = pytest.mark.anyio
+
+SLOW = """
+[[handlers]]
+service = "slow"
+pattern = ">"
+factory = "tests.daemon.server.support:recorder"
+args = {{ path = "{tmp}/delivered.txt", delay_ms = 20.0 }}
+policy = {{ mailbox = 100000 }}
+"""
+
+DEAD_WEBHOOK = """
+[[webhooks]]
+service = "gone"
+pattern = ">"
+url = "http://127.0.0.1:{port}/hook"
+policy = {{ mailbox = 100000, concurrency = 4 }}
+"""
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound once, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def offer(base: str, total: int, prefix: str, workers: int = 4) -> list[str]:
+    """POST ``total`` events in batches of 50; answer the ids the daemon accepted (202)."""
+    accepted: list[str] = []
+    per_worker = total // workers
+
+    async def worker(w: int, s: aiohttp.ClientSession) -> None:
+        for start in range(0, per_worker, 50):
+            batch = [
+                {"subject": "fs.file.created", "source": "t", "id": f"{prefix}{w}-{start + i}"}
+                for i in range(50)
+            ]
+            async with s.post(f"{base}/v1/events:batch", json=batch) as resp:
+                if resp.status == 202:
+                    accepted.extend((await resp.json())["accepted"])
+
+    async with aiohttp.ClientSession() as s:
+        await asyncio.gather(*(worker(w, s) for w in range(workers)))
+    return accepted
+
+
+def witnessed(tmp: Path) -> tuple[set[str], set[str]]:
+    """(ids the recorder saw delivered, ids in the dead-letter file)."""
+    path = tmp / "delivered.txt"
+    delivered = set(path.read_text().split()) if path.exists() else set()
+    return delivered, {d.event.id for d in read_dead_letters(tmp / "dead.jsonl")}
+
+
+@pytest.mark.parametrize(
+    ("subscriber", "total"),
+    [("slow-handler", 12_000), ("closed-port-webhook", 22_000)],
+)
+async def test_sigterm_with_a_backlog_beyond_the_store_leaves_every_event_on_disk(
+    tmp_path: Path, anyio_backend: Any, subscriber: str, total: int
+) -> None:
+    """More undelivered events at SIGTERM than the store's 10,000: all are in the file, exit 0."""
+    if anyio_backend[1]:
+        pytest.skip("a process test: one event-loop flavour is enough")
+    extra = (
+        SLOW if subscriber == "slow-handler" else DEAD_WEBHOOK.replace("{port}", str(closed_port()))
+    )
+    proc, base = start_daemon(write_config(tmp_path, extra, drain_s=0.2))
+    try:
+        accepted = await offer(base, total, "b")
+        proc.send_signal(signal.SIGTERM)
+        report = final_report(proc, timeout_s=60.0)
+    finally:
+        stop(proc)
+    delivered, dead = witnessed(tmp_path)
+    assert len(accepted) > 10_000
+    assert set() == set(accepted) - delivered - dead
+    assert (0, 0, {}) == (proc.returncode, report["lost"], report["lost_reasons"])
+    assert len(dead) == report["spilled_total"] > 10_000
+
+
+async def test_a_dead_letter_file_that_cannot_be_written_exits_3_and_says_how_many(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    """The dead-letter directory replaced by a file: writes fail, logged; exit 3 counts them."""
+    if anyio_backend[1]:
+        pytest.skip("a process test: one event-loop flavour is enough")
+    config = write_config(tmp_path, DEAD_WEBHOOK.replace("{port}", str(closed_port())))
+    config.write_text(
+        config.read_text().replace(f"{tmp_path}/dead.jsonl", f"{tmp_path}/dl/dead.jsonl")
+    )
+    blocker = tmp_path / "dl"
+    blocker.write_text("a file where the dead-letter directory should be")
+    proc, base = start_daemon(config)
+    try:
+        accepted = await offer(base, 200, "x")
+        proc.send_signal(signal.SIGTERM)
+        report = final_report(proc, timeout_s=60.0)
+    finally:
+        stop(proc)
+    log = (tmp_path / "daemon.log").read_text()
+    last = log.strip().splitlines()[-1]
+    assert 3 == proc.returncode
+    assert len(accepted) == report["lost"] == report["lost_reasons"]["dead_letter_write_failed"]
+    assert report["dead_letter_write_errors"] > 0
+    assert "dead-letter file write failed" in log
+    assert f"{len(accepted)} accepted deliveries lost" in last
