@@ -152,7 +152,7 @@ async def test_close_counts_what_could_not_be_written_as_lost(tmp_path: Path) ->
     journal = DeadLetterJournal(tmp_path / "blocker" / "dl.jsonl", store, retry_s=0.0)
     store.add(DeadLetter(ev(1), "s", "failed", 3, "boom"))
     store.add(DeadLetter(ev(2), "s", "failed", 3, "boom"))
-    assert (2, 3) == (await journal.close(attempts=3), journal.errors)
+    assert (await journal.close(attempts=3), journal.errors) == (2, 3)
 
 
 async def test_event_journal_groups_fsyncs_and_replays_deduplicated(tmp_path: Path) -> None:

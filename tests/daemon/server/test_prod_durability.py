@@ -94,7 +94,7 @@ async def test_sigterm_with_a_backlog_beyond_the_store_leaves_every_event_on_dis
     delivered, dead = witnessed(tmp_path)
     assert len(accepted) > 10_000
     assert set() == set(accepted) - delivered - dead
-    assert (0, 0, {}) == (proc.returncode, report["lost"], report["lost_reasons"])
+    assert (proc.returncode, report["lost"], report["lost_reasons"]) == (0, 0, {})
     assert len(dead) == report["spilled_total"] > 10_000
 
 
@@ -119,7 +119,7 @@ async def test_a_dead_letter_file_that_cannot_be_written_exits_3_and_says_how_ma
         stop(proc)
     log = (tmp_path / "daemon.log").read_text()
     last = log.strip().splitlines()[-1]
-    assert 3 == proc.returncode
+    assert proc.returncode == 3
     assert len(accepted) == report["lost"] == report["lost_reasons"]["dead_letter_write_failed"]
     assert report["dead_letter_write_errors"] > 0
     assert "dead-letter file write failed" in log
