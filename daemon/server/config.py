@@ -31,6 +31,11 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     client_max_size: int = 4 * 1024 * 1024
     max_batch: int = 10_000
     access_log: bool = False
+    #: An id accepted within this many seconds is not routed again (answered as a duplicate).
+    duplicate_window_s: float = 120.0
+    #: Bounds of the duplicate window's memory; past either, the oldest ids are forgotten early.
+    duplicate_max_ids: int = 1_000_000
+    duplicate_max_bytes: int = 128 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -39,6 +44,12 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigError(f"server.client_max_size must be >= 1024, got {self.client_max_size}")
         if self.max_batch < 1:
             raise ConfigError(f"server.max_batch must be >= 1, got {self.max_batch}")
+        if self.duplicate_window_s < 0:
+            raise ConfigError(
+                f"server.duplicate_window_s must be >= 0, got {self.duplicate_window_s}"
+            )
+        if self.duplicate_max_ids < 1 or self.duplicate_max_bytes < 1:
+            raise ConfigError("server.duplicate_max_ids and duplicate_max_bytes must be >= 1")
 
 
 class SourceLimit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

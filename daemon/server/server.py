@@ -31,6 +31,7 @@ from daemon.server.config import (
     load_config,
     restart_required,
 )
+from daemon.server.duplicates import DuplicateWindow
 from daemon.server.http.app import build_app
 from daemon.server.http.ingress import Ingress
 from daemon.server.http.loop_lag import LagWatchdog
@@ -138,12 +139,18 @@ class DaemonServer:
             if config.journal.enabled
             else None
         )
+        self.duplicates = DuplicateWindow(
+            config.server.duplicate_window_s,
+            max_ids=config.server.duplicate_max_ids,
+            max_bytes=config.server.duplicate_max_bytes,
+        )
         self.ingress = Ingress(
             router,
             self.admission,
             self.metrics,
             max_batch=config.server.max_batch,
             journal=self.journal,
+            duplicates=self.duplicates,
         )
         self.active: dict[str, tuple[Subscription, HandlerConfig | WebhookConfig]] = {}
         self.ready = False
@@ -212,7 +219,13 @@ class DaemonServer:
     # -- start ---------------------------------------------------------------------
 
     async def start(self) -> tuple[str, int]:
-        """Subscribe, start the router, replay the journal, listen; answer (host, port)."""
+        """Subscribe, start the router, replay the journal, listen; answer (host, port).
+
+        Raise ForeignJournalFiles (a ConfigError) before anything starts when the
+        journal's path holds files the journal did not write.
+        """
+        if self.journal is not None:
+            self.journal.check_files()
         for sub, handler, source in self._build(self.loaded):
             self.router.subscribe(sub, handler)
             self.active[sub.key] = (sub, source)
@@ -240,7 +253,8 @@ class DaemonServer:
 
     async def _replay(self, journal: EventJournal) -> None:
         retry_s = self.loaded.config.lifecycle.drain_timeout_s
-        result = await replay(journal, self.router, retry_s)
+        window = self.duplicates
+        result = await replay(journal, self.router, retry_s, window.window_s, window.add_nowait)
         if result.refused:
             log.error("replay refused events; journal kept", refused=result.refused)
         self.replayed = result.published

@@ -192,16 +192,17 @@ async def test_segments_close_at_their_size_and_replay_reads_them_in_order(
     tmp_path: Path,
 ) -> None:
     """Appends past segment_bytes open new files; a later journal replays all of them in order."""
-    journal = EventJournal(tmp_path / "j.jsonl", fsync_interval_s=0.001, segment_bytes=600)
+    journal = EventJournal(tmp_path / "j.jsonl", fsync_interval_s=0.001, segment_bytes=700)
     journal.start()
     for i in range(12):
-        await journal.append_nowait([ev(i, payload=b"x" * 100)])  # 291-byte lines
+        # 291-byte event lines, each write after a 30-byte stamp, behind a 37-byte header
+        await journal.append_nowait([ev(i, payload=b"x" * 100)])
     await journal.close()
     later = EventJournal(tmp_path / "j.jsonl")
-    events, _, _ = later.take_replay()
-    lines = [p.read_bytes().count(b"\n") for p in journal.files()]
+    events = [event for event, _ in later.take_replay()[0]]
+    lines = [p.read_bytes().count(b'"subject"') for p in journal.files()]
     assert (lines, [e.id for e in events]) == (
-        [3, 3, 3, 3],  # closed at the write that reached 600 bytes
+        [3, 3, 3, 3],  # closed at the write that reached 700 bytes
         [f"e{i}" for i in range(12)],
     )
 

@@ -124,3 +124,102 @@ async def test_a_dead_letter_file_that_cannot_be_written_exits_3_and_says_how_ma
     assert report["dead_letter_write_errors"] > 0
     assert "dead-letter file write failed" in log
     assert f"{len(accepted)} accepted deliveries lost" in last
+
+
+JOURNAL_HELD = """
+[journal]
+enabled = true
+path = "{tmp}/journal.jsonl"
+
+[[handlers]]
+service = "held"
+pattern = ">"
+factory = "tests.daemon.server.support:blocked"
+"""
+
+JOURNAL_RECORDING = """
+[journal]
+enabled = true
+path = "{tmp}/journal.jsonl"
+
+[[handlers]]
+service = "rec"
+pattern = ">"
+factory = "tests.daemon.server.support:recorder"
+args = {{ path = "{tmp}/delivered.txt" }}
+"""
+
+
+def with_window(config: Path, window_s: float) -> Path:
+    text = config.read_text().replace(
+        "max_batch = 50", f"max_batch = 50\nduplicate_window_s = {window_s}"
+    )
+    config.write_text(text)
+    return config
+
+
+async def post(s: aiohttp.ClientSession, base: str, event_id: str) -> dict[str, Any]:
+    event = {"subject": "fs.file.created", "source": "t", "id": event_id}
+    async with s.post(f"{base}/v1/events", json=event) as resp:
+        assert resp.status == 202
+        body: dict[str, Any] = await resp.json()
+        return body
+
+
+def crash(proc: Any) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+async def test_a_duplicate_id_is_answered_as_such_before_and_after_a_crash(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    """Resends of an accepted id get "duplicates" (also after kill -9 + replay); delivered once."""
+    if anyio_backend[1]:
+        pytest.skip("a process test: one event-loop flavour is enough")
+    proc, base = start_daemon(with_window(write_config(tmp_path, JOURNAL_HELD), 120))
+    try:
+        async with aiohttp.ClientSession() as s:
+            first = await post(s, base, "a")
+            resent = await post(s, base, "a")
+        crash(proc)
+    finally:
+        stop(proc)
+    proc, base = start_daemon(with_window(write_config(tmp_path, JOURNAL_RECORDING), 120))
+    try:
+        async with aiohttp.ClientSession() as s:
+            after = await post(s, base, "a")
+        proc.send_signal(signal.SIGTERM)
+        report = final_report(proc)
+    finally:
+        stop(proc)
+    assert (first, resent) == ({"accepted": ["a"]}, {"accepted": [], "duplicates": ["a"]})
+    assert after == {"accepted": [], "duplicates": ["a"]}
+    assert ((tmp_path / "delivered.txt").read_text().split(), report["lost"]) == (["a"], 0)
+
+
+async def test_an_id_accepted_again_after_the_window_is_replayed_twice_after_a_crash(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    """Two acceptances of one id, apart by more than the window, both survive kill -9."""
+    if anyio_backend[1]:
+        pytest.skip("a process test: one event-loop flavour is enough")
+    proc, base = start_daemon(with_window(write_config(tmp_path, JOURNAL_HELD), 0.2))
+    try:
+        async with aiohttp.ClientSession() as s:
+            answers = [await post(s, base, "a")]
+            while (len(answers) < 500 and answers[-1] != {"accepted": ["a"]}) or len(answers) == 1:
+                await asyncio.sleep(0.02)  # a bounded poll until the window has passed
+                answers.append(await post(s, base, "a"))
+        crash(proc)
+    finally:
+        stop(proc)
+    proc, base = start_daemon(with_window(write_config(tmp_path, JOURNAL_RECORDING), 0.2))
+    try:
+        proc.send_signal(signal.SIGTERM)
+        report = final_report(proc)
+    finally:
+        stop(proc)
+    accepted = sum(answer == {"accepted": ["a"]} for answer in answers)
+    assert (accepted, (tmp_path / "delivered.txt").read_text().split()) == (2, ["a", "a"])
+    assert (report["delivered"], report["lost"]) == (2, 0)
