@@ -213,6 +213,35 @@ class DaemonConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     handlers: list[HandlerConfig] = []
     webhooks: list[WebhookConfig] = []
 
+    def configured_paths(self) -> dict[str, str]:
+        """Every file path this config names, by the key that names it (one place to add one)."""
+        paths = {
+            "lifecycle.dead_letter_journal": self.lifecycle.dead_letter_journal,
+            "journal.path": self.journal.path,
+        }
+        if self.lifecycle.final_report:
+            paths["lifecycle.final_report"] = self.lifecycle.final_report
+        return paths
+
+
+def check_paths(config: DaemonConfig, config_path: str) -> None:
+    """Refuse a journal path equal to, or a prefix of, another configured path.
+
+    The journal writes ``<path>.<number>`` files and deletes them once their events
+    ended: another file under such a name would be read as a segment. The config
+    file itself counts as a configured path. Raise ConfigError naming both keys.
+    """
+    paths = {**config.configured_paths(), "the config file": config_path}
+    journal = str(Path(paths.pop("journal.path")).resolve())
+    for key, other in paths.items():
+        resolved = str(Path(other).resolve())
+        if resolved.startswith(journal):
+            how = "equal to" if resolved == journal else "a prefix of"
+            raise ConfigError(
+                f"{config_path}: journal.path {config.journal.path!r} is {how} {key}"
+                f" {other!r}: the journal would read or delete that file; choose another path"
+            )
+
 
 class Loaded(msgspec.Struct, frozen=True):
     """A validated config with what it takes to start: subscriptions and handler factories."""
@@ -302,7 +331,8 @@ def restart_required(old: DaemonConfig, new: DaemonConfig) -> list[str]:
 
 
 def validate(config: DaemonConfig, path: str) -> Loaded:
-    """Check what Struct validation alone cannot: subscriptions, factories, unique keys."""
+    """Check what Struct validation alone cannot: paths, subscriptions, factories, unique keys."""
+    check_paths(config, path)
     handler_subs: list[tuple[Subscription, HandlerConfig]] = []
     webhook_subs: list[tuple[Subscription, WebhookConfig]] = []
     seen: set[str] = set()

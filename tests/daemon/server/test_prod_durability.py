@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ import aiohttp
 import pytest
 
 from daemon.journal.event_journal import read_dead_letters
-from tests.daemon.server.support import final_report, start_daemon, stop, write_config
+from tests.daemon.server.support import REPO, final_report, start_daemon, stop, write_config
 
 pytestmark = pytest.mark.anyio
 
@@ -223,3 +225,44 @@ async def test_an_id_accepted_again_after_the_window_is_replayed_twice_after_a_c
     accepted = sum(answer == {"accepted": ["a"]} for answer in answers)
     assert (accepted, (tmp_path / "delivered.txt").read_text().split()) == (2, ["a", "a"])
     assert (report["delivered"], report["lost"]) == (2, 0)
+
+
+def run_daemon(config: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "daemon", "--config", str(config), *args],
+        cwd=REPO,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("names", [["app.log", "app.log.1", "app.log.2"], ["app.log.00000001"]])
+def test_a_journal_path_over_foreign_files_is_refused_and_the_files_are_kept(
+    tmp_path: Path, names: list[str]
+) -> None:
+    """Files the journal did not write at its path: exit 2 naming one, every file intact."""
+    for name in names:
+        (tmp_path / name).write_text(f"{name}: someone else's log line\n")
+    journal = '\n[journal]\nenabled = true\npath = "{tmp}/app.log"\n'
+    done = run_daemon(write_config(tmp_path, journal))
+    kept = {name: (tmp_path / name).read_text() for name in names}
+    assert done.returncode == 2
+    assert f"{tmp_path}/{names[0]}" in done.stderr.decode()
+    assert {name: f"{name}: someone else's log line\n" for name in names} == kept
+
+
+@pytest.mark.parametrize(
+    ("journal_path", "clash"),
+    [
+        ("{tmp}/dead.jsonl", "equal to lifecycle.dead_letter_journal"),
+        ("{tmp}/dead", "a prefix of lifecycle.dead_letter_journal"),
+        ("{tmp}/final", "a prefix of lifecycle.final_report"),
+    ],
+)
+def test_check_config_refuses_a_journal_path_over_another_configured_path(
+    tmp_path: Path, journal_path: str, clash: str
+) -> None:
+    """--check-config exits 2 naming both keys when the journal could take another file."""
+    journal = f'\n[journal]\nenabled = true\npath = "{journal_path}"\n'
+    done = run_daemon(write_config(tmp_path, journal), "--check-config")
+    assert (done.returncode, clash in done.stderr.decode()) == (2, True)
