@@ -94,6 +94,7 @@ class EventJournal:
         router: Router | None = None,
         dead_letters: DeadLetterJournal | None = None,
         reclaim_interval_s: float = 0.05,
+        probe_interval_s: float = 1.0,
     ) -> None:
         if segment_bytes < 1:
             raise ValueError(f"segment_bytes must be >= 1, got {segment_bytes}")
@@ -103,6 +104,7 @@ class EventJournal:
         self.fsync_interval_s = fsync_interval_s
         self.segment_bytes = segment_bytes
         self.reclaim_interval_s = reclaim_interval_s
+        self.probe_interval_s = probe_interval_s
         self.router = router
         self.dead_letters = dead_letters
         self.appended = 0
@@ -243,7 +245,15 @@ class EventJournal:
                 self._wake.clear()
                 if self._closed:
                     break
-                await self._wake.wait()
+                if not self.last_error:
+                    await self._wake.wait()
+                    continue
+                # Failing: probe with a stamp-only write now and then, so the journal
+                # (and readiness) recovers once the disk does, even with no traffic.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.probe_interval_s)
+                if not self._wake.is_set() and not self._closed:
+                    await self._write_buffer()
                 continue
             if self._buffer:
                 if await self._write_buffer():

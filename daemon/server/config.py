@@ -93,8 +93,20 @@ class HealthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     tick_s: float = 0.1
     lag_threshold_s: float = 0.5
+    #: /readyz answers 503 while more than ``refusal_ratio`` of at least
+    #: ``refusal_min_requests`` ingress requests over the last ``refusal_window_s``
+    #: seconds were answered 503 or 429.
+    refusal_window_s: float = 10.0
+    refusal_ratio: float = 0.5
+    refusal_min_requests: int = 20
 
     def __post_init__(self) -> None:
+        if self.refusal_window_s <= 0:
+            raise ConfigError(f"health.refusal_window_s must be > 0, got {self.refusal_window_s}")
+        if not 0.0 <= self.refusal_ratio < 1.0:
+            raise ConfigError(f"health.refusal_ratio must be in [0, 1), got {self.refusal_ratio}")
+        if self.refusal_min_requests < 1:
+            raise ConfigError("health.refusal_min_requests must be >= 1")
         if self.tick_s < 0.005:
             raise ConfigError(f"health.tick_s must be >= 0.005, got {self.tick_s}")
         if self.lag_threshold_s <= 0:

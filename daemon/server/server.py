@@ -25,6 +25,7 @@ from daemon.router.central import CentralRouter, Unsubscribing
 from daemon.server.admission import Admission
 from daemon.server.config import (
     HandlerConfig,
+    HealthConfig,
     Loaded,
     WebhookConfig,
     diff_subscribers,
@@ -37,6 +38,7 @@ from daemon.server.http.ingress import Ingress
 from daemon.server.http.loop_lag import LagWatchdog
 from daemon.server.logs import configure, get_logger
 from daemon.server.metrics import N_BUCKETS, SUB_BUCKETS, LatencyHistogram, ServerMetrics, prefix_of
+from daemon.server.refusals import RefusalWindow, ingress_counts
 from daemon.server.subscribers.inprocess import build_handler
 from daemon.server.subscribers.streams import StreamRegistry
 from daemon.server.subscribers.webhook import WebhookHandler, WebhookPool
@@ -52,6 +54,8 @@ log = get_logger("daemon.server")
 _WALL_CLOCK_FLOOR_NS = 10**18
 #: A stopped daemon forced out by a second signal exits with this code.
 EXIT_FORCED = 1
+#: The routes whose answers count for the readiness probe's refusal window.
+INGRESS_ROUTES = frozenset({"events", "events:batch"})
 
 
 class FinalReport(msgspec.Struct, frozen=True):
@@ -121,6 +125,7 @@ class DaemonServer:
         self.metrics = ServerMetrics()
         self.admission = Admission(config.admission)
         self.health = LagWatchdog(config.health)
+        self.refusals = self._refusal_window(config.health)
         self.webhooks = WebhookPool(config.webhook_client)
         self.streams = StreamRegistry(router, config.streams, self.metrics)
         store = getattr(router, "dead_letters", None)
@@ -166,6 +171,43 @@ class DaemonServer:
         self.app: web.Application | None = None
         self._stop = asyncio.Event()
         self.final: FinalReport | None = None
+
+    @staticmethod
+    def _refusal_window(health: HealthConfig) -> RefusalWindow:
+        return RefusalWindow(
+            health.refusal_window_s, health.refusal_ratio, health.refusal_min_requests
+        )
+
+    def not_ready_reasons(self) -> list[str]:
+        """Why ``/readyz`` answers 503 now (empty: ready). Each reason is one sentence."""
+        reasons = []
+        if not self.ready:
+            reasons.append("draining" if self.stopping else "starting")
+        admission = self.admission
+        if admission.overloaded:
+            reasons.append(f"above high water: {admission.pending} pending of {admission.capacity}")
+        refusing = self.refusals.refusing_nowait()
+        if refusing:
+            reasons.append(refusing)
+        if self.journal is not None and self.journal.failing:
+            reasons.append(f"journal failing: {self.journal.last_error}")
+        dead = self.dead_letter_journal
+        if dead.failing:
+            reasons.append(
+                f"dead-letter file failing ({dead.buffered} held in memory): {dead.last_error}"
+            )
+        return reasons
+
+    def refresh_metrics_nowait(self) -> None:
+        """Copy the counters other components keep into the metrics (before a scrape)."""
+        m = self.metrics
+        dead = self.dead_letter_journal
+        m.dead_letters_spilled = dead.spilled
+        m.dead_letter_write_errors = dead.errors
+        m.journal_errors = self.journal.errors if self.journal is not None else 0
+        m.duplicates = self.duplicates.duplicates
+        m.duplicate_window_shortened = self.duplicates.shortened
+        m.reloads = dict(self.reloads)
 
     # -- subscribers ---------------------------------------------------------------
 
@@ -267,12 +309,17 @@ class DaemonServer:
         cfg = self.loaded.config
         last_rate_t = last_ckpt_t = time.monotonic()
         last = self.router.stats()
+        # The base of the first span: requests answered before the first tick count too.
+        self.refusals.observe_nowait(
+            last_rate_t, *ingress_counts(self.metrics.http, INGRESS_ROUTES)
+        )
         while True:
             await asyncio.sleep(self.admission.config.sample_interval_s)
             stats = self.router.stats()
             self.admission.observe_nowait(stats.pending, self.capacity)
             self.metrics.loop_lag_s = self.health.lag_s
             now = time.monotonic()
+            self.refusals.observe_nowait(now, *ingress_counts(self.metrics.http, INGRESS_ROUTES))
             if now - last_rate_t >= 1.0:
                 dt = now - last_rate_t
                 self.rates = {
@@ -314,6 +361,11 @@ class DaemonServer:
             log.error("reload refused: config invalid; old config kept", error=str(exc))
             self.reloads["refused"] += 1
             return ReloadReport(ok=False, error=str(exc))
+        except Exception as exc:  # unreadable file (a directory, no permission), a factory's bug
+            error = f"{self.loaded.path}: {type(exc).__name__}: {exc}"
+            log.error("reload refused: cannot read the config; old config kept", error=error)
+            self.reloads["refused"] += 1
+            return ReloadReport(ok=False, error=error)
         if self.stopping:
             # Drain owns every subscription now; a swap would race it.
             self.reloads["refused"] += 1
@@ -341,6 +393,8 @@ class DaemonServer:
             self.active[sub.key] = (sub, source)
         self.admission.reconfigure_nowait(new.admission)
         self.health.config = new.health
+        if new.health != old.health:
+            self.refusals = self._refusal_window(new.health)
         configure(new.logging.level, new.logging.format)
         self.loaded = msgspec.structs.replace(self.loaded, config=new)
         ended = await asyncio.gather(*leaving, return_exceptions=True)
@@ -456,6 +510,7 @@ class DaemonServer:
     async def serve(self, on_listening: Any = None) -> FinalReport:
         """Start, run until SIGTERM/SIGINT, shut down. ``on_listening(host, port)`` is called."""
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(_log_loop_exception)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop_nowait)
         loop.add_signal_handler(signal.SIGHUP, self._on_hup)
@@ -464,3 +519,14 @@ class DaemonServer:
             on_listening(host, port)
         await self._stop.wait()
         return await self.shutdown()
+
+
+def _log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """An exception nobody retrieved: one log line in the log's format, never a raw traceback."""
+    exc = context.get("exception")
+    log.error(
+        "unhandled exception in the event loop",
+        message=context.get("message", ""),
+        error=f"{type(exc).__name__}: {exc}" if exc is not None else "",
+        exc_info=exc,
+    )

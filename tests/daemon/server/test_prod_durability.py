@@ -5,6 +5,7 @@ and a dead-letter file that cannot be written makes it exit 3 and say how many."
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import socket
 import subprocess
@@ -266,3 +267,136 @@ def test_check_config_refuses_a_journal_path_over_another_configured_path(
     journal = f'\n[journal]\nenabled = true\npath = "{journal_path}"\n'
     done = run_daemon(write_config(tmp_path, journal), "--check-config")
     assert (done.returncode, clash in done.stderr.decode()) == (2, True)
+
+
+async def get_json(s: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
+    async with s.get(url) as resp:
+        return resp.status, await resp.json()
+
+
+async def poll_ready(s: aiohttp.ClientSession, base: str, status: int) -> dict[str, Any]:
+    """Poll /readyz (bounded) until it answers ``status``; answer its body."""
+    for _ in range(1000):
+        code, body = await get_json(s, f"{base}/readyz")
+        if code == status:
+            result: dict[str, Any] = body
+            return result
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"/readyz never answered {status}")
+
+
+RATE_LIMITED = """
+[admission.sources]
+"t" = {{ rate = 0.001, burst = 1.0 }}
+
+[[handlers]]
+service = "sink"
+pattern = ">"
+factory = "daemon.server.subscribers.simulated:sink"
+"""
+
+
+async def test_readyz_is_503_while_intake_refuses_most_requests(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    """Nearly every request answered 429: /readyz turns 503 and says how many were refused."""
+    if anyio_backend[1]:
+        pytest.skip("a process test: one event-loop flavour is enough")
+    proc, base = start_daemon(write_config(tmp_path, RATE_LIMITED))
+    try:
+        async with aiohttp.ClientSession() as s:
+            before, _ = await get_json(s, f"{base}/readyz")
+            codes = []
+            for i in range(40):
+                event = {"subject": "fs.file.created", "source": "t", "id": f"r{i}"}
+                async with s.post(f"{base}/v1/events", json=event) as resp:
+                    codes.append(resp.status)
+            body = await poll_ready(s, base, 503)
+        proc.send_signal(signal.SIGTERM)
+        final_report(proc)
+    finally:
+        stop(proc)
+    assert (before, codes) == (200, [202] + [429] * 39)
+    # How many fall in the 10-s span depends on the machine's speed: only the shares are fixed.
+    (reason,) = [r for r in body["reasons"] if r.startswith("refusing intake: ")]
+    refused, _, requests = reason.split(": ")[1].split()[:3]
+    assert (int(refused) > int(requests) / 2, reason.endswith("the last 10 s")) == (True, True)
+
+
+FAILING_JOURNAL = """
+[journal]
+enabled = true
+path = "{tmp}/jdir/journal.jsonl"
+
+[[handlers]]
+service = "sink"
+pattern = ">"
+factory = "daemon.server.subscribers.simulated:sink"
+"""
+
+
+async def test_a_failing_journal_is_logged_counted_and_not_ready_until_it_recovers(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    """Journal writes fail: 503 journal_failed, a log line, the counter, /readyz 503; then back."""
+    if anyio_backend[1]:
+        pytest.skip("a process test: one event-loop flavour is enough")
+    proc, base = start_daemon(write_config(tmp_path, FAILING_JOURNAL))
+    jdir = tmp_path / "jdir"
+    try:
+        async with aiohttp.ClientSession() as s:
+            jdir.rmdir()
+            jdir.write_text("a file where the journal's directory was")
+            event = {"subject": "fs.file.created", "source": "t", "id": "j1"}
+            async with s.post(f"{base}/v1/events", json=event) as resp:
+                answered = (resp.status, (await resp.json())["error"])
+            failing = await poll_ready(s, base, 503)
+            async with s.get(f"{base}/metrics") as resp:
+                metrics = await resp.text()
+            jdir.unlink()
+            jdir.mkdir()
+            recovered = await poll_ready(s, base, 200)
+        proc.send_signal(signal.SIGTERM)
+        final_report(proc)
+    finally:
+        stop(proc)
+    errors = [
+        line for line in metrics.splitlines() if line.startswith("switchyard_journal_errors_total")
+    ]
+    assert answered == (503, "journal_failed")
+    assert [r.startswith("journal failing: ") for r in failing["reasons"]] == [True]
+    assert (len(errors), float(errors[0].split()[1]) >= 1) == (1, True)
+    assert "journal write failed" in (tmp_path / "daemon.log").read_text()
+    assert recovered == {"ready": True, "reasons": []}
+
+
+async def test_sighup_on_a_config_path_that_is_a_directory_is_refused_in_one_log_line(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    """An unreadable config at SIGHUP: refused, counted, logged as JSON; no raw traceback."""
+    if anyio_backend[1]:
+        pytest.skip("a process test: one event-loop flavour is enough")
+    config = write_config(tmp_path, RATE_LIMITED)
+    proc, base = start_daemon(config)
+    try:
+        config.unlink()
+        config.mkdir()
+        proc.send_signal(signal.SIGHUP)
+        async with aiohttp.ClientSession() as s:
+            for _ in range(1000):  # bounded poll: SIGHUP is handled asynchronously
+                _, status = await get_json(s, f"{base}/v1/status")
+                if status["reloads"]["refused"]:
+                    break
+                await asyncio.sleep(0.01)
+            async with s.get(f"{base}/metrics") as resp:
+                metrics = await resp.text()
+        proc.send_signal(signal.SIGTERM)
+        final_report(proc)
+    finally:
+        stop(proc)
+    lines = (tmp_path / "daemon.log").read_text().splitlines()
+    refused = [json.loads(line) for line in lines if "reload refused" in line]
+    assert (status["reloads"], proc.returncode) == ({"ok": 0, "refused": 1}, 0)
+    assert ["IsADirectoryError" in entry["error"] for entry in refused] == [True]
+    assert 'switchyard_reloads_total{outcome="refused"} 1.0' in metrics
+    assert [line for line in lines if not line.startswith("{")] == []
