@@ -117,9 +117,12 @@ class DuplicateWindow:
         now = self.clock()
         self.expire_nowait(now)
         at, window_s = self._at, self.window_s
+        order_append = self._order.append
         taken: list[Event] = []
         refused: list[tuple[int, Ack]] = []
         duplicates: list[Event] = []
+        id_bytes = 0
+        # add_nowait inlined, its bounds checked once after the loop: this runs per event.
         for index, event in enumerate(events):
             event_id = event.id
             seen = at.get(event_id)
@@ -129,8 +132,14 @@ class DuplicateWindow:
             ack = publish(event)
             if ack.ok:
                 taken.append(event)
-                self.add_nowait(event_id, now)
+                at[event_id] = now
+                order_append((now, event_id))
+                id_bytes += len(event_id)
             else:
                 refused.append((index, ack))
+        self.bytes += id_bytes + ENTRY_OVERHEAD * len(taken)
+        while self.bytes > self.max_bytes or len(self._order) > self.max_ids:
+            self._pop_oldest_nowait()
+            self.shortened += 1
         self.duplicates += len(duplicates)
         return taken, refused, duplicates
