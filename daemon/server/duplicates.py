@@ -49,7 +49,10 @@ class DuplicateWindow:
         self.max_bytes = max_bytes
         self.clock = clock
         self._at: dict[str, float] = {}
-        self._order: deque[tuple[float, str]] = deque()
+        # Two parallel deques, not one of tuples: a tuple per id would be a GC-tracked
+        # allocation per accepted event, which the collector then keeps walking.
+        self._times: deque[float] = deque()
+        self._ids: deque[str] = deque()
         self.bytes = 0
         self.duplicates = 0  # resends refused (counted by the caller's metric)
         self.shortened = 0  # ids forgotten early because a bound was hit
@@ -58,15 +61,15 @@ class DuplicateWindow:
         return len(self._at)
 
     def _pop_oldest_nowait(self) -> None:
-        at, event_id = self._order.popleft()
+        at, event_id = self._times.popleft(), self._ids.popleft()
         self.bytes -= len(event_id) + ENTRY_OVERHEAD
         if self._at.get(event_id) == at:
             del self._at[event_id]
 
     def expire_nowait(self, now: float) -> None:
         """Forget ids accepted more than ``window_s`` before ``now``."""
-        order, horizon = self._order, now - self.window_s
-        while order and order[0][0] <= horizon:
+        times, horizon = self._times, now - self.window_s
+        while times and times[0] <= horizon:
             self._pop_oldest_nowait()
 
     def contains_nowait(self, event_id: str, now: float) -> bool:
@@ -77,9 +80,10 @@ class DuplicateWindow:
     def add_nowait(self, event_id: str, at: float) -> None:
         """Record ``event_id`` as accepted at ``at`` (evicting the oldest past a bound)."""
         self._at[event_id] = at
-        self._order.append((at, event_id))
+        self._times.append(at)
+        self._ids.append(event_id)
         self.bytes += len(event_id) + ENTRY_OVERHEAD
-        while self.bytes > self.max_bytes or len(self._order) > self.max_ids:
+        while self.bytes > self.max_bytes or len(self._ids) > self.max_ids:
             self._pop_oldest_nowait()
             self.shortened += 1
 
@@ -95,7 +99,7 @@ class DuplicateWindow:
     def publish_one_nowait(self, event: Event, publish: Callable[[Event], Ack]) -> Ack | None:
         """Publish ``event`` unless its id is in the window; None: it is a duplicate."""
         now = self.clock()
-        if self._order and self._order[0][0] <= now - self.window_s:
+        if self._times and self._times[0] <= now - self.window_s:
             self.expire_nowait(now)
         at = self._at.get(event.id)
         if at is not None and now - at < self.window_s:
@@ -117,7 +121,7 @@ class DuplicateWindow:
         now = self.clock()
         self.expire_nowait(now)
         at, window_s = self._at, self.window_s
-        order_append = self._order.append
+        times_append, ids_append = self._times.append, self._ids.append
         taken: list[Event] = []
         refused: list[tuple[int, Ack]] = []
         duplicates: list[Event] = []
@@ -133,12 +137,13 @@ class DuplicateWindow:
             if ack.ok:
                 taken.append(event)
                 at[event_id] = now
-                order_append((now, event_id))
+                times_append(now)
+                ids_append(event_id)
                 id_bytes += len(event_id)
             else:
                 refused.append((index, ack))
         self.bytes += id_bytes + ENTRY_OVERHEAD * len(taken)
-        while self.bytes > self.max_bytes or len(self._order) > self.max_ids:
+        while self.bytes > self.max_bytes or len(self._ids) > self.max_ids:
             self._pop_oldest_nowait()
             self.shortened += 1
         self.duplicates += len(duplicates)
