@@ -39,18 +39,25 @@ DROP_OVERFLOW = "overflow"
 
 
 class DeadLetterStore:
-    """A bounded in-memory store; the oldest entry is evicted (and counted) when full."""
+    """A bounded in-memory store; the oldest entry is evicted (and counted) when full.
+
+    ``sink``, when set, is handed every entry as it is added (the daemon's
+    dead-letter file), so the store itself need only be a view of recent ones.
+    """
 
     def __init__(self, capacity: int = 10_000) -> None:
         if capacity < 1:
             raise ValueError(f"dead-letter capacity must be >= 1, got {capacity}")
         self.entries: deque[DeadLetter] = deque(maxlen=capacity)
         self.evicted = 0
+        self.sink: Callable[[DeadLetter], None] | None = None
 
     def add(self, entry: DeadLetter) -> None:
         if len(self.entries) == self.entries.maxlen:
             self.evicted += 1
         self.entries.append(entry)
+        if self.sink is not None:
+            self.sink(entry)
 
     def __len__(self) -> int:
         return len(self.entries)

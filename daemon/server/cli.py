@@ -1,10 +1,6 @@
 """``python -m daemon --config configs/daemon.toml``: run the production daemon on uvloop.
 
-Exit codes: 0 after a graceful shutdown (and for a valid ``--check-config``),
-2 for a bad command line or config (the message names the field), 1 when the
-daemon cannot start (e.g. the port is taken), a second signal forced it out, or
-drain gave up on workers whose handlers ignore cancellation (the final report counts
-them as ``abandoned_workers``; their deliveries are still pending).
+Exit codes are listed in :data:`EXIT_CODES` (and in ``--help``).
 """
 
 from __future__ import annotations
@@ -29,11 +25,26 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+EXIT_LOST = 3
+
+EXIT_CODES = f"""exit codes:
+  {EXIT_OK}  graceful shutdown: every accepted event ended delivered, in the dead-letter
+     file, or (journal on) in the event journal for the next start to replay;
+     also a valid --check-config
+  {EXIT_FAILED}  cannot start (e.g. the port is taken), or a second signal forced it out
+  {EXIT_CONFIG}  bad command line or config (the message names the field or file),
+     including a journal path over files the journal did not write
+  {EXIT_LOST}  something accepted was lost: the final report's "lost" counts it and
+     "lost_reasons" says why (the dead-letter file could not be written, or drain
+     gave up on workers whose handlers ignore cancellation, without a journal)"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m daemon", description="Switchyard's centralised router, served over HTTP."
+        prog="python -m daemon",
+        description="Switchyard's centralised router, served over HTTP.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--config", default=str(CONFIG_DIR / "daemon.toml"), help="the daemon's TOML config"
@@ -70,8 +81,15 @@ async def _serve(loaded: Loaded, host: str | None, port: int | None) -> FinalRep
         # too, which never end: report now and leave without waiting for them.
         _emit(final, loaded)
         sys.stderr.flush()
-        os._exit(EXIT_FAILED)
+        os._exit(exit_code(final))
     return final
+
+
+def exit_code(final: FinalReport) -> int:
+    """3 when anything accepted was lost, 1 when drain abandoned workers, else 0."""
+    if final.lost:
+        return EXIT_LOST
+    return EXIT_FAILED if final.abandoned_workers else EXIT_OK
 
 
 def _emit(final: FinalReport, loaded: Loaded) -> None:
@@ -116,4 +134,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: cannot start: {exc}", file=sys.stderr)
         return EXIT_FAILED
     _emit(final, loaded)
-    return EXIT_OK
+    return exit_code(final)

@@ -31,6 +31,11 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     client_max_size: int = 4 * 1024 * 1024
     max_batch: int = 10_000
     access_log: bool = False
+    #: An id accepted within this many seconds is not routed again (answered as a duplicate).
+    duplicate_window_s: float = 120.0
+    #: Bounds of the duplicate window's memory; past either, the oldest ids are forgotten early.
+    duplicate_max_ids: int = 1_000_000
+    duplicate_max_bytes: int = 128 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -39,6 +44,12 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigError(f"server.client_max_size must be >= 1024, got {self.client_max_size}")
         if self.max_batch < 1:
             raise ConfigError(f"server.max_batch must be >= 1, got {self.max_batch}")
+        if self.duplicate_window_s < 0:
+            raise ConfigError(
+                f"server.duplicate_window_s must be >= 0, got {self.duplicate_window_s}"
+            )
+        if self.duplicate_max_ids < 1 or self.duplicate_max_bytes < 1:
+            raise ConfigError("server.duplicate_max_ids and duplicate_max_bytes must be >= 1")
 
 
 class SourceLimit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -82,8 +93,20 @@ class HealthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     tick_s: float = 0.1
     lag_threshold_s: float = 0.5
+    #: /readyz answers 503 while more than ``refusal_ratio`` of at least
+    #: ``refusal_min_requests`` ingress requests over the last ``refusal_window_s``
+    #: seconds were answered 503 or 429.
+    refusal_window_s: float = 10.0
+    refusal_ratio: float = 0.5
+    refusal_min_requests: int = 20
 
     def __post_init__(self) -> None:
+        if self.refusal_window_s <= 0:
+            raise ConfigError(f"health.refusal_window_s must be > 0, got {self.refusal_window_s}")
+        if not 0.0 <= self.refusal_ratio < 1.0:
+            raise ConfigError(f"health.refusal_ratio must be in [0, 1), got {self.refusal_ratio}")
+        if self.refusal_min_requests < 1:
+            raise ConfigError("health.refusal_min_requests must be >= 1")
         if self.tick_s < 0.005:
             raise ConfigError(f"health.tick_s must be >= 0.005, got {self.tick_s}")
         if self.lag_threshold_s <= 0:
@@ -202,6 +225,35 @@ class DaemonConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     handlers: list[HandlerConfig] = []
     webhooks: list[WebhookConfig] = []
 
+    def configured_paths(self) -> dict[str, str]:
+        """Every file path this config names, by the key that names it (one place to add one)."""
+        paths = {
+            "lifecycle.dead_letter_journal": self.lifecycle.dead_letter_journal,
+            "journal.path": self.journal.path,
+        }
+        if self.lifecycle.final_report:
+            paths["lifecycle.final_report"] = self.lifecycle.final_report
+        return paths
+
+
+def check_paths(config: DaemonConfig, config_path: str) -> None:
+    """Refuse a journal path equal to, or a prefix of, another configured path.
+
+    The journal writes ``<path>.<number>`` files and deletes them once their events
+    ended: another file under such a name would be read as a segment. The config
+    file itself counts as a configured path. Raise ConfigError naming both keys.
+    """
+    paths = {**config.configured_paths(), "the config file": config_path}
+    journal = str(Path(paths.pop("journal.path")).resolve())
+    for key, other in paths.items():
+        resolved = str(Path(other).resolve())
+        if resolved.startswith(journal):
+            how = "equal to" if resolved == journal else "a prefix of"
+            raise ConfigError(
+                f"{config_path}: journal.path {config.journal.path!r} is {how} {key}"
+                f" {other!r}: the journal would read or delete that file; choose another path"
+            )
+
 
 class Loaded(msgspec.Struct, frozen=True):
     """A validated config with what it takes to start: subscriptions and handler factories."""
@@ -291,7 +343,8 @@ def restart_required(old: DaemonConfig, new: DaemonConfig) -> list[str]:
 
 
 def validate(config: DaemonConfig, path: str) -> Loaded:
-    """Check what Struct validation alone cannot: subscriptions, factories, unique keys."""
+    """Check what Struct validation alone cannot: paths, subscriptions, factories, unique keys."""
+    check_paths(config, path)
     handler_subs: list[tuple[Subscription, HandlerConfig]] = []
     webhook_subs: list[tuple[Subscription, WebhookConfig]] = []
     seen: set[str] = set()

@@ -143,6 +143,11 @@ class ServerMetrics:
         self.journal_replayed = 0
         self.journal_fsyncs = 0
         self.dead_letters_spilled = 0
+        self.dead_letter_write_errors = 0
+        self.journal_errors = 0
+        self.duplicates = 0
+        self.duplicate_window_shortened = 0
+        self.reloads: dict[str, int] = {}
 
     def count_request(self, route: str, code: int, elapsed_ns: int) -> None:
         key = (route, code)
@@ -232,6 +237,32 @@ class DaemonCollector(Collector):
             "Dead letters written to the dead-letter journal",
             m.dead_letters_spilled,
         )
+        yield CounterMetricFamily(
+            "switchyard_dead_letter_write_errors",
+            "Failed writes of the dead-letter file (each retried; data kept in memory)",
+            m.dead_letter_write_errors,
+        )
+        yield CounterMetricFamily(
+            "switchyard_journal_errors",
+            "Failed event-journal writes (their requests answered 503 journal_failed)",
+            m.journal_errors,
+        )
+        yield CounterMetricFamily(
+            "switchyard_ingress_duplicates",
+            "Events not routed because their id was accepted within the duplicate window",
+            m.duplicates,
+        )
+        yield CounterMetricFamily(
+            "switchyard_duplicate_window_shortened",
+            "Ids forgotten before their duplicate window ended (a memory bound was hit)",
+            m.duplicate_window_shortened,
+        )
+        reloads = CounterMetricFamily(
+            "switchyard_reloads", "SIGHUP config reloads by outcome", labels=["outcome"]
+        )
+        for outcome, n in sorted(m.reloads.items()):
+            reloads.add_metric([outcome], n)
+        yield reloads
         yield GaugeMetricFamily(
             "switchyard_event_loop_lag_seconds", "Last measured event-loop lag", m.loop_lag_s
         )

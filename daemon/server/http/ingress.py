@@ -21,6 +21,7 @@ from aiohttp import web
 
 from daemon.journal.event_journal import EventJournal
 from daemon.server.admission import DRAINING, OVERLOADED, RATE_LIMITED, Admission
+from daemon.server.duplicates import DuplicateWindow
 from daemon.server.http.errors import IngressError, from_exception
 from daemon.server.http.wire import (
     DECODERS,
@@ -64,13 +65,16 @@ class Ingress:
         *,
         max_batch: int,
         journal: EventJournal | None = None,
+        duplicates: DuplicateWindow | None = None,
     ) -> None:
         self.router = router
+        self.duplicates = duplicates if duplicates is not None else DuplicateWindow(120.0)
         self.admission = admission
         self.metrics = metrics
         self.max_batch = max_batch
         self.journal = journal
-        self._id_prefix = os.urandom(4).hex()
+        # 64 random bits per process: server-made ids stay unique across restarts.
+        self._id_prefix = os.urandom(8).hex()
         self._ids = itertools.count(1)
         self._subjects: dict[str, tuple[str, str, Category | None]] = {}
 
@@ -137,6 +141,8 @@ class Ingress:
         event_id = item.id
         if event_id is None:
             event_id = f"{self._id_prefix}-{next(self._ids):x}"
+            while event_id in self.duplicates:  # a client sent this id first
+                event_id = f"{self._id_prefix}-{next(self._ids):x}"
         # Positional, in Event's field order: measurably cheaper than keywords per event.
         return Event(
             event_id,
@@ -221,11 +227,14 @@ class Ingress:
         says so, and the OpenAPI document tells clients to resend the same event
         ids (which subscribers dedupe on) rather than new ones.
         """
-        if self.journal is None or not events:
+        if self.journal is None:
             return
         try:
+            # Even with no event: a duplicate's answer waits for the write that
+            # holds its first copy (a barrier), so "accepted" always means durable.
             await self.journal.append_nowait(events)
         except OSError as exc:
+            self.duplicates.forget_nowait(e.id for e in events)  # a resend must route
             raise IngressError(
                 503,
                 "journal_failed",
@@ -247,11 +256,14 @@ class Ingress:
                 body = await request.read()
             except web.HTTPRequestEntityTooLarge as exc:
                 raise IngressError(413, "too_large", f"body too large: {exc.text}") from None
-            event = self._publish_one_nowait(self._decode_nowait(decoders, body, False))
+            event, fresh = self._publish_one_nowait(self._decode_nowait(decoders, body, False))
             if self.journal is not None:
-                await self._durable([event])
+                await self._durable([event] if fresh else [])
             # The one-id answer spelled out: cheaper than building an Accepted struct.
-            response = self._raw_answer(b'{"accepted":[' + _encoder.encode(event.id) + b"]}")
+            if fresh:
+                response = self._raw_answer(b'{"accepted":[' + _encoder.encode(event.id) + b"]}")
+            else:
+                response = self._answer(Accepted([], duplicates=[event.id]))
         except IngressError as exc:
             response = from_exception(exc)
         self.metrics.count_request("events", response.status, time.perf_counter_ns() - t0)
@@ -265,19 +277,25 @@ class Ingress:
                 body = await request.read()
             except web.HTTPRequestEntityTooLarge as exc:
                 raise IngressError(413, "too_large", f"body too large: {exc.text}") from None
-            taken, rejected = self._publish_batch_nowait(self._decode_nowait(decoders, body, True))
+            taken, rejected, dups = self._publish_batch_nowait(
+                self._decode_nowait(decoders, body, True)
+            )
             if self.journal is not None:
                 await self._durable(taken)
-            response = self._answer(Accepted([event.id for event in taken], rejected))
+            response = self._answer(Accepted([event.id for event in taken], rejected, dups))
         except IngressError as exc:
             response = from_exception(exc)
         self.metrics.count_request("events:batch", response.status, time.perf_counter_ns() - t0)
         return response
 
-    def _publish_one_nowait(self, item: IngressEvent | Event) -> Event:
+    def _publish_one_nowait(self, item: IngressEvent | Event) -> tuple[Event, bool]:
+        """Publish one event; answer it and False when it is a duplicate (not routed)."""
         event = self.to_event(item)
         self._admit([event])
-        ack = self.router.publish(event)
+        ack = self.duplicates.publish_one_nowait(event, self.router.publish)
+        if ack is None:
+            self.metrics.count_ingress(self._subject_info(event.subject)[1], "duplicate")
+            return event, False
         if not ack.ok:
             self.metrics.count_ingress(self._subject_info(event.subject)[1], ack.reason)
             raise self._unavailable(ack.reason)
@@ -285,12 +303,12 @@ class Ingress:
         accepted[event.subject] += 1  # a Counter: missing keys count from 0
         if len(accepted) > 65_536:
             self.metrics.fold_accepted()  # bounded: clients choose subjects
-        return event
+        return event, True
 
     def _publish_batch_nowait(
         self, items: list[IngressEvent | Event]
-    ) -> tuple[list[Event], list[Rejected]]:
-        """Validate all, admit all, then publish each; answer (accepted, refused items)."""
+    ) -> tuple[list[Event], list[Rejected], list[str]]:
+        """Validate all, admit all, then publish each; answer (accepted, refused, duplicate ids)."""
         if not items:
             raise IngressError(422, "empty_batch", "a batch must hold at least one event")
         if len(items) > self.max_batch:
@@ -300,24 +318,17 @@ class Ingress:
         to_event = self.to_event
         events = [to_event(item, i) for i, item in enumerate(items)]
         self._admit(events)
-        publish = self.router.publish
-        acks = [publish(event) for event in events]
-        rejected = [
-            Rejected(index, events[index].id, ack.reason)
-            for index, ack in enumerate(acks)
-            if not ack.ok
-        ]
-        if rejected:
-            for r in rejected:
-                subject = events[r.index].subject
-                self.metrics.count_ingress(self._subject_info(subject)[1], r.reason)
-            taken = [event for event, ack in zip(events, acks, strict=True) if ack.ok]
-        else:
-            taken = events
+        taken, refused, duplicates = self.duplicates.publish_nowait(events, self.router.publish)
+        rejected = [Rejected(index, events[index].id, ack.reason) for index, ack in refused]
+        for r in rejected:
+            subject = events[r.index].subject
+            self.metrics.count_ingress(self._subject_info(subject)[1], r.reason)
+        for d in duplicates:
+            self.metrics.count_ingress(self._subject_info(d.subject)[1], "duplicate")
         self.metrics.count_accepted(map(_SUBJECT, taken))
-        if not taken:
+        if not taken and not duplicates:
             raise self._unavailable(rejected[0].reason)
-        return taken, rejected
+        return taken, rejected, [d.id for d in duplicates]
 
     @staticmethod
     def _raw_answer(body: bytes) -> web.Response:

@@ -57,15 +57,9 @@ class Ops:
         return _json(status, body)
 
     def readiness(self) -> tuple[bool, list[str]]:
-        """Ready when subscriptions are loaded, not draining, and below high water."""
-        s = self.server
-        reasons = []
-        if not s.ready:
-            reasons.append("draining" if s.stopping else "starting")
-        if s.admission.overloaded:
-            reasons.append(
-                f"above high water: {s.admission.pending} pending of {s.admission.capacity}"
-            )
+        """Ready when started, not draining, below high water, not refusing most intake,
+        and the journal and dead-letter file are writing (``DaemonServer.not_ready_reasons``)."""
+        reasons = self.server.not_ready_reasons()
         return not reasons, reasons
 
     async def readyz(self, request: web.Request) -> web.Response:
@@ -77,6 +71,7 @@ class Ops:
 
     async def metrics(self, request: web.Request) -> web.Response:
         t0 = time.perf_counter_ns()
+        self.server.refresh_metrics_nowait()
         body = exposition(self.registry)
         self._count("metrics", 200, t0)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -132,6 +127,8 @@ class Ops:
                 "store": stats.dead_letter_store,
                 "by_reason": stats.dead_lettered,
                 "spilled": s.dead_letter_journal.spilled,
+                "write_errors": s.dead_letter_journal.errors,
+                "buffered": s.dead_letter_journal.buffered,
                 "recent": recent,
             },
             "ingress": [
@@ -158,6 +155,7 @@ class Ops:
                 "segments_closed": s.journal.segments_closed,
                 "segments_deleted": s.journal.segments_deleted,
                 "segments_kept": s.journal.segments_kept,
+                "errors": s.journal.errors,
                 "replayed": s.replayed,
             },
         }
