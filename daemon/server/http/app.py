@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from daemon.server.http.guard import AccessCollector, guard_middleware, hide_server_version
 from daemon.server.http.ops import Ops
 from daemon.server.http.stream import subscribe
 
@@ -14,7 +15,12 @@ if TYPE_CHECKING:
 
 
 def build_app(server: DaemonServer) -> web.Application:
-    """Routes bound to ``server``; ``client_max_size`` caps request bodies (413)."""
+    """Routes bound to ``server``; ``client_max_size`` caps request bodies (413).
+
+    Every route is guarded (Host, Origin, token, monitor) by the permission class
+    ``daemon.server.http.guard.ENDPOINTS`` gives its path.
+    """
+    hide_server_version()
     app = web.Application(client_max_size=server.loaded.config.server.client_max_size)
     ops = Ops(server)
     ingress = server.ingress
@@ -30,4 +36,6 @@ def build_app(server: DaemonServer) -> web.Application:
     app.router.add_get("/metrics", ops.metrics)
     app.router.add_get("/v1/status", ops.status)
     app.router.add_get("/openapi.json", ops.openapi)
+    app.middlewares.append(guard_middleware(server.access))
+    ops.registry.register(AccessCollector(server.access))
     return app
