@@ -2,7 +2,8 @@
 
 A token is known only by the SHA-256 of its UTF-8 bytes (``[[auth.tokens]]``); a
 request's token is hashed and compared with every configured digest in constant
-time. A principal may publish to a subject its ``publish`` patterns match, and
+time, and a header that passed is remembered so a client's later requests skip the
+hash. A principal may publish to a subject its ``publish`` patterns match, and
 subscribe with a pattern only when one of its ``subscribe`` patterns covers it
 (every subject the asked pattern matches, the allowed one matches too). With auth
 off every request is the principal ``anonymous``, allowed everything.
@@ -23,6 +24,8 @@ from events.subjects import tokens_match, validate_pattern
 
 #: Subjects whose verdict a principal caches (clients choose subjects: bounded).
 VERDICT_CACHE = 4096
+#: Authorization headers already verified, kept to skip hashing on later requests.
+VERIFIED_CACHE = 256
 
 
 def digest(token: str) -> str:
@@ -114,6 +117,10 @@ class Authenticator:
         self.config = config
         self.principals = [Principal.of(t) for t in config.tokens]
         self.digests = [t.sha256.encode() for t in config.tokens]
+        #: Headers that authenticated, by the whole header. Only successes are kept, so
+        #: guesses cannot fill it; a hit is one probe of a hash table whose string hash is
+        #: keyed per process, so its timing says nothing about how close a guess came.
+        self.verified: dict[str, Principal] = {}
 
     def reconfigure_nowait(self, config: AuthConfig) -> bool:
         """Swap the tokens in (SIGHUP); False, and nothing changed, when ``enabled`` differs.
@@ -130,15 +137,24 @@ class Authenticator:
         """The principal of ``Authorization: Bearer <token>``; anonymous when auth is off."""
         if not self.enabled:
             return EVERYONE
-        if header is None or header[:7].lower() != "bearer ":
+        if header is None:
+            return None
+        known = self.verified.get(header)
+        if known is not None:
+            return known
+        if header[:7].lower() != "bearer ":
             return None
         asked = hashlib.sha256(header[7:].strip().encode()).hexdigest().encode()
         found: Principal | None = None
         # Every digest is compared, with no early exit: the time taken says nothing
         # about which token, if any, matched.
-        for principal, known in zip(self.principals, self.digests, strict=True):
-            if hmac.compare_digest(asked, known):
+        for principal, expected in zip(self.principals, self.digests, strict=True):
+            if hmac.compare_digest(asked, expected):
                 found = principal
+        if found is not None:
+            if len(self.verified) >= VERIFIED_CACHE:
+                self.verified.clear()
+            self.verified[header] = found
         return found
 
 
