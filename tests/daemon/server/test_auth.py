@@ -104,13 +104,16 @@ def test_authenticator_maps_bearer_tokens_to_principals() -> None:
 
 
 def test_reload_swaps_tokens_but_never_turns_auth_off() -> None:
-    """A reload with other tokens applies; one that would switch auth off is ignored."""
+    """A reload with other tokens applies (a token verified before is forgotten); one that
+    would switch auth off is ignored."""
     auth = Authenticator(AuthConfig(enabled=True, tokens=[TokenConfig("a", DIGEST)]))
+    before = auth.authenticate_nowait(f"Bearer {TOKEN}")
     other = TokenConfig("b", digest("other"))
     swapped = auth.reconfigure_nowait(AuthConfig(enabled=True, tokens=[other]))
     refused = auth.reconfigure_nowait(AuthConfig(enabled=False))
-    principal = auth.authenticate_nowait("Bearer other")
-    assert (swapped, refused, principal.name if principal else None) == (True, False, "b")
+    after = [auth.authenticate_nowait(h) for h in (f"Bearer {TOKEN}", "Bearer other")]
+    names = [p.name if p else None for p in (before, *after)]
+    assert (swapped, refused, names) == (True, False, ["a", None, "b"])
 
 
 @pytest.mark.parametrize(
