@@ -88,8 +88,9 @@ class AdmissionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     default_limit: RateLimit | None = None
     #: Token buckets by principal: a token's name, or ``anonymous`` while auth is off.
     principals: dict[str, RateLimit] = {}
-    #: WebSocket streams one principal may hold open at once (429 past it).
-    max_streams_per_principal: int = 16
+    #: WebSocket streams one principal may hold open at once (429 past it); None: only
+    #: ``streams.max_streams`` bounds them (with auth off every client is one principal).
+    max_streams_per_principal: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.high_water <= 1.0:
@@ -100,7 +101,7 @@ class AdmissionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigError(
                 f"admission.sample_interval_s must be > 0, got {self.sample_interval_s}"
             )
-        if self.max_streams_per_principal < 1:
+        if self.max_streams_per_principal is not None and self.max_streams_per_principal < 1:
             raise ConfigError("admission.max_streams_per_principal must be >= 1")
 
 

@@ -169,10 +169,10 @@ class Access:
             " (no subscribe pattern of it covers every subject this one matches)",
         )
 
-    def open_stream_nowait(self, principal: str, limit: int) -> bool:
+    def open_stream_nowait(self, principal: str, limit: int | None) -> bool:
         """Count a stream of ``principal``; False (nothing counted) when it has ``limit``."""
         held = self.streams.get(principal, 0)
-        if held >= limit:
+        if limit is not None and held >= limit:
             self.refuse_nowait("streams")
             return False
         self.streams[principal] = held + 1
