@@ -136,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if refusal:
         print(f"error: {refusal}", file=sys.stderr)
         return EXIT_CONFIG
+    if exposure_refusal(host, loaded.config.auth, insecure=False):
+        print(f"warning: --insecure: {host!r} is served without authentication", file=sys.stderr)
     if args.check_config:
         subs = len(loaded.handler_subs) + len(loaded.webhook_subs)
         print(f"{args.config}: valid ({subs} subscriptions)")
