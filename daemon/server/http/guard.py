@@ -1,13 +1,13 @@
-"""Who may reach which endpoint: the permission table, Host and Origin checks, the middleware.
+"""Who may reach which endpoint: the permission table, Host and Origin checks, the guard.
 
-Every request passes :func:`guard_middleware` first: a ``Host`` this daemon does not
+Every route is registered wrapped by :func:`guarded`: a ``Host`` this daemon does not
 serve answers 421 (DNS rebinding), a WebSocket upgrade from an ``Origin`` not allowed
 answers 403, then the endpoint's class in :data:`ENDPOINTS` decides: ``open`` needs
 nothing, everything else a valid bearer token (401), ``monitor`` also the token's
-``monitor`` flag (403). Publish and subscribe permissions depend on the subjects and
-the pattern, so the ingress and the stream endpoint ask :class:`Access` once they know
-them. The authenticated :class:`~daemon.server.auth.Principal` rides on the request
-under :data:`PRINCIPAL`.
+``monitor`` flag (403). A path no route serves gets aiohttp's 404, unguarded. Publish
+and subscribe permissions depend on the subjects and the pattern, so the ingress and
+the stream endpoint ask :class:`Access` once they know them. The authenticated
+:class:`~daemon.server.auth.Principal` rides on the request under :data:`PRINCIPAL`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from aiohttp import web, web_response
-from aiohttp.typedefs import Middleware
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -214,19 +213,18 @@ def _unauthenticated(request: web.Request, header: str | None) -> web.Response:
     return response
 
 
-def endpoint_class(resource: web.AbstractResource | None) -> str:
-    """The :data:`ENDPOINTS` class of a route's resource (None: no route matched)."""
-    return TOKEN if resource is None else ENDPOINTS.get(resource.canonical, TOKEN)
+def guarded(access: Access, path: str, handler: Handler) -> Handler:
+    """``handler`` behind the Host, Origin, token and monitor checks :data:`ENDPOINTS`
+    names for ``path``; every route of the app is registered through it.
 
-
-def guard_middleware(access: Access) -> Middleware:
-    """The middleware enforcing Host, Origin, token and monitor checks."""
-    # Classes by resource, filled on first use: routes added after the middleware count too.
-    classes: dict[web.AbstractResource | None, str] = {}
+    A wrapper per route rather than an aiohttp middleware: with any middleware, aiohttp
+    adds a second one of its own and a per-request context manager, which cost about as
+    much again as the checks (measured: docs/benchmarks.md).
+    """
+    kind = ENDPOINTS.get(path, TOKEN)
     hosts = access.hosts
 
-    @web.middleware
-    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def guard(request: web.Request) -> web.StreamResponse:
         headers = request.headers
         host = headers.get("Host")
         if host is not None and not (
@@ -238,10 +236,6 @@ def guard_middleware(access: Access) -> Middleware:
                 "misdirected",
                 f"Host {host!r} is not served here; add it to [server] allowed_hosts",
             )
-        resource = request.match_info.route.resource
-        kind = classes.get(resource)
-        if kind is None:
-            kind = classes[resource] = endpoint_class(resource)
         if kind == OPEN:
             return await handler(request)
         if kind == SUBSCRIBE and not access.origin_allowed_nowait(headers.get("Origin")):
@@ -266,6 +260,7 @@ def guard_middleware(access: Access) -> Middleware:
         request[PRINCIPAL] = principal
         return await handler(request)
 
+    guard.guarded_as = kind  # type: ignore[attr-defined]  # tests check every route has it
     return guard
 
 

@@ -66,9 +66,13 @@ def test_origins() -> None:
     ] == [True, True, False, False]
 
 
-def test_every_route_is_in_the_endpoint_table(tmp_path: Path) -> None:
-    """No route of the app falls back to the table's default by omission."""
+def test_every_route_is_guarded_by_its_entry_in_the_endpoint_table(tmp_path: Path) -> None:
+    """Every route's handler is a guard, of the class the table gives its path: none was
+    added around the guard, none falls back to the table's default by omission."""
     server = DaemonServer(load_config(write_config(tmp_path, "")))
     app = build_app(server)
-    paths = {r.canonical for r in app.router.resources()}
-    assert set() == paths - ENDPOINTS.keys()
+    routes = {
+        (r.method, r.resource.canonical): r.handler for r in app.router.routes() if r.resource
+    }
+    classes = {key: getattr(handler, "guarded_as", None) for key, handler in routes.items()}
+    assert classes == {key: ENDPOINTS.get(key[1]) for key in routes}
