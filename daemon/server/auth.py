@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 import msgspec
 
 from daemon.server.config import ANONYMOUS, AuthConfig, TokenConfig
+from events.model import Event
 from events.subjects import tokens_match, validate_pattern
 
 #: Subjects whose verdict a principal caches (clients choose subjects: bounded).
@@ -87,14 +88,17 @@ class Principal:
             self.verdicts[subject] = verdict
         return verdict
 
-    def forbidden_subject_nowait(self, subjects: Iterable[str]) -> tuple[int, str] | None:
-        """(index, subject) of the first subject this principal may not publish, or None."""
+    def forbidden_nowait(self, events: Sequence[Event]) -> int:
+        """Index of the first event this principal may not publish, or -1."""
         if self.publish_all:
-            return None
-        for index, subject in enumerate(subjects):
-            if not self.may_publish_nowait(subject):
-                return index, subject
-        return None
+            return -1
+        verdicts = self.verdicts
+        for index, event in enumerate(events):
+            subject = event.subject
+            # The cache hit inlined: this runs once per published event.
+            if not (verdicts.get(subject) or self.may_publish_nowait(subject)):
+                return index
+        return -1
 
     def may_subscribe_nowait(self, pattern: str) -> bool:
         """True when one subscribe pattern covers ``pattern`` (a valid pattern)."""

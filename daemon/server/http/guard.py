@@ -140,12 +140,10 @@ class Access:
 
         All or nothing: one forbidden subject refuses the whole request.
         """
-        if principal.publish_all:
+        index = principal.forbidden_nowait(events)
+        if index < 0:
             return
-        found = principal.forbidden_subject_nowait(e.subject for e in events)
-        if found is None:
-            return
-        index, subject = found
+        subject = events[index].subject
         self.count_nowait(principal.name, "forbidden", len(events))
         self.refuse_nowait("forbidden")
         where = f"[{index}].subject" if len(events) > 1 else "subject"

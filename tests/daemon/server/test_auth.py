@@ -22,6 +22,7 @@ from daemon.server.auth import (
 )
 from daemon.server.config import AuthConfig, TokenConfig, load_config
 from events import ConfigError
+from events.model import Category, Event
 from events.subjects import subject_matches, validate_pattern
 
 TOKEN = "s3cret-token"
@@ -75,6 +76,10 @@ def test_a_covered_pattern_never_matches_a_subject_the_allowed_one_does_not(
         assert subject_matches(allowed, subject)
 
 
+def events(*subjects: str) -> list[Event]:
+    return [Event(f"e{i}", s, Category.SYSTEM, "t") for i, s in enumerate(subjects)]
+
+
 def test_principal_publish_and_subscribe_lists() -> None:
     """Publish is matched per subject; subscribe needs a covering pattern; batch answers the
     first forbidden subject with its index."""
@@ -83,12 +88,13 @@ def test_principal_publish_and_subscribe_lists() -> None:
         p.may_publish_nowait("fs.file.created"),
         p.may_publish_nowait("db.row.inserted"),
         p.may_publish_nowait("db.row.inserted.users"),
-        p.forbidden_subject_nowait(["fs.a", "fs.b", "sys.x"]),
-        p.forbidden_subject_nowait(["fs.a"]),
+        p.forbidden_nowait(events("fs.a", "fs.b", "sys.x")),
+        p.forbidden_nowait(events("fs.a", "sys.x")),  # the verdict on sys.x is cached now
+        p.forbidden_nowait(events("fs.a")),
         p.may_subscribe_nowait("fs.file.created"),
         p.may_subscribe_nowait("fs.>"),
-        EVERYONE.forbidden_subject_nowait(["anything.at.all"]),
-    ) == (True, True, False, (2, "sys.x"), None, True, False, None)
+        EVERYONE.forbidden_nowait(events("anything.at.all")),
+    ) == (True, True, False, 2, 1, -1, True, False, -1)
 
 
 def test_authenticator_maps_bearer_tokens_to_principals() -> None:
