@@ -20,7 +20,13 @@ from daemon.server.auth import (
     new_token,
     pattern_covers,
 )
-from daemon.server.config import AuthConfig, TokenConfig, load_config
+from daemon.server.config import (
+    AuthConfig,
+    DaemonConfig,
+    TokenConfig,
+    load_config,
+    restart_required,
+)
 from events import ConfigError
 from events.model import Category, Event
 from events.subjects import subject_matches, validate_pattern
@@ -206,3 +212,12 @@ def test_auth_and_admission_tables_are_checked(tmp_path: Path, text: str, messag
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert message in str(info.value)
+
+
+def test_a_reload_flipping_auth_reports_a_restart() -> None:
+    """Turning auth on or off in a reloaded config is reported as needing a restart."""
+    on = DaemonConfig(auth=AuthConfig(enabled=True, tokens=[TokenConfig("a", DIGEST)]))
+    assert (restart_required(DaemonConfig(), on), restart_required(on, on)) == (
+        ["auth.enabled"],
+        [],
+    )
