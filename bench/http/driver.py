@@ -272,6 +272,11 @@ class _Run:
 
 async def _status(session: aiohttp.ClientSession, base: str) -> dict[str, Any]:
     async with session.get(f"{base}/v1/status") as resp:
+        if resp.status in (401, 403):
+            raise LoadError(
+                f"{base}/v1/status answered {resp.status}: give --token (or SWITCHYARD_TOKEN)"
+                " a token with monitor = true and publish permission for the run's subjects"
+            )
         if resp.status != 200:
             raise LoadError(f"{base}/v1/status answered {resp.status}")
         body: dict[str, Any] = await resp.json()
@@ -283,8 +288,12 @@ def _diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: v for k, v in out.items() if v}
 
 
-async def run_load(cfg: LoadConfig) -> LoadResult:
-    """Offer the schedule to the daemon at ``cfg.url``; answer the measured figures."""
+async def run_load(cfg: LoadConfig, token: str | None = None) -> LoadResult:
+    """Offer the schedule to the daemon at ``cfg.url``; answer the measured figures.
+
+    ``token`` is sent as ``Authorization: Bearer`` on every request (a daemon with
+    ``[auth] enabled``). It is kept out of ``cfg``, which results write to JSON.
+    """
     schedule = source.build(
         seed=cfg.seed, profile=cfg.profile, pattern=cfg.pattern, duration_s=cfg.duration_s,
         base_rate=cfg.base_rate, scenarios=load_scenarios(cfg.scenarios), replay=cfg.trace,
@@ -295,7 +304,8 @@ async def run_load(cfg: LoadConfig) -> LoadResult:
     base = cfg.url.rstrip("/")
     url = f"{base}/v1/events:batch" if cfg.batch > 1 else f"{base}/v1/events"
     connector = aiohttp.TCPConnector(limit=cfg.connections)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         try:
             async with session.get(f"{base}/readyz") as resp:
                 if resp.status != 200:

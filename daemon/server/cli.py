@@ -1,5 +1,9 @@
 """``python -m daemon --config configs/daemon.toml``: run the production daemon on uvloop.
 
+``python -m daemon token --name NAME`` prints a new bearer token and its
+``[[auth.tokens]]`` table. Listening beyond loopback without ``[auth] enabled = true``
+is refused (exit 2) unless ``--insecure`` is given.
+
 Exit codes are listed in :data:`EXIT_CODES` (and in ``--help``).
 """
 
@@ -59,7 +63,38 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--check-config", action="store_true", help="validate the config, then exit 0 or 2"
     )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="listen beyond loopback although [auth] is off (anyone reaching the port may"
+        " publish and subscribe)",
+    )
     return parser
+
+
+def token_main(argv: Sequence[str]) -> int:
+    """``python -m daemon token --name NAME``: print a new token and its config table."""
+    from daemon.server.auth import new_token
+
+    parser = argparse.ArgumentParser(
+        prog="python -m daemon token",
+        description="Print a new random bearer token (first line) and the [[auth.tokens]]"
+        " table that admits it; the daemon stores only the token's SHA-256.",
+    )
+    parser.add_argument("--name", required=True, help="the principal: limits and metrics use it")
+    parser.add_argument("--publish", action="append", default=[], metavar="PATTERN")
+    parser.add_argument("--subscribe", action="append", default=[], metavar="PATTERN")
+    parser.add_argument("--monitor", action="store_true", help="may read /metrics, /v1/status")
+    args = parser.parse_args(argv)
+    try:
+        made = new_token(args.name, args.publish, args.subscribe, args.monitor)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(made.token)
+    print(f"\n# paste into the daemon's config; give the token above to {args.name!r} only")
+    print(made.table)
+    return EXIT_OK
 
 
 def _listening(host: str, port: int) -> None:
@@ -103,12 +138,24 @@ def _emit(final: FinalReport, loaded: Loaded) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["token"]:
+        return token_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         loaded = load_config(args.config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    from daemon.server.auth import exposure_refusal
+
+    host = args.host if args.host is not None else loaded.config.server.host
+    refusal = exposure_refusal(host, loaded.config.auth, args.insecure)
+    if refusal:
+        print(f"error: {refusal}", file=sys.stderr)
+        return EXIT_CONFIG
+    if exposure_refusal(host, loaded.config.auth, insecure=False):
+        print(f"warning: --insecure: {host!r} is served without authentication", file=sys.stderr)
     if args.check_config:
         subs = len(loaded.handler_subs) + len(loaded.webhook_subs)
         print(f"{args.config}: valid ({subs} subscriptions)")

@@ -9,6 +9,7 @@ start would.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -16,8 +17,10 @@ from typing import Any, Literal
 import msgspec
 
 from daemon.router.config import RouterConfig
+from daemon.server.redact import redact
 from events.config import convert, read_toml
-from events.errors import ConfigError
+from events.errors import ConfigError, InvalidSubject
+from events.subjects import validate_pattern
 from events.subscription import Subscription
 
 DEFAULT_PORT = 8470
@@ -36,8 +39,21 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Bounds of the duplicate window's memory; past either, the oldest ids are forgotten early.
     duplicate_max_ids: int = 1_000_000
     duplicate_max_bytes: int = 128 * 1024 * 1024
+    #: ``Origin`` values a WebSocket upgrade may carry (``scheme://host[:port]``); none:
+    #: only clients that send no ``Origin`` (browsers always do) may subscribe.
+    allowed_origins: list[str] = []
+    #: ``Host`` names served besides ``host``, ``localhost`` and loopback addresses (421 else).
+    allowed_hosts: list[str] = []
 
     def __post_init__(self) -> None:
+        for origin in self.allowed_origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ConfigError(
+                    f"server.allowed_origins: {origin!r} is not an origin (scheme://host[:port])"
+                )
+        for name in self.allowed_hosts:
+            if not name or "/" in name or any(c.isspace() for c in name):
+                raise ConfigError(f"server.allowed_hosts: {name!r} is not a host name")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"server.port must be in 0..65535, got {self.port}")
         if self.client_max_size < 1024:
@@ -52,7 +68,15 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigError("server.duplicate_max_ids and duplicate_max_bytes must be >= 1")
 
 
-class SourceLimit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#]+")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+#: Principal names: they appear in metrics labels, logs and 403 bodies.
+_NAME = re.compile(r"[A-Za-z0-9._@:-]{1,64}")
+#: The principal of every request while ``[auth] enabled = false``.
+ANONYMOUS = "anonymous"
+
+
+class RateLimit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A token bucket: ``rate`` events/s sustained, ``burst`` at once."""
 
     rate: float
@@ -60,20 +84,24 @@ class SourceLimit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         if self.rate <= 0:
-            raise ConfigError(f"admission source rate must be > 0, got {self.rate}")
+            raise ConfigError(f"admission rate must be > 0, got {self.rate}")
         if self.burst < 1:
-            raise ConfigError(f"admission source burst must be >= 1, got {self.burst}")
+            raise ConfigError(f"admission burst must be >= 1, got {self.burst}")
 
 
 class AdmissionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """When the ingress answers 503 (high water) or 429 (a source over its bucket)."""
+    """When the ingress answers 503 (high water) or 429 (a principal over its bucket)."""
 
     high_water: float = 0.8
     retry_after_s: int = 1
     sample_interval_s: float = 0.05
-    default_limit: SourceLimit | None = None
-    sources: dict[str, SourceLimit] = {}
-    max_tracked_sources: int = 10_000
+    #: The bucket of every principal not listed in ``principals``; None: unlimited.
+    default_limit: RateLimit | None = None
+    #: Token buckets by principal: a token's name, or ``anonymous`` while auth is off.
+    principals: dict[str, RateLimit] = {}
+    #: WebSocket streams one principal may hold open at once (429 past it); None: only
+    #: ``streams.max_streams`` bounds them (with auth off every client is one principal).
+    max_streams_per_principal: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.high_water <= 1.0:
@@ -84,8 +112,57 @@ class AdmissionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigError(
                 f"admission.sample_interval_s must be > 0, got {self.sample_interval_s}"
             )
-        if self.max_tracked_sources < 1:
-            raise ConfigError("admission.max_tracked_sources must be >= 1")
+        if self.max_streams_per_principal is not None and self.max_streams_per_principal < 1:
+            raise ConfigError("admission.max_streams_per_principal must be >= 1")
+
+
+class TokenConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One bearer token: a principal and what it may do (NATS-style allow lists)."""
+
+    name: str
+    #: Lowercase hex SHA-256 of the token's UTF-8 bytes; the token itself is never stored.
+    sha256: str
+    publish: list[str] = []
+    subscribe: list[str] = []
+    #: May read ``/metrics``, ``/v1/status`` and start or stop recordings.
+    monitor: bool = False
+
+    def __post_init__(self) -> None:
+        if not _NAME.fullmatch(self.name):
+            raise ConfigError(
+                f"auth.tokens: name {self.name!r} must be 1-64 of A-Z a-z 0-9 . _ @ : -"
+            )
+        if not _SHA256.fullmatch(self.sha256):
+            raise ConfigError(
+                f"auth.tokens {self.name!r}: sha256 must be 64 lowercase hex digits"
+                " (`python -m daemon token --name NAME` prints one)"
+            )
+        for field, patterns in (("publish", self.publish), ("subscribe", self.subscribe)):
+            for pattern in patterns:
+                try:
+                    validate_pattern(pattern)
+                except InvalidSubject as exc:
+                    raise ConfigError(f"auth.tokens {self.name!r}: {field}: {exc}") from None
+
+
+class AuthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Bearer-token authentication; off: every client is the principal ``anonymous``."""
+
+    enabled: bool = False
+    tokens: list[TokenConfig] = []
+
+    def __post_init__(self) -> None:
+        names: set[str] = set()
+        digests: set[str] = set()
+        for token in self.tokens:
+            if token.name in names:
+                raise ConfigError(f"auth.tokens: name {token.name!r} is configured twice")
+            if token.sha256 in digests:
+                raise ConfigError(f"auth.tokens {token.name!r}: same sha256 as another token")
+            names.add(token.name)
+            digests.add(token.sha256)
+        if self.enabled and not self.tokens:
+            raise ConfigError("auth.enabled is true but no [[auth.tokens]] is configured")
 
 
 class HealthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -194,7 +271,9 @@ class WebhookConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
-            raise ConfigError(f"webhook {self.service!r}: url must be http(s), got {self.url!r}")
+            raise ConfigError(
+                f"webhook {self.service!r}: url must be http(s), got {redact(self.url)!r}"
+            )
 
 
 class WebhooksConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -216,6 +295,7 @@ class DaemonConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     router: RouterConfig = msgspec.field(default_factory=RouterConfig)
     server: ServerConfig = ServerConfig()
     admission: AdmissionConfig = AdmissionConfig()
+    auth: AuthConfig = AuthConfig()
     health: HealthConfig = HealthConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
     journal: JournalConfig = JournalConfig()
@@ -339,7 +419,9 @@ RESTART_TABLES = ("router", "server", "journal", "lifecycle", "streams", "webhoo
 
 
 def restart_required(old: DaemonConfig, new: DaemonConfig) -> list[str]:
-    return [name for name in RESTART_TABLES if getattr(old, name) != getattr(new, name)]
+    tables = [name for name in RESTART_TABLES if getattr(old, name) != getattr(new, name)]
+    # Tokens reload; switching auth on or off does not (see auth.Authenticator).
+    return tables + (["auth.enabled"] if old.auth.enabled != new.auth.enabled else [])
 
 
 def validate(config: DaemonConfig, path: str) -> Loaded:
@@ -360,11 +442,25 @@ def validate(config: DaemonConfig, path: str) -> Loaded:
         if sub.key in seen:
             raise ConfigError(f"{path}: subscription {sub.key!r} is configured twice")
         seen.add(sub.key)
+    principals = {ANONYMOUS} | {token.name for token in config.auth.tokens}
+    for name in config.admission.principals:
+        if name not in principals:
+            raise ConfigError(
+                f"{path} [admission.principals] {name!r}: names no [[auth.tokens]] name"
+                f" (nor {ANONYMOUS!r}, the principal while auth is off)"
+            )
     return Loaded(config=config, path=path, handler_subs=handler_subs, webhook_subs=webhook_subs)
 
 
 def load_config(path: str | Path) -> Loaded:
     """Read and validate ``path``; raise ConfigError naming the file, table and field."""
     data = read_toml(path)
+    admission = data.get("admission")
+    for old in ("sources", "max_tracked_sources"):
+        if isinstance(admission, dict) and old in admission:
+            raise ConfigError(
+                f"{path} [admission] {old}: renamed; token buckets key on the authenticated"
+                " principal, never on the event's source: use [admission.principals]"
+            )
     config = convert(data, DaemonConfig, str(path))
     return validate(config, str(path))

@@ -33,7 +33,9 @@ from daemon.server.config import (
     restart_required,
 )
 from daemon.server.duplicates import DuplicateWindow
+from daemon.server.http.access_log import AccessLog
 from daemon.server.http.app import build_app
+from daemon.server.http.guard import Access
 from daemon.server.http.ingress import Ingress
 from daemon.server.http.loop_lag import LagWatchdog
 from daemon.server.logs import configure, get_logger
@@ -124,6 +126,7 @@ class DaemonServer:
         self.port = port if port is not None else config.server.port
         self.metrics = ServerMetrics()
         self.admission = Admission(config.admission)
+        self.access = Access(config.auth, config.server, self.host)
         self.health = LagWatchdog(config.health)
         self.refusals = self._refusal_window(config.health)
         self.webhooks = WebhookPool(config.webhook_client)
@@ -154,6 +157,7 @@ class DaemonServer:
             self.admission,
             self.metrics,
             max_batch=config.server.max_batch,
+            access=self.access,
             journal=self.journal,
             duplicates=self.duplicates,
         )
@@ -280,7 +284,9 @@ class DaemonServer:
             await self._replay(self.journal)
         app = self.app = build_app(self)
         self._runner = web.AppRunner(
-            app, access_log=log if self.loaded.config.server.access_log else None
+            app,
+            access_log=log if self.loaded.config.server.access_log else None,
+            access_log_class=AccessLog,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
@@ -392,6 +398,7 @@ class DaemonServer:
             router.subscribe(sub, handler)
             self.active[sub.key] = (sub, source)
         self.admission.reconfigure_nowait(new.admission)
+        self.access.auth.reconfigure_nowait(new.auth)  # not when it would turn auth on or off
         self.health.config = new.health
         if new.health != old.health:
             self.refusals = self._refusal_window(new.health)

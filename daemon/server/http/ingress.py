@@ -21,8 +21,10 @@ from aiohttp import web
 
 from daemon.journal.event_journal import EventJournal
 from daemon.server.admission import DRAINING, OVERLOADED, RATE_LIMITED, Admission
+from daemon.server.auth import Principal
 from daemon.server.duplicates import DuplicateWindow
 from daemon.server.http.errors import IngressError, from_exception
+from daemon.server.http.guard import PRINCIPAL, Access
 from daemon.server.http.wire import (
     DECODERS,
     JSON_TYPES,
@@ -45,7 +47,6 @@ from events.router import Router
 from events.subjects import validate_subject
 
 _SUBJECT = operator.attrgetter("subject")
-_SOURCE = operator.attrgetter("source")
 _CATEGORY_BY_PREFIX = {p.split(".", 1)[0]: c for c, ps in CATEGORY_PATTERNS.items() for p in ps}
 _encoder = msgspec.json.Encoder()
 
@@ -64,12 +65,14 @@ class Ingress:
         metrics: ServerMetrics,
         *,
         max_batch: int,
+        access: Access,
         journal: EventJournal | None = None,
         duplicates: DuplicateWindow | None = None,
     ) -> None:
         self.router = router
         self.duplicates = duplicates if duplicates is not None else DuplicateWindow(120.0)
         self.admission = admission
+        self.access = access
         self.metrics = metrics
         self.max_batch = max_batch
         self.journal = journal
@@ -203,17 +206,21 @@ class Ingress:
         if state == REJECT_INVALID:
             return IngressError(422, "invalid", "the router refused the event as invalid")
         if state == RATE_LIMITED:
-            return IngressError(429, "rate_limited", "source over its rate limit", retry)
+            return IngressError(429, "rate_limited", "principal over its rate limit", retry)
         return IngressError(503, OVERLOADED, f"router refused events: {state}", retry)
 
-    def _admit(self, events: list[Event]) -> None:
-        if self.admission.unlimited:
-            return  # draining and high water were checked before the body was read
-        verdict = self.admission.check_batch_nowait(map(_SOURCE, events))
-        if verdict:
-            for e in events:
-                self.metrics.count_ingress(self._subject_info(e.subject)[1], verdict)
-            raise self._unavailable(verdict)
+    def _admit(self, events: list[Event], principal: Principal) -> None:
+        """Refuse the whole request (403, 429, 503) or let every event through."""
+        self.access.authorise_publish_nowait(principal, events)
+        if not self.admission.unlimited:
+            verdict = self.admission.check_nowait(principal.name, len(events))
+            if verdict:
+                for e in events:
+                    self.metrics.count_ingress(self._subject_info(e.subject)[1], verdict)
+                self.access.count_nowait(principal.name, verdict, len(events))
+                raise self._unavailable(verdict)
+        # draining and high water were checked before the body was read
+        self.access.count_nowait(principal.name, "admitted", len(events))
 
     async def _durable(self, events: list[Event]) -> None:
         """Wait until ``events``, already published, are in the journal.
@@ -256,7 +263,9 @@ class Ingress:
                 body = await request.read()
             except web.HTTPRequestEntityTooLarge as exc:
                 raise IngressError(413, "too_large", f"body too large: {exc.text}") from None
-            event, fresh = self._publish_one_nowait(self._decode_nowait(decoders, body, False))
+            event, fresh = self._publish_one_nowait(
+                self._decode_nowait(decoders, body, False), request[PRINCIPAL]
+            )
             if self.journal is not None:
                 await self._durable([event] if fresh else [])
             # The one-id answer spelled out: cheaper than building an Accepted struct.
@@ -278,7 +287,7 @@ class Ingress:
             except web.HTTPRequestEntityTooLarge as exc:
                 raise IngressError(413, "too_large", f"body too large: {exc.text}") from None
             taken, rejected, dups = self._publish_batch_nowait(
-                self._decode_nowait(decoders, body, True)
+                self._decode_nowait(decoders, body, True), request[PRINCIPAL]
             )
             if self.journal is not None:
                 await self._durable(taken)
@@ -288,10 +297,12 @@ class Ingress:
         self.metrics.count_request("events:batch", response.status, time.perf_counter_ns() - t0)
         return response
 
-    def _publish_one_nowait(self, item: IngressEvent | Event) -> tuple[Event, bool]:
+    def _publish_one_nowait(
+        self, item: IngressEvent | Event, principal: Principal
+    ) -> tuple[Event, bool]:
         """Publish one event; answer it and False when it is a duplicate (not routed)."""
         event = self.to_event(item)
-        self._admit([event])
+        self._admit([event], principal)
         ack = self.duplicates.publish_one_nowait(event, self.router.publish)
         if ack is None:
             self.metrics.count_ingress(self._subject_info(event.subject)[1], "duplicate")
@@ -306,7 +317,7 @@ class Ingress:
         return event, True
 
     def _publish_batch_nowait(
-        self, items: list[IngressEvent | Event]
+        self, items: list[IngressEvent | Event], principal: Principal
     ) -> tuple[list[Event], list[Rejected], list[str]]:
         """Validate all, admit all, then publish each; answer (accepted, refused, duplicate ids)."""
         if not items:
@@ -317,7 +328,7 @@ class Ingress:
             )
         to_event = self.to_event
         events = [to_event(item, i) for i, item in enumerate(items)]
-        self._admit(events)
+        self._admit(events, principal)
         taken, refused, duplicates = self.duplicates.publish_nowait(events, self.router.publish)
         rejected = [Rejected(index, events[index].id, ack.reason) for index, ack in refused]
         for r in rejected:

@@ -123,6 +123,7 @@ class Ops:
                 "draining": s.admission.draining,
                 "rejected": s.admission.rejected,
             },
+            "access": s.access.status_nowait(),
             "dead_letters": {
                 "store": stats.dead_letter_store,
                 "by_reason": stats.dead_lettered,
