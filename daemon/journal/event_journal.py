@@ -13,8 +13,8 @@ the router's counters). So under sustained load the disk holds the segments stil
 needed, not everything since the last quiet moment. A checkpoint, taken by the
 server when the router has nothing pending, empties the journal at once.
 
-At start every segment left on disk is replayed in order, deduplicated by event
-id within the ingress's duplicate window, and journaled anew; the old files are
+At start every segment left on disk is replayed in order (a line written twice by an
+interrupted replay, same id and stamp, once) and journaled anew with its stamp; the old files are
 deleted only after that (at-least-once). Files at the path that the journal did
 not write (no header) make the start fail instead (``ForeignJournalFiles``).
 
@@ -161,9 +161,9 @@ class EventJournal:
     ) -> tuple[list[tuple[Event, int]], int, int]:
         """Events a previous run left with their acceptance stamps (unix ns), to publish again.
 
-        An id accepted again within ``window_s`` of its previous copy is skipped (None:
-        any later copy). Their files are removed by :meth:`replay_done` once the replayed
-        events are journaled anew (into new segments), so a crash during replay loses nothing.
+        The same acceptance written twice (an interrupted replay) is taken once; two
+        acceptances of one id are both taken (see ``read_stamped``). Their files are
+        removed by :meth:`replay_done` once the replayed events are journaled anew (into new segments), so a crash during replay loses nothing.
         """
         return read_stamped(self._scan_nowait(), window_s)
 
@@ -192,8 +192,14 @@ class EventJournal:
     def _lost_now(self) -> int:
         return self.dead_letters.lost if self.dead_letters is not None else 0
 
-    def append_nowait(self, events: Iterable[Event]) -> asyncio.Future[None]:
+    def append_nowait(
+        self, events: Iterable[Event], stamp_ns: int | None = None
+    ) -> asyncio.Future[None]:
         """Buffer ``events``; the future resolves once they are on disk.
+
+        ``stamp_ns`` (replay) keeps the acceptance stamp the events had in the files
+        they are replayed from, so a later replay recognises them as the same
+        acceptance; the lines after them get a fresh stamp again.
 
         With no events it is a barrier: it resolves once every write begun before it
         has ended, and fails if the last one failed.
@@ -202,11 +208,15 @@ class EventJournal:
         segment reclaim relies on an event being published before it is written.
         """
         buf = self._buffer
+        if stamp_ns is not None:
+            buf += stamp_line(stamp_ns)
         n = 0
         for event in events:
             buf += _encoder.encode(event)
             buf += b"\n"
             n += 1
+        if stamp_ns is not None:
+            buf += stamp_line()
         self.appended += n
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)

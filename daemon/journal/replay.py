@@ -35,8 +35,8 @@ async def replay(
 ) -> ReplayResult:
     """Publish the journal's events again and journal them anew.
 
-    An id accepted again within ``window_s`` of its previous copy is replayed once
-    (the ingress's duplicate rule; None: each id once); ``accepted(id, unix_s)`` is
+    Every acceptance is replayed once (the same acceptance journaled twice by an
+    interrupted replay counts once; see ``read_stamped``); ``accepted(id, unix_s)`` is
     told every replayed id with its original acceptance time (to seed the ingress's
     window). Replay is not open loop: an event refused as overloaded is retried for
     up to ``retry_s`` while mailboxes empty. If any is refused for good, the old
@@ -55,7 +55,7 @@ async def replay(
             await asyncio.sleep(0.01)
             ack = router.publish(event)
         if ack.ok:
-            waits.append(journal.append_nowait([event]))
+            waits.append(journal.append_nowait([event], stamp))
         else:
             refused += 1
     await asyncio.gather(*waits)

@@ -108,13 +108,18 @@ def read_stamped(
     """Events of ``paths`` in order with their acceptance stamps (unix ns); also the
     duplicates skipped and the torn lines.
 
-    An id seen again less than ``window_s`` after its previous acceptance is a
-    duplicate (the ingress's rule; None: ever seen before). One accepted again
-    later is a new event, replayed too.
+    A duplicate is the same acceptance written twice: the same id under the same
+    stamp, which happens when a replay re-journaled an event (keeping its stamp) and
+    the daemon stopped before the old files were deleted. Two lines of one id with
+    different stamps are two acceptances, and both are replayed: the ingress journals
+    only ids it routed, so every such line was answered "accepted". Deduplicating by
+    the window here instead would compare write stamps, which trail acceptance by a
+    write's queueing, and could drop an event accepted just past the window.
+    ``window_s`` is kept for callers; None and a number give the same rule.
     """
     events: list[tuple[Event, int]] = []
     seen: dict[str, int] = {}
-    window_ns = None if window_s is None else int(window_s * 1e9)
+    del window_s  # see the docstring: the same acceptance is recognised by its stamp
     duplicates = torn = 0
     for path in paths:
         try:
@@ -134,7 +139,7 @@ def read_stamped(
                 torn += 1  # a write cut short (crash, full disk): it was never acknowledged
                 continue
             before = seen.get(event.id)
-            if before is not None and (window_ns is None or stamp - before < window_ns):
+            if before is not None and before == stamp:
                 duplicates += 1
                 continue
             seen[event.id] = stamp

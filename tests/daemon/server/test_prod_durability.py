@@ -286,8 +286,8 @@ async def poll_ready(s: aiohttp.ClientSession, base: str, status: int) -> dict[s
 
 
 RATE_LIMITED = """
-[admission.sources]
-"t" = {{ rate = 0.001, burst = 1.0 }}
+[admission.principals]
+"anonymous" = {{ rate = 0.001, burst = 1.0 }}
 
 [[handlers]]
 service = "sink"
