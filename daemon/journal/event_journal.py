@@ -163,7 +163,8 @@ class EventJournal:
 
         The same acceptance written twice (an interrupted replay) is taken once; two
         acceptances of one id are both taken (see ``read_stamped``). Their files are
-        removed by :meth:`replay_done` once the replayed events are journaled anew (into new segments), so a crash during replay loses nothing.
+        removed by :meth:`replay_done` once the replayed events are journaled anew (into
+        new segments), so a crash during replay loses nothing.
         """
         return read_stamped(self._scan_nowait(), window_s)
 
