@@ -13,12 +13,11 @@ reads the module's fields directly.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import TYPE_CHECKING
 
 from coordinator.backlog import abandon_behind_nowait
 from coordinator.registration import Registration
-from events.delivery import WorkerSlot
+from events.delivery import Pipeline, WorkerSlot, failed_attempt
 
 if TYPE_CHECKING:
     from coordinator.module import DataCoordinator
@@ -28,7 +27,8 @@ async def run_worker(module: DataCoordinator, slot: WorkerSlot) -> None:
     """Run ``module``'s events until drain closes the module and its queue is empty."""
     batch = module.worker_batch
     slice_s = module.worker_slice_s
-    clock = time.perf_counter
+    # The pipelines' clock (their deadlines) also times the slice: one read per event.
+    clock = module.clock
     levels = module.levels
     loop = asyncio.get_running_loop()
     while True:
@@ -40,8 +40,9 @@ async def run_worker(module: DataCoordinator, slot: WorkerSlot) -> None:
             await waiter
             continue
         budget = batch
-        until = clock() + slice_s
-        while budget and module.depth and clock() < until:
+        now = clock()
+        until = now + slice_s
+        while True:
             budget -= 1
             # Highest priority first; depth > 0, so some level has an event.
             level = levels[0] or levels[1] or levels[2] or levels[3]
@@ -49,16 +50,41 @@ async def run_worker(module: DataCoordinator, slot: WorkerSlot) -> None:
             tag = level.popleft()
             module.depth -= 1
             size = len(event.payload)
+            if tag.__class__ is Registration:
+                # One copy, nothing behind it to account for if cancelled: the common
+                # case, with Pipeline.run's first attempt and its success inlined; a
+                # failure goes back to run(), which judges it and retries.
+                copy = tag
+                copy.depth -= 1
+                copy.nbytes -= size
+                breaker = copy.breaker
+                if breaker.state == "closed":
+                    slot.deadline = now + copy.timeout_s
+                    try:
+                        await copy.handler(event)
+                    except BaseException as exc:
+                        await copy.run(event, slot, failed_attempt(exc))
+                    else:
+                        slot.deadline = 0.0
+                        if slot.timed_out:
+                            # The handler swallowed the watchdog's cancellation: it counts.
+                            Pipeline.forgive_timeout(slot)
+                        if breaker.state == "closed":
+                            breaker.closed_successes += 1
+                        else:
+                            breaker.on_success()
+                        copy.pipeline.delivered += 1
+                else:
+                    await copy.run(event, slot)
+                if not budget or not module.depth:
+                    break
+                now = clock()
+                if now >= until:
+                    break
+                continue
             cancelled: set[Registration] | None = None
             if tag.__class__ is tuple:
                 copies = tag
-                if len(copies) == 1:
-                    # One copy, nothing behind it to account for if cancelled.
-                    copy = copies[0]
-                    copy.depth -= 1
-                    copy.nbytes -= size
-                    await copy.run(event, slot)
-                    continue
                 for copy in copies:
                     copy.depth -= 1
                     copy.nbytes -= size
@@ -78,6 +104,11 @@ async def run_worker(module: DataCoordinator, slot: WorkerSlot) -> None:
                 # (as drain_timeout); the ones behind it end here.
                 abandon_behind_nowait(event, copies[index + 1 :], cancelled)
                 raise
+            if not budget or not module.depth:
+                break
+            now = clock()
+            if now >= until:
+                break
         if module.depth:
             # Batch or time slice used up: a long backlog must not starve
             # publishers and the other modules.
