@@ -31,6 +31,7 @@ async def run_worker(module: DataCoordinator, slot: WorkerSlot) -> None:
     clock = module.clock
     levels = module.levels
     loop = asyncio.get_running_loop()
+    last: Registration | None = None
     while True:
         if not module.depth:
             if module.closing:
@@ -54,16 +55,25 @@ async def run_worker(module: DataCoordinator, slot: WorkerSlot) -> None:
                 # One copy, nothing behind it to account for if cancelled: the common
                 # case, with Pipeline.run's first attempt and its success inlined; a
                 # failure goes back to run(), which judges it and retries.
-                copy = tag
-                copy.depth -= 1
-                copy.nbytes -= size
-                breaker = copy.breaker
+                if tag is not last:
+                    # Consecutive events of a module mostly go to the same copy: its
+                    # fields as locals, read once per run of events (~30 ns a delivery
+                    # less at fan-out 1, python -m bench micro --arch coordinator
+                    # --breakdown, three runs each way).
+                    last = tag
+                    breaker = tag.breaker
+                    handler = tag.handler
+                    timeout_s = tag.timeout_s
+                    pipeline = tag.pipeline
+                    run = tag.run
+                tag.depth -= 1
+                tag.nbytes -= size
                 if breaker.state == "closed":
-                    slot.deadline = now + copy.timeout_s
+                    slot.deadline = now + timeout_s
                     try:
-                        await copy.handler(event)
+                        await handler(event)
                     except BaseException as exc:
-                        await copy.run(event, slot, failed_attempt(exc))
+                        await run(event, slot, failed_attempt(exc))
                     else:
                         slot.deadline = 0.0
                         if slot.timed_out:
@@ -73,9 +83,9 @@ async def run_worker(module: DataCoordinator, slot: WorkerSlot) -> None:
                             breaker.closed_successes += 1
                         else:
                             breaker.on_success()
-                        copy.pipeline.delivered += 1
+                        pipeline.delivered += 1
                 else:
-                    await copy.run(event, slot)
+                    await run(event, slot)
                 if not budget or not module.depth:
                     break
                 now = clock()
