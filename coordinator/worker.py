@@ -7,7 +7,13 @@ handler holds up every later event of the module. A worker runs up to
 ``worker_batch`` events or ``worker_slice_s`` seconds before yielding the loop,
 and parks on a future (in ``DataCoordinator.idle``) when the queue is empty; a
 publish wakes one parked worker. The loop is the coordinator's hot path: it
-reads the module's fields directly.
+reads the module's fields directly, and for an event with one copy (the queue
+tag is then the copy itself) it runs the first attempt and its success inline,
+handing any failure to ``Pipeline.run`` (``first=failed_attempt(exc)``), which
+judges it by the shared rules: a ``Pipeline.run`` coroutine per delivery cost
+about as much as the rest of the worker's work on it (docs/benchmarks.md,
+"Routing hot path"). tests/conformance/test_inline_attempt.py holds the copy to
+``Pipeline.run``.
 """
 
 from __future__ import annotations

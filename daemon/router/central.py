@@ -4,7 +4,12 @@
 subscription trie on a miss, cleared on subscribe), checks admission on every
 ``reject`` mailbox before writing any, appends the event to each target mailbox
 and returns. It never awaits. Each subscription's workers drain its mailbox in a
-loop, taking every delivery through the shared :class:`events.Pipeline`.
+loop, each delivery by the shared :class:`events.Pipeline`'s rules: the worker
+runs the first attempt and its success inline and hands any failure to
+``Pipeline.run`` (``first=failed_attempt(exc)``), because a ``Pipeline.run``
+coroutine per delivery cost about as much as the rest of the worker's work on
+it (docs/benchmarks.md, "Routing hot path"; tests/conformance/test_inline_attempt.py
+holds the copy to ``Pipeline.run``).
 
 Before :meth:`CentralRouter.start` the router accepts and buffers: events wait
 in their mailboxes (under the same bounds and policies) until the workers start.
