@@ -64,8 +64,8 @@ async def run_worker(module: DataCoordinator, slot: WorkerSlot) -> None:
                 if tag is not last:
                     # Consecutive events of a module mostly go to the same copy: its
                     # fields as locals, read once per run of events (~30 ns a delivery
-                    # less at fan-out 1, python -m bench micro --arch coordinator
-                    # --breakdown, three runs each way).
+                    # less at fan-out 1: python -m bench micro --arch coordinator
+                    # --breakdown, worker side 472-489 ns before, 442-455 after).
                     last = tag
                     breaker = tag.breaker
                     handler = tag.handler
