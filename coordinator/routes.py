@@ -5,10 +5,12 @@ A route is what a module's intake needs to queue one event: every plain copy
 the queue groups (one member of each gets the event). :class:`RouteCache`
 compiles a subject's route on a miss by matching the subject against each
 registration's pattern, and caches it (bounded, FIFO eviction); a route whose
-copies all use ``reject`` and form no group also goes into a second dict that
-``DataCoordinator.offer_nowait`` reads directly, its inlined fast path. Both
-dicts are cleared in place and never rebound, so the module may hold them
-itself (one attribute hop fewer per event).
+copies all use ``reject`` and form no group also goes into a dict that
+``CoordinatorRouter.publish`` reads directly, its inlined intake:
+:attr:`RouteCache.single` when it is one copy (fan-out 1: no loop, and the copy
+itself is the queue tag), :attr:`RouteCache.fast` otherwise. The dicts are
+cleared in place and never rebound, so the module may hold them itself (one
+attribute hop fewer per event).
 """
 
 from __future__ import annotations
@@ -46,18 +48,21 @@ INVALID = Route((), (), ())
 class RouteCache:
     """The per-subject routes of one module, compiled from its registrations on a miss."""
 
-    __slots__ = ("cache", "fast", "size")
+    __slots__ = ("cache", "fast", "single", "size")
 
     def __init__(self, size: int) -> None:
         self.cache: dict[str, Route] = {}
         #: Subjects whose copies all use ``reject`` and form no queue group.
         self.fast: dict[str, tuple[Registration, ...]] = {}
+        #: The same for subjects whose route is exactly one such copy.
+        self.single: dict[str, Registration] = {}
         #: The most subjects each dict holds.
         self.size = size
 
     def clear_nowait(self) -> None:
         self.cache.clear()
         self.fast.clear()
+        self.single.clear()
 
     def miss(self, copies: list[Registration], subject: str) -> Route:
         """Compile, cache and return the route of ``subject`` over ``copies``."""
@@ -67,13 +72,16 @@ class RouteCache:
             route = INVALID
         else:
             route = compile_route([c for c in copies if tokens_match(c.tokens, tokens)])
-        for cache in (self.cache, self.fast):
+        for cache in (self.cache, self.fast, self.single):
             if len(cache) >= self.size:
                 # FIFO eviction: a dict iterates in insertion order.
                 del cache[next(iter(cache))]
         self.cache[subject] = route
         if route is not INVALID and not route.groups and len(route.checked) == len(route.plain):
-            self.fast[subject] = route.plain
+            if len(route.plain) == 1:
+                self.single[subject] = route.plain[0]
+            else:
+                self.fast[subject] = route.plain
         return route
 
 

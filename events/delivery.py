@@ -103,6 +103,15 @@ class TimeoutWatchdog:
             self.check_nowait()
 
 
+async def failed_attempt(exc: BaseException) -> None:
+    """An attempt that already raised ``exc``: give it to :meth:`Pipeline.run` as ``first``.
+
+    A worker that ran a first attempt inline (its hot path) hands a failure over
+    this way, so the failure is judged by the one copy of the rules in ``run``.
+    """
+    raise exc
+
+
 class Pipeline:
     """Breaker, attempts, timeout, backoff and counters of one subscription (copy)."""
 
@@ -196,7 +205,7 @@ class Pipeline:
                 except asyncio.CancelledError as exc:
                     slot.deadline = 0.0
                     if slot.timed_out:
-                        self._forgive_timeout(slot)
+                        self.forgive_timeout(slot)
                         error = HandlerTimeout(f"handler ran past {sub.timeout_s}s")
                     else:
                         task = slot.task or asyncio.current_task()
@@ -216,8 +225,11 @@ class Pipeline:
                     slot.deadline = 0.0
                     if slot.timed_out:
                         # The handler swallowed our cancellation and finished: it counts.
-                        self._forgive_timeout(slot)
-                    breaker.on_success()
+                        self.forgive_timeout(slot)
+                    if breaker.state == "closed":
+                        breaker.closed_successes += 1  # on_success(), deferred
+                    else:
+                        breaker.on_success()
                     self.delivered += 1
                     return
                 breaker.on_failure()
@@ -232,7 +244,8 @@ class Pipeline:
             raise
 
     @staticmethod
-    def _forgive_timeout(slot: WorkerSlot) -> None:
+    def forgive_timeout(slot: WorkerSlot) -> None:
+        """A handler the watchdog cancelled finished anyway: take the cancellation back."""
         slot.timed_out = False
         if slot.task is not None:
             slot.task.uncancel()

@@ -5,9 +5,11 @@ A route is what ``publish`` needs to place one event: the mailboxes checked for
 and the queue groups (one member of each gets the event). :class:`RouteTable`
 compiles a subject's route from the subscription trie on a miss and caches it
 (bounded, FIFO eviction); a route made only of ``reject`` mailboxes also goes
-into a second dict that ``CentralRouter.publish`` reads directly, its inlined
-fast path. Both dicts are cleared in place and never rebound, so the router may
-hold them itself (one attribute hop fewer per event).
+into a dict that ``CentralRouter.publish`` reads directly, its inlined fast
+path: :attr:`RouteTable.single` when the route is one mailbox (fan-out 1, where
+publish then needs no loop), :attr:`RouteTable.fast` when it is several. The
+dicts are cleared in place and never rebound, so the router may hold them itself
+(one attribute hop fewer per event).
 """
 
 from __future__ import annotations
@@ -46,13 +48,15 @@ INVALID = Route((), (), ())
 class RouteTable:
     """The subscription trie and the per-subject route caches built from it."""
 
-    __slots__ = ("cache", "fast", "size", "trie")
+    __slots__ = ("cache", "fast", "single", "size", "trie")
 
     def __init__(self, size: int) -> None:
         self.trie: SubjectTrie[Mailbox] = SubjectTrie()
         self.cache: dict[str, Route] = {}
         #: Subjects whose route is only ``reject`` mailboxes: publish's inlined fast path.
         self.fast: dict[str, tuple[Mailbox, ...]] = {}
+        #: The same for subjects whose route is exactly one ``reject`` mailbox.
+        self.single: dict[str, Mailbox] = {}
         #: The most subjects cached.
         self.size = size
 
@@ -73,6 +77,7 @@ class RouteTable:
     def clear_nowait(self) -> None:
         self.cache.clear()
         self.fast.clear()
+        self.single.clear()
 
     def miss(self, subject: str) -> Route:
         """Compile, cache and return the route of a subject not in :attr:`cache`."""
@@ -85,11 +90,16 @@ class RouteTable:
         cache = self.cache
         if len(cache) >= self.size:
             # FIFO eviction: a dict iterates in insertion order.
-            self.fast.pop(next(iter(cache)), None)
-            del cache[next(iter(cache))]
+            oldest = next(iter(cache))
+            self.fast.pop(oldest, None)
+            self.single.pop(oldest, None)
+            del cache[oldest]
         cache[subject] = route
         if route.checked and not route.offered and not route.groups:
-            self.fast[subject] = route.checked
+            if len(route.checked) == 1:
+                self.single[subject] = route.checked[0]
+            else:
+                self.fast[subject] = route.checked
         return route
 
 
