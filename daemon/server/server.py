@@ -36,6 +36,7 @@ from daemon.server.http.ingress import Ingress
 from daemon.server.http.loop_lag import LagWatchdog
 from daemon.server.logs import configure, get_logger
 from daemon.server.metrics import N_BUCKETS, SUB_BUCKETS, LatencyHistogram, ServerMetrics, prefix_of
+from daemon.server.recorder import Recorder
 from daemon.server.subscribers.inprocess import build_handler
 from daemon.server.subscribers.streams import StreamRegistry
 from daemon.server.subscribers.webhook import WebhookHandler, WebhookPool
@@ -131,12 +132,14 @@ class DaemonServer:
             if config.journal.enabled
             else None
         )
+        self.recorder = Recorder(config.record, self.metrics)
         self.ingress = Ingress(
             router,
             self.admission,
             self.metrics,
             max_batch=config.server.max_batch,
             journal=self.journal,
+            recorder=self.recorder,
         )
         self.active: dict[str, tuple[Subscription, HandlerConfig | WebhookConfig]] = {}
         self.ready = False
@@ -215,6 +218,8 @@ class DaemonServer:
         if self.journal is not None:
             self.journal.start()
             await self._replay(self.journal)
+        if self.loaded.config.record.enabled:
+            await self.recorder.start()
         app = self.app = build_app(self)
         self._runner = web.AppRunner(
             app, access_log=log if self.loaded.config.server.access_log else None
@@ -362,6 +367,8 @@ class DaemonServer:
                 # Every journaled event is now delivered or in the dead-letter journal.
                 self.journal.request_checkpoint_nowait(cut)
             await self.journal.close()
+        # Intake is refused since draining began: the recording is complete.
+        await self.recorder.stop()
         self.streams.close_all_nowait()
         for task in self._tasks:
             task.cancel()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from daemon.server.http.ops import Ops
+from daemon.server.http.record import RecordRoutes
 from daemon.server.http.stream import subscribe
 
 if TYPE_CHECKING:
@@ -18,6 +19,7 @@ def build_app(server: DaemonServer) -> web.Application:
     app = web.Application(client_max_size=server.loaded.config.server.client_max_size)
     ops = Ops(server)
     ingress = server.ingress
+    record = RecordRoutes(server)
 
     async def ws(request: web.Request) -> web.StreamResponse:
         return await subscribe(server, request)
@@ -30,4 +32,6 @@ def build_app(server: DaemonServer) -> web.Application:
     app.router.add_get("/metrics", ops.metrics)
     app.router.add_get("/v1/status", ops.status)
     app.router.add_get("/openapi.json", ops.openapi)
+    app.router.add_post("/v1/record:start", record.start)
+    app.router.add_post("/v1/record:stop", record.stop)
     return app

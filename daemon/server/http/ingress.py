@@ -31,6 +31,7 @@ from daemon.server.http.wire import (
     Rejected,
 )
 from daemon.server.metrics import ServerMetrics, prefix_of
+from daemon.server.recorder import Recorder
 from events.errors import InvalidSubject
 from events.model import (
     CATEGORY_PATTERNS,
@@ -64,8 +65,10 @@ class Ingress:
         *,
         max_batch: int,
         journal: EventJournal | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.router = router
+        self.recorder = recorder
         self.admission = admission
         self.metrics = metrics
         self.max_batch = max_batch
@@ -285,6 +288,9 @@ class Ingress:
         accepted[event.subject] += 1  # a Counter: missing keys count from 0
         if len(accepted) > 65_536:
             self.metrics.fold_accepted()  # bounded: clients choose subjects
+        recorder = self.recorder
+        if recorder is not None and recorder.active:
+            recorder.offer_nowait([event])
         return event
 
     def _publish_batch_nowait(
@@ -315,6 +321,9 @@ class Ingress:
         else:
             taken = events
         self.metrics.count_accepted(map(_SUBJECT, taken))
+        recorder = self.recorder
+        if recorder is not None and recorder.active and taken:
+            recorder.offer_nowait(taken)
         if not taken:
             raise self._unavailable(rejected[0].reason)
         return taken, rejected

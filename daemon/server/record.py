@@ -1,0 +1,302 @@
+"""Recording accepted events as a trace: the synchronous parts (docs/traces.md, ``[record]``).
+
+:class:`Sampler` picks which events a recording keeps; :class:`Cutter` turns what
+the ingress buffered into trace lines and decides where one file ends and the next
+begins; :class:`TraceFiles` does the file I/O (run in a thread by the recorder): it
+writes a hidden ``.recording`` file with a placeholder header, and on a cut or a
+stop rewrites the header, then rotates it into place as ``path`` (the newest
+finished file), ``path.1``, … ``path.{files-1}``, deleting what falls off the end.
+Every finished file is a complete ``switchyard.trace/1`` trace on its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import random
+from pathlib import Path
+from typing import BinaryIO
+
+import msgspec
+
+from events.model import Event
+from events.traces import FORMAT, TraceEvent, TraceHasher, TraceHeader
+
+TOOL = "python -m daemon (record)"
+#: The largest header the placeholder must leave room for (counts and hash at their widest).
+_MAX_INT = 2**63 - 1
+
+#: A buffered request: its arrival (monotonic ns) and the events the sampler kept from it.
+Arrival = tuple[int, list[Event]]
+
+
+class Sampler:
+    """Keeps each accepted event with probability ``fraction``, in arrival order, seeded.
+
+    The same seed and the same sequence of arrivals keep the same events. Instead of a
+    draw per event it draws the gap to the next kept one (geometric), so a request in
+    which no event is kept costs one comparison.
+    """
+
+    def __init__(self, fraction: float, seed: int) -> None:
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"sample fraction must be in (0, 1], got {fraction}")
+        self.fraction = fraction
+        self.seen = 0
+        self._rng = random.Random(seed)
+        self._log_miss = math.log1p(-fraction) if fraction < 1.0 else 0.0
+        self._next = self._gap() if fraction < 1.0 else 0
+
+    def _gap(self) -> int:
+        # 1 - random() is in (0, 1], so the log is finite.
+        return int(math.log(1.0 - self._rng.random()) / self._log_miss)
+
+    def pick_nowait(self, events: list[Event]) -> list[Event]:
+        """The events of ``events`` (the next arrivals, in order) this recording keeps."""
+        first = self.seen
+        end = self.seen = first + len(events)
+        if self.fraction >= 1.0:
+            return events
+        index = self._next
+        if index >= end:
+            return []
+        kept = []
+        while index < end:
+            kept.append(events[index - first])
+            index += 1 + self._gap()
+        self._next = index
+        return kept
+
+
+def rfc3339_ns(wall_ns: int) -> str:
+    """``wall_ns`` (ns since the epoch) as RFC 3339 UTC with nine fractional digits."""
+    seconds, nanos = divmod(wall_ns, 1_000_000_000)
+    moment = dt.datetime.fromtimestamp(seconds, dt.UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"
+
+
+def headers_size(event: Event) -> int:
+    """Bytes of the event's header names and values (UTF-8)."""
+    return sum(len(k.encode()) + len(v.encode()) for k, v in event.headers.items())
+
+
+class Open(msgspec.Struct, frozen=True):
+    """Start a new file whose ``t = 0`` is wall-clock ``start``."""
+
+    start: str
+
+
+class Lines(msgspec.Struct, frozen=True):
+    """Append these canonical event lines (no newlines) to the open file."""
+
+    lines: list[bytes]
+
+
+class Close(msgspec.Struct, frozen=True):
+    """Finish the open file and rotate it into place."""
+
+    events: int
+    duration_ns: int
+
+
+Piece = Open | Lines | Close
+
+
+class Cutter:
+    """Which file each buffered event goes to, and its line there; pure, no I/O.
+
+    A file's ``t = 0`` is its first event's arrival and its duration is its last
+    event's ``t`` (at least 1 ns), as for an imported log. A file is cut before the
+    line that would take it past ``limit_bytes`` (its header counted), so no file
+    is larger unless a single event line is.
+    """
+
+    def __init__(self, limit_bytes: int, *, payloads: bool, wall_offset_ns: int) -> None:
+        self.limit_bytes = limit_bytes
+        self.payloads = payloads
+        self.wall_offset_ns = wall_offset_ns
+        self.header_bytes = placeholder_size(payloads) + 1
+        self.first_ns: int | None = None
+        self.size = 0
+        self.events = 0
+        self.last_t = 0
+        self._encode = msgspec.json.Encoder().encode
+
+    @property
+    def open(self) -> bool:
+        return self.first_ns is not None
+
+    def _line(self, t: int, e: Event) -> bytes:
+        return self._encode(
+            TraceEvent(
+                t,
+                e.subject,
+                len(e.payload),
+                e.source,
+                e.priority,
+                e.category,
+                headers_size(e) if e.headers else 0,
+                e.payload if self.payloads else None,
+            )
+        )
+
+    def _open(self, pieces: list[Piece], arrival_ns: int) -> None:
+        self.first_ns = arrival_ns
+        self.size, self.events, self.last_t = self.header_bytes, 0, 0
+        pieces.append(Open(rfc3339_ns(arrival_ns + self.wall_offset_ns)))
+
+    def close_nowait(self) -> Close | None:
+        """Finish the open file (None when none is open)."""
+        if self.first_ns is None:
+            return None
+        self.first_ns = None
+        return Close(self.events, max(self.last_t, 1))
+
+    def cut_nowait(self, arrivals: list[Arrival]) -> list[Piece]:
+        """The pieces that write ``arrivals`` (in order), with the cuts they need."""
+        pieces: list[Piece] = []
+        lines: list[bytes] = []
+        line_of = self._line
+        for arrival_ns, events in arrivals:
+            if self.first_ns is None:
+                self._open(pieces, arrival_ns)
+            t = arrival_ns - (self.first_ns or 0)
+            for event in events:
+                line = line_of(t, event)
+                if self.size + len(line) + 1 > self.limit_bytes and self.events:
+                    pieces.append(Lines(lines))
+                    lines = []
+                    closing = self.close_nowait()
+                    assert closing is not None
+                    pieces.append(closing)
+                    self._open(pieces, arrival_ns)
+                    t = 0
+                    line = line_of(t, event)
+                lines.append(line)
+                self.size += len(line) + 1
+                self.events += 1
+                self.last_t = t
+        if lines:
+            pieces.append(Lines(lines))
+        return pieces
+
+
+def placeholder_size(payloads: bool) -> int:
+    """Bytes the header line may take at most (its widest counts, a 64-digit hash)."""
+    widest = TraceHeader(
+        format=FORMAT,
+        name="",
+        created=rfc3339_ns(0),
+        tool=TOOL,
+        events=_MAX_INT,
+        duration_ns=_MAX_INT,
+        hash="0" * 64,
+        source="",
+        start=rfc3339_ns(0),
+        payloads=payloads,
+    )
+    return len(msgspec.json.encode(widest))
+
+
+class TraceFiles:
+    """The recording's files on disk; every method does blocking I/O (call it in a thread)."""
+
+    def __init__(self, path: str | Path, *, files: int, payloads: bool, source: str) -> None:
+        self.path = Path(path)
+        self.files = files
+        self.payloads = payloads
+        self.source = source
+        self.name = self.path.name.split(".", 1)[0] or "recording"
+        self.partial = self.path.with_name(f".{self.path.name}.recording")
+        self.reserved = placeholder_size(payloads)
+        self.bytes_written = 0
+        self.rotations = 0
+        self._fh: BinaryIO | None = None
+        self._hasher = TraceHasher()
+        self._start = ""
+
+    def stale_partial(self) -> bool:
+        """Whether an unfinished file of an earlier process is in the way."""
+        return self.partial.exists() and self._fh is None
+
+    def apply(self, pieces: list[Piece]) -> list[TraceHeader]:
+        """Carry out ``pieces`` in order; answer the headers of the files finished."""
+        finished = []
+        for piece in pieces:
+            if isinstance(piece, Open):
+                self._open(piece.start)
+            elif isinstance(piece, Lines):
+                self._write(piece.lines)
+            else:
+                finished.append(self._finish(piece))
+        return finished
+
+    def _open(self, start: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = self.partial.open("wb")
+        self._fh.write(b" " * self.reserved + b"\n")
+        self.bytes_written += self.reserved + 1
+        self._hasher = TraceHasher()
+        self._start = start
+
+    def _write(self, lines: list[bytes]) -> None:
+        if self._fh is None or not lines:
+            return
+        self._hasher.update_lines(lines)
+        data = b"\n".join(lines) + b"\n"
+        self._fh.write(data)
+        self.bytes_written += len(data)
+
+    def _finish(self, close: Close) -> TraceHeader:
+        fh, self._fh = self._fh, None
+        if fh is None:
+            raise RuntimeError("a recording file was closed before it was opened")
+        header = TraceHeader(
+            format=FORMAT,
+            name=self.name,
+            created=_utc_now(),
+            tool=TOOL,
+            events=close.events,
+            duration_ns=close.duration_ns,
+            hash=self._hasher.finish(close.events, close.duration_ns, ()),
+            source=self.source,
+            start=self._start,
+            payloads=self.payloads,
+        )
+        line = msgspec.json.encode(header)
+        with fh:
+            fh.flush()
+            fh.seek(0)
+            fh.write(line + b" " * (self.reserved - len(line)))
+        self._rotate()
+        return header
+
+    def rotated(self, index: int) -> Path:
+        """The ``index``-th newest finished file (0: ``path`` itself)."""
+        return self.path if index == 0 else self.path.with_name(f"{self.path.name}.{index}")
+
+    def _rotate(self) -> None:
+        # Oldest first, so each rename lands on a name already moved away (or dropped).
+        self.rotated(self.files - 1).unlink(missing_ok=True)
+        for index in range(self.files - 1, 0, -1):
+            older = self.rotated(index - 1)
+            if older.exists():
+                os.replace(older, self.rotated(index))
+        os.replace(self.partial, self.path)
+        self.rotations += 1
+
+    def abort(self) -> None:
+        """Drop the unfinished file (after a write error)."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        self.partial.unlink(missing_ok=True)
+
+    def on_disk(self) -> list[str]:
+        """The finished files present, newest first."""
+        return [str(p) for p in map(self.rotated, range(self.files)) if p.exists()]
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
