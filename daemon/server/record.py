@@ -11,6 +11,7 @@ Every finished file is a complete ``switchyard.trace/1`` trace on its own.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import os
@@ -287,11 +288,13 @@ class TraceFiles:
         self.rotations += 1
 
     def abort(self) -> None:
-        """Drop the unfinished file (after a write error)."""
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-        self.partial.unlink(missing_ok=True)
+        """Drop the unfinished file (after a write error, which may recur here: ignored)."""
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            with contextlib.suppress(OSError):
+                fh.close()
+        with contextlib.suppress(OSError):
+            self.partial.unlink(missing_ok=True)
 
     def on_disk(self) -> list[str]:
         """The finished files present, newest first."""
