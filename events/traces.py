@@ -53,7 +53,9 @@ class TraceHeader(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     phases: tuple[PhaseMark, ...] = ()
 
 
-class TraceEvent(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
+class TraceEvent(
+    msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True, gc=False
+):
     """One event line; ``payload`` (base64 in JSON) only in traces written with payloads."""
 
     t: NonNegative
@@ -88,6 +90,10 @@ class TraceHasher:
         if canonical:
             self._digest.update(b"\n".join(canonical))
             self._digest.update(b"\n")
+
+    def update_block(self, lines: bytes) -> None:
+        """Feed canonical lines that already end in their newlines (``encode_lines``)."""
+        self._digest.update(lines)
 
     def finish(self, events: int, duration_ns: int, phases: tuple[PhaseMark, ...]) -> str:
         digest = self._digest.copy()

@@ -89,9 +89,10 @@ class Open(msgspec.Struct, frozen=True):
 
 
 class Lines(msgspec.Struct, frozen=True):
-    """Append these canonical event lines (no newlines) to the open file."""
+    """Append ``events`` canonical event lines, each ending in a newline, to the open file."""
 
-    lines: list[bytes]
+    data: bytes
+    events: int
 
 
 class Close(msgspec.Struct, frozen=True):
@@ -122,25 +123,46 @@ class Cutter:
         self.size = 0
         self.events = 0
         self.last_t = 0
-        self._encode = msgspec.json.Encoder().encode
+        encoder = msgspec.json.Encoder()
+        self._encode = encoder.encode
+        self._encode_lines = encoder.encode_lines
 
     @property
     def open(self) -> bool:
         return self.first_ns is not None
 
-    def _line(self, t: int, e: Event) -> bytes:
-        return self._encode(
-            TraceEvent(
-                t,
+    def _records(self, arrivals: list[Arrival], first_ns: int) -> list[TraceEvent]:
+        # One comprehension and one encode_lines call per chunk: per-event Python work
+        # is what recording costs the daemon's CPU.
+        record = TraceEvent
+        if self.payloads:
+            return [
+                record(
+                    arrival_ns - first_ns,
+                    e.subject,
+                    len(e.payload),
+                    e.source,
+                    e.priority,
+                    e.category,
+                    headers_size(e) if e.headers else 0,
+                    e.payload,
+                )
+                for arrival_ns, events in arrivals
+                for e in events
+            ]
+        return [
+            record(
+                arrival_ns - first_ns,
                 e.subject,
                 len(e.payload),
                 e.source,
                 e.priority,
                 e.category,
                 headers_size(e) if e.headers else 0,
-                e.payload if self.payloads else None,
             )
-        )
+            for arrival_ns, events in arrivals
+            for e in events
+        ]
 
     def _open(self, pieces: list[Piece], arrival_ns: int) -> None:
         self.first_ns = arrival_ns
@@ -157,30 +179,47 @@ class Cutter:
     def cut_nowait(self, arrivals: list[Arrival]) -> list[Piece]:
         """The pieces that write ``arrivals`` (in order), with the cuts they need."""
         pieces: list[Piece] = []
-        lines: list[bytes] = []
-        line_of = self._line
-        for arrival_ns, events in arrivals:
-            if self.first_ns is None:
-                self._open(pieces, arrival_ns)
-            t = arrival_ns - (self.first_ns or 0)
-            for event in events:
-                line = line_of(t, event)
-                if self.size + len(line) + 1 > self.limit_bytes and self.events:
-                    pieces.append(Lines(lines))
-                    lines = []
-                    closing = self.close_nowait()
-                    assert closing is not None
-                    pieces.append(closing)
-                    self._open(pieces, arrival_ns)
-                    t = 0
-                    line = line_of(t, event)
-                lines.append(line)
-                self.size += len(line) + 1
-                self.events += 1
-                self.last_t = t
-        if lines:
-            pieces.append(Lines(lines))
+        if not arrivals:
+            return pieces
+        if self.first_ns is None:
+            self._open(pieces, arrivals[0][0])
+        first_ns = self.first_ns
+        assert first_ns is not None
+        records = self._records(arrivals, first_ns)
+        if not records:
+            return pieces
+        data = self._encode_lines(records)
+        if self.size + len(data) <= self.limit_bytes:
+            pieces.append(Lines(data, len(records)))
+            self.size += len(data)
+            self.events += len(records)
+            self.last_t = records[-1].t
+            return pieces
+        self._cut_lines(pieces, records, first_ns)
         return pieces
+
+    def _cut_lines(self, pieces: list[Piece], records: list[TraceEvent], first_ns: int) -> None:
+        """Line by line, cutting where a line would pass the limit (rare: once per file)."""
+        lines: list[bytes] = []
+        for rec in records:
+            arrival_ns = first_ns + rec.t
+            t = arrival_ns - (self.first_ns or 0)
+            line = self._encode(msgspec.structs.replace(rec, t=t)) + b"\n"
+            if self.size + len(line) > self.limit_bytes and self.events:
+                pieces.append(Lines(b"".join(lines), len(lines)))
+                lines = []
+                closing = self.close_nowait()
+                assert closing is not None
+                pieces.append(closing)
+                self._open(pieces, arrival_ns)
+                t = 0
+                line = self._encode(msgspec.structs.replace(rec, t=t)) + b"\n"
+            lines.append(line)
+            self.size += len(line)
+            self.events += 1
+            self.last_t = t
+        if lines:
+            pieces.append(Lines(b"".join(lines), len(lines)))
 
 
 def placeholder_size(payloads: bool) -> int:
@@ -228,7 +267,7 @@ class TraceFiles:
             if isinstance(piece, Open):
                 self._open(piece.start)
             elif isinstance(piece, Lines):
-                self._write(piece.lines)
+                self._write(piece.data)
             else:
                 finished.append(self._finish(piece))
         return finished
@@ -241,11 +280,10 @@ class TraceFiles:
         self._hasher = TraceHasher()
         self._start = start
 
-    def _write(self, lines: list[bytes]) -> None:
-        if self._fh is None or not lines:
+    def _write(self, data: bytes) -> None:
+        if self._fh is None or not data:
             return
-        self._hasher.update_lines(lines)
-        data = b"\n".join(lines) + b"\n"
+        self._hasher.update_block(data)
         self._fh.write(data)
         self.bytes_written += len(data)
 

@@ -183,8 +183,8 @@ class Recorder:
         written = 0
         for piece in pieces:
             if isinstance(piece, Lines):
-                written += len(piece.lines)
-                self._unfinished += len(piece.lines)
+                written += piece.events
+                self._unfinished += piece.events
             elif isinstance(piece, Close):
                 self._unfinished = 0
         self._in_flight = 0
