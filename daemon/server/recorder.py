@@ -27,7 +27,7 @@ from events.model import Event
 log = get_logger("daemon.server.record")
 
 #: Events encoded per step of the writer: bounds how long one step holds the loop.
-CHUNK_EVENTS = 2048
+CHUNK_EVENTS = 4096
 
 OFF = "off"
 RECORDING = "recording"
