@@ -263,13 +263,18 @@ class TraceFiles:
     def apply(self, pieces: list[Piece]) -> list[TraceHeader]:
         """Carry out ``pieces`` in order; answer the headers of the files finished."""
         finished = []
+        run: list[bytes] = []  # consecutive lines: one write and one hash update
         for piece in pieces:
+            if isinstance(piece, Lines):
+                run.append(piece.data)
+                continue
+            self._write(b"".join(run))
+            run = []
             if isinstance(piece, Open):
                 self._open(piece.start)
-            elif isinstance(piece, Lines):
-                self._write(piece.data)
             else:
                 finished.append(self._finish(piece))
+        self._write(b"".join(run))
         return finished
 
     def _open(self, start: str) -> None:
