@@ -113,7 +113,7 @@ def test_a_recorded_trace_previews_and_replays_with_its_events(
     assert [e["priority"] for e in events] == first.priority.tolist()
     assert [e["source"] for e in events] == [first.sources[i] for i in first.source_idx]
     assert first.t_ns.tolist() == sorted(first.t_ns.tolist())
-    assert ("today", False) == (first.name, first.header.payloads)
+    assert (first.name, first.header.payloads) == ("today", False)
 
     preview = subprocess.run(
         [

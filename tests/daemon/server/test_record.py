@@ -90,10 +90,10 @@ def test_rotation_keeps_the_newest_files_each_a_complete_trace(tmp_path: Path) -
     limit = 8192
     out, written = write_all(tmp_path, 200, files=3, limit=limit)
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert ["rec.jsonl", "rec.jsonl.1", "rec.jsonl.2"] == names
+    assert names == ["rec.jsonl", "rec.jsonl.1", "rec.jsonl.2"]
     traces = [read_trace(tmp_path / name) for name in reversed(names)]  # oldest first
     assert all(path.stat().st_size <= limit for path in tmp_path.iterdir())
-    assert [0, 0, 0] == [int(t.t_ns[0]) for t in traces]
+    assert [int(t.t_ns[0]) for t in traces] == [0, 0, 0]
     kept = sum(len(t) for t in traces)
     newest = events(written)[written - kept :]
     recorded = [s for t in traces for s in (t.subjects[i] for i in t.subject_idx.tolist())]
@@ -108,7 +108,7 @@ def test_a_recorded_file_keeps_time_source_priority_and_headers(tmp_path: Path) 
     bytes are written as the event had them; the header's start is that arrival's time."""
     write_all(tmp_path, 3, files=2, limit=1 << 20)
     trace = read_trace(tmp_path / "rec.jsonl")
-    assert [0] * 5 + [1_000_000] * 5 + [2_000_000] * 5 == trace.t_ns.tolist()
+    assert trace.t_ns.tolist() == [0] * 5 + [1_000_000] * 5 + [2_000_000] * 5
     sent = events(15)
     assert [e.priority for e in sent] == trace.priority.tolist()
     expected_headers = [sum(len(k) + len(v) for k, v in e.headers.items()) for e in sent]
