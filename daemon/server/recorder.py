@@ -10,8 +10,8 @@ which hashes and writes it and finishes and rotates the files. ``start`` and ``s
 switch it at run time (``POST /v1/record:start`` / ``:stop``); ``stop`` returns once
 every buffered event is written and the last file is finished and rotated into place.
 
-Holding the events themselves for the writer (a tuple per request) was measured to
-cost more: the writer then walks and frees objects that have left the cache.
+Holding the events themselves for the writer (a tuple per request) measured costlier
+(docs/benchmarks.md): the writer then walks and frees objects that have left the cache.
 """
 
 from __future__ import annotations
