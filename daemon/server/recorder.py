@@ -25,7 +25,8 @@ from typing import Any
 from daemon.server.config import RecordConfig
 from daemon.server.logs import get_logger
 from daemon.server.metrics import ServerMetrics
-from daemon.server.record import Close, Cutter, Lines, Piece, Sampler, TraceFiles
+from daemon.server.record import Close, Cutter, Lines, Piece, Sampler
+from daemon.server.record_files import TraceFiles
 from events.model import Event
 
 log = get_logger("daemon.server.record")

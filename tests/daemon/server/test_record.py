@@ -14,7 +14,8 @@ import pytest
 
 from daemon.server.config import RecordConfig, load_config
 from daemon.server.metrics import ServerMetrics
-from daemon.server.record import Cutter, Sampler, TraceFiles
+from daemon.server.record import Cutter, Sampler
+from daemon.server.record_files import TraceFiles
 from daemon.server.recorder import FAILED, OFF, Recorder
 from events import ConfigError
 from events.model import Category, Event
