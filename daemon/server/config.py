@@ -223,6 +223,48 @@ class JournalConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigError("journal.checkpoint_interval_s must be > 0")
 
 
+class RecordConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Recording accepted events as a trace (docs/traces.md): sampled, rotated, off the hot path.
+
+    ``enabled`` records from start-up; ``POST /v1/record:start`` and ``:stop`` switch
+    it at run time either way. ``path`` is the newest finished file; older ones are
+    ``path.1`` … ``path.{files-1}``; the one being written is a hidden file beside
+    them, so the files on disk stay under ``max_bytes`` (each holds
+    ``max_bytes / (files + 1)`` at most, unless one event line alone is larger).
+    """
+
+    enabled: bool = False
+    path: str = "var/record/trace.jsonl"
+    #: Fraction of accepted events kept, each independently, seeded by ``seed``.
+    sample: float = 1.0
+    seed: int = 1
+    max_bytes: int = 1024 * 1024 * 1024
+    files: int = 4
+    payloads: bool = False
+    #: Sampled events held for the writer; beyond it they are counted as dropped.
+    buffer: int = 50_000
+    flush_interval_s: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not self.path:
+            raise ConfigError("record.path must name a file")
+        if self.path.endswith(".gz"):
+            raise ConfigError(f"record.path: traces are written uncompressed, got {self.path!r}")
+        if not 0.0 < self.sample <= 1.0:
+            raise ConfigError(f"record.sample must be in (0, 1], got {self.sample}")
+        if self.files < 1:
+            raise ConfigError(f"record.files must be >= 1, got {self.files}")
+        if self.max_bytes // (self.files + 1) < 4096:
+            raise ConfigError(
+                f"record.max_bytes must leave each of files + 1 = {self.files + 1} files"
+                f" at least 4096 bytes, got {self.max_bytes}"
+            )
+        if self.buffer < 1:
+            raise ConfigError(f"record.buffer must be >= 1, got {self.buffer}")
+        if self.flush_interval_s <= 0:
+            raise ConfigError(f"record.flush_interval_s must be > 0, got {self.flush_interval_s}")
+
+
 class LoggingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """structlog: JSON lines in production, console on a TTY (``auto``)."""
 
@@ -299,6 +341,7 @@ class DaemonConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     health: HealthConfig = HealthConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
     journal: JournalConfig = JournalConfig()
+    record: RecordConfig = RecordConfig()
     logging: LoggingConfig = LoggingConfig()
     streams: StreamsConfig = StreamsConfig()
     webhook_client: WebhooksConfig = WebhooksConfig()
@@ -313,6 +356,9 @@ class DaemonConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         }
         if self.lifecycle.final_report:
             paths["lifecycle.final_report"] = self.lifecycle.final_report
+        if self.record.path:
+            # Even with recording off: POST /v1/record:start may begin it at run time.
+            paths["record.path"] = self.record.path
         return paths
 
 
@@ -415,7 +461,15 @@ def diff_subscribers(
 
 
 #: Tables a running daemon cannot swap in: a change to them needs a restart.
-RESTART_TABLES = ("router", "server", "journal", "lifecycle", "streams", "webhook_client")
+RESTART_TABLES = (
+    "router",
+    "server",
+    "journal",
+    "lifecycle",
+    "streams",
+    "webhook_client",
+    "record",
+)
 
 
 def restart_required(old: DaemonConfig, new: DaemonConfig) -> list[str]:
@@ -449,7 +503,27 @@ def validate(config: DaemonConfig, path: str) -> Loaded:
                 f"{path} [admission.principals] {name!r}: names no [[auth.tokens]] name"
                 f" (nor {ANONYMOUS!r}, the principal while auth is off)"
             )
+    check_record_path(config, path)
     return Loaded(config=config, path=path, handler_subs=handler_subs, webhook_subs=webhook_subs)
+
+
+def check_record_path(config: DaemonConfig, path: str) -> None:
+    """Raise ConfigError when the record files could land on another configured file.
+
+    The recorder writes ``record.path`` and ``record.path.N``, so a record path equal
+    to or a prefix of another configured path (or the other way round) is refused.
+    """
+    paths = {**config.configured_paths(), "the config file": path}
+    if "record.path" not in paths:
+        return
+    record = str(Path(paths.pop("record.path")).resolve())
+    for name, other in paths.items():
+        resolved = str(Path(other).resolve())
+        if resolved.startswith(record) or record.startswith(resolved):
+            raise ConfigError(
+                f"{path}: record.path {config.record.path!r} overlaps {name} {other!r}:"
+                " one is the other or a prefix of it, so their files could collide"
+            )
 
 
 def load_config(path: str | Path) -> Loaded:

@@ -148,6 +148,13 @@ class ServerMetrics:
         self.duplicates = 0
         self.duplicate_window_shortened = 0
         self.reloads: dict[str, int] = {}
+        #: The trace recorder (daemon/server/recorder.py): events written, sampled events
+        #: dropped because its buffer was full, bytes written, files finished, on or off.
+        self.record_events = 0
+        self.record_dropped = 0
+        self.record_bytes = 0
+        self.record_rotations = 0
+        self.record_active = 0
 
     def count_request(self, route: str, code: int, elapsed_ns: int) -> None:
         key = (route, code)
@@ -263,10 +270,29 @@ class DaemonCollector(Collector):
         for outcome, n in sorted(m.reloads.items()):
             reloads.add_metric([outcome], n)
         yield reloads
+        yield from self._record()
         yield GaugeMetricFamily(
             "switchyard_event_loop_lag_seconds", "Last measured event-loop lag", m.loop_lag_s
         )
         yield from self._router()
+
+    def _record(self) -> Iterator[Metric]:
+        m = self.metrics
+        for name, doc, value in (
+            ("events", "Events written to trace files by the recorder", m.record_events),
+            (
+                "dropped",
+                "Sampled events the recorder dropped (buffer full or a write failed);"
+                " intake is never slowed for recording",
+                m.record_dropped,
+            ),
+            ("bytes", "Bytes the recorder wrote", m.record_bytes),
+            ("rotations", "Trace files the recorder finished and rotated in", m.record_rotations),
+        ):
+            yield CounterMetricFamily(f"switchyard_record_{name}", doc, value=value)
+        yield GaugeMetricFamily(
+            "switchyard_record_active", "1 while the recorder is recording", m.record_active
+        )
 
     def _router(self) -> Iterator[Metric]:
         s = self.stats()

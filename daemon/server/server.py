@@ -40,6 +40,7 @@ from daemon.server.http.ingress import Ingress
 from daemon.server.http.loop_lag import LagWatchdog
 from daemon.server.logs import configure, get_logger
 from daemon.server.metrics import N_BUCKETS, SUB_BUCKETS, LatencyHistogram, ServerMetrics, prefix_of
+from daemon.server.recorder import Recorder
 from daemon.server.refusals import RefusalWindow, ingress_counts
 from daemon.server.subscribers.inprocess import build_handler
 from daemon.server.subscribers.streams import StreamRegistry
@@ -152,6 +153,7 @@ class DaemonServer:
             max_ids=config.server.duplicate_max_ids,
             max_bytes=config.server.duplicate_max_bytes,
         )
+        self.recorder = Recorder(config.record, self.metrics)
         self.ingress = Ingress(
             router,
             self.admission,
@@ -160,6 +162,7 @@ class DaemonServer:
             access=self.access,
             journal=self.journal,
             duplicates=self.duplicates,
+            recorder=self.recorder,
         )
         self.active: dict[str, tuple[Subscription, HandlerConfig | WebhookConfig]] = {}
         self.ready = False
@@ -282,6 +285,8 @@ class DaemonServer:
         if self.journal is not None:
             self.journal.start()
             await self._replay(self.journal)
+        if self.loaded.config.record.enabled:
+            await self.recorder.start()
         app = self.app = build_app(self)
         self._runner = web.AppRunner(
             app,
@@ -445,6 +450,8 @@ class DaemonServer:
         else:
             lost_reasons = {"dead_letter_write_failed": unwritten, "pending_at_exit": pending}
             lost_reasons = {k: n for k, n in lost_reasons.items() if n}
+        # Intake is refused since draining began: the recording is complete.
+        await self.recorder.stop()
         self.streams.close_all_nowait()
         for task in self._tasks:
             task.cancel()

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from daemon.server.http.guard import AccessCollector, Handler, guarded, hide_server_version
 from daemon.server.http.ops import Ops
+from daemon.server.http.record import RecordRoutes
 from daemon.server.http.stream import subscribe
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ def build_app(server: DaemonServer) -> web.Application:
     app = web.Application(client_max_size=server.loaded.config.server.client_max_size)
     ops = Ops(server)
     ingress = server.ingress
+    record = RecordRoutes(server)
 
     async def ws(request: web.Request) -> web.StreamResponse:
         return await subscribe(server, request)
@@ -43,4 +45,6 @@ def build_app(server: DaemonServer) -> web.Application:
     get("/v1/status", ops.status)
     get("/openapi.json", ops.openapi)
     ops.registry.register(AccessCollector(server.access))
+    post("/v1/record:start", record.start)
+    post("/v1/record:stop", record.stop)
     return app

@@ -34,6 +34,7 @@ from daemon.server.http.wire import (
     Rejected,
 )
 from daemon.server.metrics import ServerMetrics, prefix_of
+from daemon.server.recorder import Recorder
 from events.errors import InvalidSubject
 from events.model import (
     CATEGORY_PATTERNS,
@@ -68,9 +69,11 @@ class Ingress:
         access: Access,
         journal: EventJournal | None = None,
         duplicates: DuplicateWindow | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.router = router
         self.duplicates = duplicates if duplicates is not None else DuplicateWindow(120.0)
+        self.recorder = recorder
         self.admission = admission
         self.access = access
         self.metrics = metrics
@@ -314,6 +317,9 @@ class Ingress:
         accepted[event.subject] += 1  # a Counter: missing keys count from 0
         if len(accepted) > 65_536:
             self.metrics.fold_accepted()  # bounded: clients choose subjects
+        recorder = self.recorder
+        if recorder is not None and recorder.active:
+            recorder.offer_nowait([event])
         return event, True
 
     def _publish_batch_nowait(
@@ -337,6 +343,9 @@ class Ingress:
         for d in duplicates:
             self.metrics.count_ingress(self._subject_info(d.subject)[1], "duplicate")
         self.metrics.count_accepted(map(_SUBJECT, taken))
+        recorder = self.recorder
+        if recorder is not None and recorder.active and taken:
+            recorder.offer_nowait(taken)
         if not taken and not duplicates:
             raise self._unavailable(rejected[0].reason)
         return taken, rejected, [d.id for d in duplicates]

@@ -147,6 +147,7 @@ class Ops:
                 "dropped": s.streams.dropped,
                 "unsubscribed": s.streams.unsubscribed,
             },
+            "record": s.recorder.status(),
             "journal": None
             if s.journal is None
             else {
