@@ -57,18 +57,29 @@ def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def _print_row(row: ledger.FaultRow) -> None:
+    print(ledger.line(row), flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     path = args.config if args.config is not None else config.default_config()
     only = [name.strip() for name in args.only.split(",") if name.strip()]
+    chosen = suite.choose(args.transport, only)
+    config.load_base(path)  # an unreadable config is a usage error before anything starts
     print(f"fault suite: transport {args.transport}, config {path}, seed {args.seed}"
           + (", short" if args.short else ""), flush=True)  # fmt: skip
     print(ledger.header(), flush=True)
     report = uvloop.run(
         suite.run_suite(
-            transport=args.transport, config_path=path, short=args.short, seed=args.seed,
-            only=only, progress=_progress, on_row=lambda row: print(ledger.line(row), flush=True),
+            transport=args.transport,
+            chosen=chosen,
+            config_path=path,
+            short=args.short,
+            seed=args.seed,
+            progress=_progress,
+            on_row=_print_row,
         )
-    )  # fmt: skip
+    )
     for row in report.rows:
         for note in ledger.notes(row):
             print(f"  {row.fault}: {note}")

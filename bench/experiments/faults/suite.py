@@ -21,12 +21,15 @@ from events.errors import ConfigError, SwitchyardError
 
 TRANSPORTS = ("memory", "jetstream")
 
+#: The cases of each transport the suite can run, in the order they run.
+CASES: dict[str, dict[str, cases.Case]] = {"memory": cases.MEMORY}
+
 
 def case_names(transport: str) -> list[str]:
     """The cases of ``transport``, in the order they run; raises ConfigError for one this
     daemon cannot run."""
-    if transport == "memory":
-        return list(cases.MEMORY)
+    if transport in CASES:
+        return list(CASES[transport])
     if transport == "jetstream":
         raise ConfigError(
             "--transport jetstream: the daemon has no [transport] table on this branch yet"
@@ -35,36 +38,41 @@ def case_names(transport: str) -> list[str]:
     raise ConfigError(f"--transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
 
 
-async def _one(name: str, trial: Trial, sizes: cases.Sizes) -> ledger.FaultRow:
+async def _one(transport: str, name: str, trial: Trial, sizes: cases.Sizes) -> ledger.FaultRow:
     try:
-        return await cases.MEMORY[name](trial, sizes)
+        return await CASES[transport][name](trial, sizes)
     except (SwitchyardError, OSError) as exc:
         trial.say(f"could not run: {exc}")
         return ledger.FaultRow(
-            fault=name, transport="memory", status="error", description="",
+            fault=name, transport=transport, status="error", description="",
             duration_s=trial.elapsed(), reason=str(exc),
         )  # fmt: skip
     finally:
         await trial.close()
 
 
-async def run_suite(
-    *,
-    transport: str,
-    config_path: Path,
-    short: bool,
-    seed: int,
-    only: Sequence[str],
-    progress: Callable[[str], None],
-    on_row: Callable[[ledger.FaultRow], None],
-) -> ledger.FaultsReport:
-    """Every case of ``transport`` (or those named in ``only``), one after the other."""
+def choose(transport: str, only: Sequence[str]) -> list[str]:
+    """The cases to run: every case of ``transport``, or those named in ``only``; raises
+    ConfigError for a transport or name the suite does not know."""
     names = case_names(transport)
     unknown = sorted(set(only) - set(names))
     if unknown:
         known = ", ".join(names)
         raise ConfigError(f"--only: no fault named {', '.join(unknown)} (known: {known})")
-    chosen = [n for n in names if not only or n in only]
+    return [n for n in names if not only or n in only]
+
+
+async def run_suite(
+    *,
+    transport: str,
+    chosen: Sequence[str],
+    config_path: Path,
+    short: bool,
+    seed: int,
+    progress: Callable[[str], None],
+    on_row: Callable[[ledger.FaultRow], None],
+) -> ledger.FaultsReport:
+    """The ``chosen`` cases of ``transport`` (see :func:`choose`), one after the other."""
     base = config.load_base(config_path)
     sizes = cases.SHORT if short else cases.FULL
     began = time.monotonic()
@@ -72,7 +80,7 @@ async def run_suite(
     rows: list[ledger.FaultRow] = []
     for name in chosen:
         progress(f"[{name}] starting")
-        row = await _one(name, Trial(name, workdir, base, seed, progress), sizes)
+        row = await _one(transport, name, Trial(name, workdir, base, seed, progress), sizes)
         rows.append(row)
         on_row(row)
     if all(r.status in ("pass", "skip") for r in rows):
