@@ -227,18 +227,20 @@ async def full_disk(trial: Trial, sizes: Sizes) -> ledger.FaultRow:
     try:
         with small_disk(trial.dir / "disk", sizes.disk_bytes) as disk:
             journal = disk / "events.jsonl"
-            url = await trial.start_witness("ok")
-            path = trial.write_config(url, {"concurrency": 16}, journal, sizes.drain_cap_s)
-            daemon = await trial.start_daemon(path)
-            offered = await trial.load(daemon, sizes.disk_events, sizes.disk_rate)
-            st = os.statvfs(disk)
-            trial.say(f"{st.f_bavail * st.f_frsize // 1024} KiB free on the journal's disk")
-            await trial.settle(daemon, sizes.settle_s)
-            code, final = await trial.terminate(daemon, _stop_timeout(trial))
-            await trial.close()
+            try:
+                url = await trial.start_witness("ok")
+                policy = {"concurrency": 16}
+                path = trial.write_config(url, policy, journal, sizes.drain_cap_s)
+                daemon = await trial.start_daemon(path)
+                offered = await trial.load(daemon, sizes.disk_events, sizes.disk_rate)
+                st = os.statvfs(disk)
+                trial.say(f"{st.f_bavail * st.f_frsize // 1024} KiB free on the journal's disk")
+                await trial.settle(daemon, sizes.settle_s)
+                code, final = await trial.terminate(daemon, _stop_timeout(trial))
+            finally:
+                await trial.close()  # before the unmount: nothing may hold the file system
             tally = trial.count(journal)
     except NoSmallDisk as exc:
-        await trial.close()
         return ledger.FaultRow(
             fault=trial.name,
             transport="memory",
