@@ -22,7 +22,8 @@ goes to stderr. ``--short`` runs smaller loads and caps the drain timeout at 2 s
 (what ``make test`` runs).
 
 Exit codes: 0 every fault passed (or was skipped), 3 a fault lost events or
-exited 0 over a loss, 1 a case could not run (a process did not start), 2 usage.
+exited 0 over a loss, 1 a case could not run (a process did not start, or the
+daemon accepted nothing, e.g. it requires a token), 2 usage.
 """
 
 from __future__ import annotations

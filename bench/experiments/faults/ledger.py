@@ -167,11 +167,15 @@ def judge(
     final: dict[str, Any] | None,
     **extra: Any,
 ) -> FaultRow:
-    """The row of a finished case: pass iff nothing was lost and the exit code is honest."""
+    """The row of a finished case: pass iff nothing was lost and the exit code is honest; a
+    case in which nothing was accepted tested nothing (an ``error``, not a pass)."""
     admitted = reported_loss(final)
     honest = exit_code != 0 or (t.lost == 0 and admitted == 0)
     status: Status = "pass" if t.lost == 0 and honest else "FAIL"
     reasons = []
+    if t.accepted == 0:
+        status = "error"
+        reasons.append("the daemon accepted nothing, so the fault was tested on no event")
     if t.lost:
         reasons.append(f"{t.lost:,} accepted events in no place")
     if not honest:

@@ -39,15 +39,20 @@ def _tally(lost: int) -> ledger.Tally:
 
 def test_verdicts() -> None:
     """Pass needs nothing lost and an honest exit code: exit 0 over a loss (measured or
-    reported by the daemon) fails as dishonest; a non-zero exit over a loss still fails."""
+    reported by the daemon) fails as dishonest; a non-zero exit over a loss still fails; a
+    case where nothing was accepted is an error, never a pass."""
     cases = [
         (_tally(0), 0, {"spill_lost": 0}),
         (_tally(0), 0, {"spill_lost": 4}),
         (_tally(2), 0, None),
         (_tally(2), 3, {"lost": 2}),
         (_tally(0), 1, None),
+        (ledger.tally([], [], set(), set()), 0, None),
     ]
-    expected = [("pass", True), ("FAIL", False), ("FAIL", False), ("FAIL", True), ("pass", True)]
+    expected = [
+        ("pass", True), ("FAIL", False), ("FAIL", False), ("FAIL", True), ("pass", True),
+        ("error", True),
+    ]  # fmt: skip
     actual = []
     for tally, code, final in cases:
         row = ledger.judge("f", "memory", "", tally, code, final)
