@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -288,21 +289,34 @@ def _diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: v for k, v in out.items() if v}
 
 
-async def run_load(cfg: LoadConfig, token: str | None = None) -> LoadResult:
-    """Offer the schedule to the daemon at ``cfg.url``; answer the measured figures.
-
-    ``token`` is sent as ``Authorization: Bearer`` on every request (a daemon with
-    ``[auth] enabled``). It is kept out of ``cfg``, which results write to JSON.
-    """
+def _prepare(cfg: LoadConfig) -> tuple[Any, _Run, str]:
+    """The run's schedule, its per-run state and the URL the events go to."""
     schedule = source.build(
         seed=cfg.seed, profile=cfg.profile, pattern=cfg.pattern, duration_s=cfg.duration_s,
         base_rate=cfg.base_rate, scenarios=load_scenarios(cfg.scenarios), replay=cfg.trace,
     )  # fmt: skip
     events = schedule.events(source=cfg.source)
     offsets: list[int] = schedule.t_ns.tolist()
-    run = _Run(cfg, events, offsets)
     base = cfg.url.rstrip("/")
     url = f"{base}/v1/events:batch" if cfg.batch > 1 else f"{base}/v1/events"
+    return schedule, _Run(cfg, events, offsets), url
+
+
+def _begin(run: _Run) -> None:
+    """Fix the run's start: stamping takes ~1 us per event; start once it is surely done."""
+    lead_ns = 200_000_000 + 3_000 * len(run.events)
+    run.t0_perf = time.perf_counter_ns() + lead_ns
+    run.stamp(time.time_ns() + lead_ns)
+
+
+async def run_load(cfg: LoadConfig, token: str | None = None) -> LoadResult:
+    """Offer the schedule to the daemon at ``cfg.url``; answer the measured figures.
+
+    ``token`` is sent as ``Authorization: Bearer`` on every request (a daemon with
+    ``[auth] enabled``). It is kept out of ``cfg``, which results write to JSON.
+    """
+    schedule, run, url = _prepare(cfg)
+    base = cfg.url.rstrip("/")
     connector = aiohttp.TCPConnector(limit=cfg.connections)
     headers = {"Authorization": f"Bearer {token}"} if token else None
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
@@ -313,10 +327,7 @@ async def run_load(cfg: LoadConfig, token: str | None = None) -> LoadResult:
             before = await _status(session, base)
         except aiohttp.ClientError as exc:
             raise LoadError(f"cannot reach the daemon at {base}: {exc}") from None
-        # Stamping takes ~1 us per event; start the schedule once it is surely done.
-        lead_ns = 200_000_000 + 3_000 * len(events)
-        run.t0_perf = time.perf_counter_ns() + lead_ns
-        run.stamp(time.time_ns() + lead_ns)
+        _begin(run)
         await run.drive(session, url)
         t_sent = time.perf_counter_ns()
         deadline = time.monotonic() + cfg.settle_s
@@ -326,6 +337,59 @@ async def run_load(cfg: LoadConfig, token: str | None = None) -> LoadResult:
             after = await _status(session, base)
         t_settled = time.perf_counter_ns()
     return _result(cfg, schedule, run, before, after, t_sent, t_settled)
+
+
+class Offered(msgspec.Struct, frozen=True):
+    """What :func:`offer` sent and which events the daemon answered 202 for."""
+
+    schedule_hash: str
+    events: int
+    accepted_ids: list[str]
+    #: Events by HTTP outcome: ``"202"``, ``"503"``, ``conn_error``, ``item:<reason>``, ...
+    outcomes: dict[str, int]
+    sent_window_s: float
+
+
+async def offer(
+    cfg: LoadConfig, at_s: float | None = None, action: Callable[[], None] | None = None
+) -> Offered:
+    """Send the schedule to ``cfg.url`` whatever the daemon does meanwhile, and keep the ids it
+    accepted; ``action`` runs once ``at_s`` seconds into the schedule (a fault injected
+    mid-load). No readiness check and no settling: the caller owns the daemon's life."""
+    schedule, run, url = _prepare(cfg)
+    connector = aiohttp.TCPConnector(limit=cfg.connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        _begin(run)
+        timer = None
+        if action is not None and at_s is not None:
+            delay_s = (run.t0_perf - time.perf_counter_ns()) / 1e9 + at_s
+            timer = asyncio.get_running_loop().call_later(max(0.0, delay_s), action)
+        try:
+            await run.drive(session, url)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        t_sent = time.perf_counter_ns()
+    _, _, status = run.arrays()
+    accepted = np.flatnonzero(status == 202).tolist()
+    codes, counts = np.unique(status, return_counts=True)
+    outcomes = {
+        _outcome_name(code): count
+        for code, count in zip(codes.tolist(), counts.tolist(), strict=True)
+        if code != 0
+    }
+    outcomes.update(run.item_rejects)
+    return Offered(
+        schedule_hash=schedule.hash,
+        events=len(run.events),
+        accepted_ids=[run.wire[i].id for i in accepted],
+        outcomes=outcomes,
+        sent_window_s=max(0.0, (t_sent - run.t0_perf) / 1e9),
+    )
+
+
+def _outcome_name(code: int) -> str:
+    return "conn_error" if code == _CONN_ERROR else "not_sent" if code == _NOT_SENT else str(code)
 
 
 def _result(
@@ -342,10 +406,7 @@ def _result(
     outcomes: dict[str, int] = {}
     codes, counts = np.unique(status[status != 0], return_counts=True)
     for code, count in zip(codes.tolist(), counts.tolist(), strict=True):
-        name = (
-            "conn_error" if code == _CONN_ERROR else "not_sent" if code == _NOT_SENT else str(code)
-        )
-        outcomes[name] = count
+        outcomes[_outcome_name(code)] = count
     outcomes.update(run.item_rejects)
     window_s = max(1e-9, (t_sent - run.t0_perf) / 1e9)
     settle_window_s = max(1e-9, (t_settled - run.t0_perf) / 1e9)
