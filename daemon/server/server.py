@@ -21,7 +21,7 @@ import msgspec
 from aiohttp import web
 
 from daemon.journal.event_journal import DeadLetterJournal, EventJournal, replay
-from daemon.router.central import CentralRouter, Unsubscribing
+from daemon.router.central import Unsubscribing
 from daemon.server.admission import Admission
 from daemon.server.config import (
     HandlerConfig,
@@ -39,6 +39,7 @@ from daemon.server.metrics import N_BUCKETS, SUB_BUCKETS, LatencyHistogram, Serv
 from daemon.server.subscribers.inprocess import build_handler
 from daemon.server.subscribers.streams import StreamRegistry
 from daemon.server.subscribers.webhook import WebhookHandler, WebhookPool
+from daemon.server.transport import build_router, load, stored_hook
 from events.delivery import DeadLetterStore, Handler
 from events.errors import ConfigError
 from events.model import Event
@@ -106,7 +107,7 @@ class DaemonServer:
         self.loaded = loaded
         config = loaded.config
         if router is None:
-            router = CentralRouter(config.router)
+            router = build_router(config)
         self.router = router
         self.host = host if host is not None else config.server.host
         self.port = port if port is not None else config.server.port
@@ -137,6 +138,7 @@ class DaemonServer:
             self.metrics,
             max_batch=config.server.max_batch,
             journal=self.journal,
+            stored=stored_hook(router),
         )
         self.active: dict[str, tuple[Subscription, HandlerConfig | WebhookConfig]] = {}
         self.ready = False
@@ -248,7 +250,7 @@ class DaemonServer:
         while True:
             await asyncio.sleep(self.admission.config.sample_interval_s)
             stats = self.router.stats()
-            self.admission.observe_nowait(stats.pending, self.capacity)
+            self.admission.observe_nowait(*load(self.router, stats.pending, self.capacity))
             self.metrics.loop_lag_s = self.health.lag_s
             now = time.monotonic()
             if now - last_rate_t >= 1.0:

@@ -10,15 +10,18 @@ reason; if the router refused every item the answer is 503.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import operator
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
+from daemon.jetstream.outgoing import NotStored
 from daemon.journal.event_journal import EventJournal
 from daemon.server.admission import DRAINING, OVERLOADED, RATE_LIMITED, Admission
 from daemon.server.http.errors import IngressError, from_exception
@@ -64,12 +67,17 @@ class Ingress:
         *,
         max_batch: int,
         journal: EventJournal | None = None,
+        stored: Callable[[int], asyncio.Future[None]] | None = None,
     ) -> None:
         self.router = router
         self.admission = admission
         self.metrics = metrics
         self.max_batch = max_batch
         self.journal = journal
+        #: On JetStream: a future set once the last n accepted events are stored.
+        self.stored = stored
+        #: 202 waits (journal fsync or PubAck) before it is answered.
+        self.waits = journal is not None or stored is not None
         self._id_prefix = os.urandom(4).hex()
         self._ids = itertools.count(1)
         self._subjects: dict[str, tuple[str, str, Category | None]] = {}
@@ -210,7 +218,11 @@ class Ingress:
             raise self._unavailable(verdict)
 
     async def _durable(self, events: list[Event]) -> None:
-        """Wait until ``events``, already published, are in the journal.
+        """Wait until ``events``, already published, are in the journal (or the stream).
+
+        On JetStream (``stored``) 202 means the stream's PubAck arrived for each of
+        them; a publish that fails is retried by the router (deduped by id), so the
+        wait ends stored, or 503 ``not_stored`` if the daemon stops first.
 
         The order (publish, then append) cannot be swapped safely: only ``publish``
         decides acceptance (overloaded, draining), so an event journaled first and
@@ -221,7 +233,23 @@ class Ingress:
         says so, and the OpenAPI document tells clients to resend the same event
         ids (which subscribers dedupe on) rather than new ones.
         """
-        if self.journal is None or not events:
+        if not events:
+            return
+        if self.stored is not None:
+            # Before any await: these are still the last events the router accepted.
+            waiting = self.stored(len(events))
+            try:
+                await waiting
+            except NotStored as exc:
+                raise IngressError(
+                    503,
+                    "not_stored",
+                    f"{len(events)} event(s) accepted but the daemon stopped before the stream"
+                    f" confirmed them ({exc}); they are dead-lettered here as unpublished:"
+                    " resend the same event ids (the stream dedupes them)",
+                    1,
+                ) from None
+        if self.journal is None:
             return
         try:
             await self.journal.append_nowait(events)
@@ -248,7 +276,7 @@ class Ingress:
             except web.HTTPRequestEntityTooLarge as exc:
                 raise IngressError(413, "too_large", f"body too large: {exc.text}") from None
             event = self._publish_one_nowait(self._decode_nowait(decoders, body, False))
-            if self.journal is not None:
+            if self.waits:
                 await self._durable([event])
             # The one-id answer spelled out: cheaper than building an Accepted struct.
             response = self._raw_answer(b'{"accepted":[' + _encoder.encode(event.id) + b"]}")
@@ -266,7 +294,7 @@ class Ingress:
             except web.HTTPRequestEntityTooLarge as exc:
                 raise IngressError(413, "too_large", f"body too large: {exc.text}") from None
             taken, rejected = self._publish_batch_nowait(self._decode_nowait(decoders, body, True))
-            if self.journal is not None:
+            if self.waits:
                 await self._durable(taken)
             response = self._answer(Accepted([event.id for event in taken], rejected))
         except IngressError as exc:
