@@ -26,7 +26,9 @@
    left pending. The connection closes.
 
 The report is ``completed`` only if all of that happened within ``timeout_s``
-and nothing is left pending.
+and nothing is left pending; for a shared (not ephemeral) router, whose own
+``pending`` is not zero when processes share the work, if step 3 settled in
+time with nothing unconfirmed or abandoned.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ async def drain_router(router: JetStreamRouter, timeout_s: float) -> DrainReport
     discarded = await _close(router)
     pending = router.stats().pending
     in_time = settled and ended.in_time
-    return await finish_drain(
+    report = await finish_drain(
         began=began,
         completed=in_time,
         timed_out=0 if in_time else max(pending, 0) + lost + discarded,
@@ -107,6 +109,12 @@ async def drain_router(router: JetStreamRouter, timeout_s: float) -> DrainReport
         what="jetstream",
         abandoned=len(ended.abandoned),
     )
+    if not router.config.ephemeral and in_time and not lost and not ended.abandoned:
+        # Shared consumers: this process's own pending is what it routed less what it
+        # ended, and the other processes end part of it (or it ends theirs), so it is
+        # not zero when all is done. Done here means settled as step 3 says.
+        report = msgspec.structs.replace(report, completed=True)
+    return report
 
 
 async def _declarations(router: JetStreamRouter, timeout_s: float) -> bool:
