@@ -106,7 +106,7 @@ def _settings(args: argparse.Namespace) -> scale.ScaleSettings:
 
 def _point_line(p: scale.ScalePoint) -> str:
     nats = (
-        f"nats-server {p.nats_cpu_s:.2f} s CPU ({p.nats_cpu_us_per_event:.1f} us/event)"
+        f"nats-server {p.nats_cpu_s:.2f} s ({p.nats_cpu_us_per_event:.1f} us/event)"
         if p.nats_cpu_s is not None and p.nats_cpu_us_per_event is not None
         else "nats-server CPU not measured"
     )
@@ -117,7 +117,8 @@ def _point_line(p: scale.ScalePoint) -> str:
         f"  N={p.processes:<2} {p.throughput_dps:>9,.0f} deliveries/s  accepted"
         f" {p.accepted_per_s:,.0f}/s  202 p50/p99 {p.acceptance_p50_ms:.1f}/"
         f"{p.acceptance_p99_ms:.1f} ms  delivery p50/p99 {p.delivery_p50_ms:.1f}/"
-        f"{p.delivery_p99_ms:.1f} ms  daemons {p.daemon_cpu_s:.2f} s CPU  {nats}{flags}"
+        f"{p.delivery_p99_ms:.1f} ms  CPU: daemons {p.daemon_cpu_s:.2f} s, {nats},"
+        f" driver {p.driver_cpu_s:.2f} s = {p.cores_busy:.2f} cores busy{flags}"
     )
 
 

@@ -26,6 +26,7 @@ import contextlib
 import json
 import secrets
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -98,6 +99,11 @@ class ScalePoint(msgspec.Struct, frozen=True):
     daemon_cpu_s: float
     nats_cpu_s: float | None
     nats_cpu_us_per_event: float | None
+    #: CPU of the driver (this process) over the point.
+    driver_cpu_s: float
+    #: Cores kept busy by daemons, nats-server and driver together over the window
+    #: (sent to settled): near the machine's core count, the machine itself is the bound.
+    cores_busy: float
     load_limited: bool
     valid: bool
     reasons: tuple[str, ...]
@@ -178,13 +184,15 @@ def measure(
             settings.load, url=servers[0].url, also=tuple(s.url for s in servers[1:])
         )
         before = nats_cpu.sample()
+        driver_before = time.process_time()
         result = uvloop.run(run_load(cfg))
+        driver_cpu_s = time.process_time() - driver_before
         used = nats_cpu.since(before).get(SERVER_NAME)
     finally:
         for server in servers:
             finals.append(final_of(server.stop(timeout_s=settings.drain_s + 30)))
         uvloop.run(delete_streams(url, namespace))
-    return point_of(n, result, finals, used, offered_eps)
+    return point_of(n, result, finals, used, offered_eps, driver_cpu_s)
 
 
 def point_of(
@@ -193,6 +201,7 @@ def point_of(
     finals: Sequence[dict[str, object]],
     nats_cpu_s: float | None,
     offered_eps: float,
+    driver_cpu_s: float = 0.0,
 ) -> ScalePoint:
     """The point a load result and the daemons' final reports make."""
     reasons = list(result.invalid_reasons)
@@ -203,6 +212,8 @@ def point_of(
         reasons.append(f"{lost} accepted events not delivered")
     throughput = result.delivered_per_s
     latency = result.delivery_latency
+    window_s = result.delivered / throughput if throughput > 0 else 0.0
+    busy = result.daemon_cpu_s + (nats_cpu_s or 0.0) + driver_cpu_s
     return ScalePoint(
         processes=n,
         offered_eps=offered_eps,
@@ -219,6 +230,8 @@ def point_of(
         nats_cpu_us_per_event=nats_cpu_s / result.delivered * 1e6
         if nats_cpu_s is not None and result.delivered
         else None,
+        driver_cpu_s=driver_cpu_s,
+        cores_busy=busy / window_s if window_s > 0 else 0.0,
         load_limited=offered_eps > 0 and throughput >= LOAD_LIMITED * offered_eps,
         valid=not reasons,
         reasons=tuple(reasons),

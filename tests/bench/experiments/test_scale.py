@@ -17,6 +17,7 @@ def point(n: int, throughput: float, **fields: Any) -> ScalePoint:
         "throughput_dps": throughput, "accepted_per_s": throughput, "acceptance_p50_ms": 1.0,
         "acceptance_p99_ms": 2.0, "delivery_p50_ms": 1.0, "delivery_p99_ms": 2.0,
         "daemon_cpu_s": 1.0, "nats_cpu_s": 1.0, "nats_cpu_us_per_event": 50.0,
+        "driver_cpu_s": 1.0, "cores_busy": 1.0,
         "load_limited": False, "valid": True, "reasons": (),
     }  # fmt: skip
     values.update(fields)
