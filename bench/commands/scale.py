@@ -139,11 +139,16 @@ def describe(points: list[scale.ScalePoint], a: scale.ScaleAnalysis) -> list[str
             f" kappa {f.kappa:.3g} (CI {f.kappa_ci[0]:.3g}-{f.kappa_ci[1]:.3g}), N* {n_star}"
         )
     for pr in a.projections:
-        cores = f", nats-server needs {pr.nats_cores:.2f} cores" if pr.nats_cores else ""
+        bound = (
+            f"; CPU-bound {pr.cpu_bound_dps:,.0f}/s (a core per daemon), at which nats-server"
+            f" needs {pr.nats_cores:.2f} cores"
+            if pr.cpu_bound_dps and pr.nats_cores
+            else ""
+        )
         label = "PROJECTION (extrapolated)" if pr.extrapolated else "PROJECTION"
         lines.append(
-            f"  {label}: {pr.machines} machines -> {pr.throughput_dps:,.0f} deliveries/s"
-            f" ({pr.speedup:.2f}x){cores}"
+            f"  {label}: {pr.machines} machines -> fitted {pr.throughput_dps:,.0f} deliveries/s"
+            f" ({pr.speedup:.2f}x){bound}"
         )
     lines += [f"  note: {n}" for n in a.notes]
     return lines

@@ -110,11 +110,19 @@ class ScalePoint(msgspec.Struct, frozen=True):
 
 
 class Projection(msgspec.Struct, frozen=True):
-    """The fitted curve at ``machines`` daemons: a projection, not a measurement."""
+    """At ``machines`` daemons: a projection, not a measurement.
+
+    ``throughput_dps`` is the fitted curve there. ``cpu_bound_dps`` assumes each
+    machine gives its daemon a core of its own (a daemon is one event loop): the
+    daemons' measured CPU per event times the machines. ``nats_cores`` is what
+    the one nats-server would spend at that CPU-bound rate, from its measured CPU
+    per event: past its cores, the server (unclustered) is the bound.
+    """
 
     machines: int
     throughput_dps: float
     speedup: float
+    cpu_bound_dps: float | None
     nats_cores: float | None
     extrapolated: bool
 
@@ -310,22 +318,27 @@ def analyse(points: Sequence[ScalePoint], resamples: int = 1000) -> ScaleAnalysi
     projections: list[Projection] = []
     if lam and (fit is not None or sigma2 is not None):
         cpu = [p.nats_cpu_us_per_event for p in usable if p.nats_cpu_us_per_event is not None]
-        cpu_per_event = float(np.median(cpu)) if cpu else None
+        nats_us = float(np.median(cpu)) if cpu else None
+        daemon = [p.daemon_cpu_s / p.delivered * 1e6 for p in usable if p.delivered]
+        daemon_us = float(np.median(daemon)) if daemon else None
         top = max(medians)
         for m in PROJECTED_MACHINES:
             x = float(usl(np.array([float(m)]), lam, sigma, kappa)[0])
+            bound = m * 1e6 / daemon_us if daemon_us else None
             projections.append(
                 Projection(
                     machines=m,
                     throughput_dps=x,
                     speedup=x / lam,
-                    nats_cores=cpu_per_event * x / 1e6 if cpu_per_event is not None else None,
+                    cpu_bound_dps=bound,
+                    nats_cores=nats_us * bound / 1e6 if nats_us and bound else None,
                     extrapolated=m > top,
                 )
             )
         notes.append(
             "projection: the fitted curve at M machines, one daemon each, one nats-server;"
             " measured on one machine, where the processes also share its cores with each"
-            " other, the driver and nats-server"
+            " other, the driver and nats-server, so its sigma and kappa include that"
+            " sharing; the CPU-bound figure gives each daemon a core of its own instead"
         )
     return ScaleAnalysis(speedups, fit, sigma2, tuple(projections), tuple(notes))

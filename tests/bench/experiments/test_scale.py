@@ -26,7 +26,8 @@ def point(n: int, throughput: float, **fields: Any) -> ScalePoint:
 
 def test_two_counts_give_sigma_and_a_projection_from_it() -> None:
     """1,000/s at N=1 and 1,600/s at N=2: speed-up 1.6, sigma 0.25 (kappa 0), and at 4
-    machines 4,000 / (1 + 0.25 * 3) = 2,285.7/s, with 50 us/event of nats-server CPU."""
+    machines 4,000 / (1 + 0.25 * 3) = 2,285.7/s fitted; CPU-bound (1 s of daemon CPU per
+    100 deliveries: 10,000 us each) 4 x 100 = 400/s, at 50 us/event nats-server 0.02 cores."""
     a = analyse([point(1, 1000.0), point(2, 1600.0)], resamples=20)
     four = next(p for p in a.projections if p.machines == 4)
     actual = (
@@ -34,10 +35,12 @@ def test_two_counts_give_sigma_and_a_projection_from_it() -> None:
         a.sigma_two_point,
         a.fit,
         round(four.throughput_dps, 1),
+        round(four.cpu_bound_dps or 0.0, 1),
         round(four.nats_cores or 0.0, 4),
         four.extrapolated,
     )
-    assert actual == ({1: 1.0, 2: 1.6}, pytest.approx(0.25), None, 2285.7, 0.1143, True)
+    expected = ({1: 1.0, 2: 1.6}, pytest.approx(0.25), None, 2285.7, 400.0, 0.02, True)
+    assert actual == expected
 
 
 def test_three_counts_give_a_usl_fit() -> None:
