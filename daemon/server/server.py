@@ -21,7 +21,7 @@ import msgspec
 from aiohttp import web
 
 from daemon.journal.event_journal import DeadLetterJournal, EventJournal, replay
-from daemon.router.central import CentralRouter, Unsubscribing
+from daemon.router.central import Unsubscribing
 from daemon.server.admission import Admission
 from daemon.server.config import (
     HandlerConfig,
@@ -45,6 +45,7 @@ from daemon.server.refusals import RefusalWindow, ingress_counts
 from daemon.server.subscribers.inprocess import build_handler
 from daemon.server.subscribers.streams import StreamRegistry
 from daemon.server.subscribers.webhook import WebhookHandler, WebhookPool
+from daemon.server.transport import build_router, load, stored_hook
 from events.delivery import DeadLetterStore, Handler
 from events.errors import ConfigError
 from events.model import Event
@@ -121,7 +122,7 @@ class DaemonServer:
         self.loaded = loaded
         config = loaded.config
         if router is None:
-            router = CentralRouter(config.router)
+            router = build_router(config)
         self.router = router
         self.host = host if host is not None else config.server.host
         self.port = port if port is not None else config.server.port
@@ -163,6 +164,7 @@ class DaemonServer:
             journal=self.journal,
             duplicates=self.duplicates,
             recorder=self.recorder,
+            stored=stored_hook(router),
         )
         self.active: dict[str, tuple[Subscription, HandlerConfig | WebhookConfig]] = {}
         self.ready = False
@@ -327,7 +329,7 @@ class DaemonServer:
         while True:
             await asyncio.sleep(self.admission.config.sample_interval_s)
             stats = self.router.stats()
-            self.admission.observe_nowait(stats.pending, self.capacity)
+            self.admission.observe_nowait(*load(self.router, stats.pending, self.capacity))
             self.metrics.loop_lag_s = self.health.lag_s
             now = time.monotonic()
             self.refusals.observe_nowait(now, *ingress_counts(self.metrics.http, INGRESS_ROUTES))

@@ -10,15 +10,18 @@ reason; if the router refused every item the answer is 503.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import operator
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
+from daemon.jetstream.outgoing import NotStored
 from daemon.journal.event_journal import EventJournal
 from daemon.server.admission import DRAINING, OVERLOADED, RATE_LIMITED, Admission
 from daemon.server.auth import Principal
@@ -70,6 +73,7 @@ class Ingress:
         journal: EventJournal | None = None,
         duplicates: DuplicateWindow | None = None,
         recorder: Recorder | None = None,
+        stored: Callable[[int], asyncio.Future[None]] | None = None,
     ) -> None:
         self.router = router
         self.duplicates = duplicates if duplicates is not None else DuplicateWindow(120.0)
@@ -81,6 +85,10 @@ class Ingress:
         self.journal = journal
         # 64 random bits per process: server-made ids stay unique across restarts.
         self._id_prefix = os.urandom(8).hex()
+        #: On JetStream: a future set once the last n accepted events are stored.
+        self.stored = stored
+        #: 202 waits (journal fsync or PubAck) before it is answered.
+        self.waits = journal is not None or stored is not None
         self._ids = itertools.count(1)
         self._subjects: dict[str, tuple[str, str, Category | None]] = {}
 
@@ -226,7 +234,11 @@ class Ingress:
         self.access.count_nowait(principal.name, "admitted", len(events))
 
     async def _durable(self, events: list[Event]) -> None:
-        """Wait until ``events``, already published, are in the journal.
+        """Wait until ``events``, already published, are in the journal (or the stream).
+
+        On JetStream (``stored``) 202 means the stream's PubAck arrived for each of
+        them; a publish that fails is retried by the router (deduped by id), so the
+        wait ends stored, or 503 ``not_stored`` if the daemon stops first.
 
         The order (publish, then append) cannot be swapped safely: only ``publish``
         decides acceptance (overloaded, draining), so an event journaled first and
@@ -237,6 +249,23 @@ class Ingress:
         says so, and the OpenAPI document tells clients to resend the same event
         ids (which subscribers dedupe on) rather than new ones.
         """
+        if self.stored is not None:
+            if not events:
+                return  # a duplicate: its first copy's request waited for the PubAck
+            # Before any await: these are still the last events the router accepted.
+            waiting = self.stored(len(events))
+            try:
+                await waiting
+            except NotStored as exc:
+                raise IngressError(
+                    503,
+                    "not_stored",
+                    f"{len(events)} event(s) accepted but the daemon stopped before the stream"
+                    f" confirmed them ({exc}); they are dead-lettered here as unpublished:"
+                    " resend the same event ids (the stream dedupes them)",
+                    1,
+                ) from None
+            return
         if self.journal is None:
             return
         try:
@@ -269,7 +298,7 @@ class Ingress:
             event, fresh = self._publish_one_nowait(
                 self._decode_nowait(decoders, body, False), request[PRINCIPAL]
             )
-            if self.journal is not None:
+            if self.waits:
                 await self._durable([event] if fresh else [])
             # The one-id answer spelled out: cheaper than building an Accepted struct.
             if fresh:
@@ -292,7 +321,7 @@ class Ingress:
             taken, rejected, dups = self._publish_batch_nowait(
                 self._decode_nowait(decoders, body, True), request[PRINCIPAL]
             )
-            if self.journal is not None:
+            if self.waits:
                 await self._durable(taken)
             response = self._answer(Accepted([event.id for event in taken], rejected, dups))
         except IngressError as exc:

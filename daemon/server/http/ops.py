@@ -13,6 +13,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from daemon.server.metrics import build_registry, exposition
+from daemon.server.transport import TransportCollector, status
 
 if TYPE_CHECKING:
     from daemon.server.server import DaemonServer
@@ -37,6 +38,8 @@ class Ops:
     def __init__(self, server: DaemonServer) -> None:
         self.server = server
         self.registry = build_registry(server.metrics, server.router.stats)
+        kind = server.loaded.config.transport.kind
+        self.registry.register(TransportCollector(server.router, kind))
         self._process = psutil.Process()
 
     def _count(self, route: str, status: int, t0: int) -> None:
@@ -148,6 +151,7 @@ class Ops:
                 "unsubscribed": s.streams.unsubscribed,
             },
             "record": s.recorder.status(),
+            "transport": status(s.router, s.loaded.config),
             "journal": None
             if s.journal is None
             else {
