@@ -31,7 +31,7 @@ def test_the_packaged_config_becomes_a_case_config_the_daemon_accepts(tmp_path: 
         "journal": (True, str(tmp_path / "j" / "events.jsonl")),
         "dead": str(tmp_path / "dead-letters.jsonl"),
         "drain": 2.0,
-        "sources": base["admission"]["sources"],
+        "principals": base["admission"]["principals"],
     }  # fmt: skip
     actual = {
         "handlers": written.get("handlers"),
@@ -40,7 +40,7 @@ def test_the_packaged_config_becomes_a_case_config_the_daemon_accepts(tmp_path: 
         "journal": (written["journal"]["enabled"], written["journal"]["path"]),
         "dead": written["lifecycle"]["dead_letter_journal"],
         "drain": written["lifecycle"]["drain_timeout_s"],
-        "sources": written["admission"]["sources"],
+        "principals": written["admission"]["principals"],
     }
     assert expected == actual
     check = subprocess.run(
