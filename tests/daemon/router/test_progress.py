@@ -1,4 +1,4 @@
-"""Progress marks: when every delivery not ended at a moment has ended, told without per-event hooks."""
+"""Progress marks: every delivery not ended at a moment has ended, told without per-event hooks."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def finish(box: Mailbox, slot: WorkerSlot, *, idle: bool = False) -> None:
 
 
 def test_a_mark_passes_once_older_deliveries_end_while_newer_ones_stay_queued() -> None:
-    """The queue moving past the mark and the worker moving on prove it; newer backlog does not matter."""
+    """The queue past the mark and the worker moved on prove it; a newer backlog does not matter."""
     box = box_with_slots()
     slot = box.slots[0]
     for i in range(3):
@@ -75,7 +75,7 @@ def test_a_worker_still_holding_an_old_delivery_holds_the_mark_back() -> None:
         finish(box, fast)
     held = mark.passed_nowait()
     finish(box, slow, idle=True)
-    assert (False, True) == (held, mark.passed_nowait())
+    assert (held, mark.passed_nowait()) == (False, True)
 
 
 def test_levels_are_checked_each_against_its_own_target() -> None:
@@ -95,7 +95,7 @@ def test_levels_are_checked_each_against_its_own_target() -> None:
     slot.event = None
     results.append(mark.passed_nowait())
     # e0 (priority 0) is taken last; held by the worker until it ends.
-    assert (["e1", "e2", "e0"], [False, False, False, True]) == (order, results)
+    assert (order, results) == (["e1", "e2", "e0"], [False, False, False, True])
 
 
 def test_evicted_and_gone_mailboxes_count_as_ended() -> None:
@@ -119,4 +119,4 @@ def test_a_mark_with_nothing_pending_has_passed_at_once() -> None:
     box = box_with_slots()
     mark = Mark([box], lambda: [box])
     box.push_nowait(ev(0), 0)
-    assert ([], True) == (mark.boxes, mark.passed_nowait())
+    assert (mark.boxes, mark.passed_nowait()) == ([], True)
