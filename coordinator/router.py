@@ -57,6 +57,7 @@ class CoordinatorRouter:
                 services=self._services,
                 dead_letter_capacity=config.dead_letter_capacity,
                 match_cache_size=config.match_cache_size,
+                match_cache_bytes=config.match_cache_bytes,
                 worker_batch=config.worker_batch,
                 worker_slice_s=config.worker_slice_s,
             )

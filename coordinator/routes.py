@@ -4,7 +4,8 @@ A route is what a module's intake needs to queue one event: every plain copy
 (in registration order), those of them checked for ``reject`` admission, and
 the queue groups (one member of each gets the event). :class:`RouteCache`
 compiles a subject's route on a miss by matching the subject against each
-registration's pattern, and caches it (bounded, FIFO eviction); a route whose
+registration's pattern, and caches it (bounded in entries and in the subjects'
+bytes, FIFO eviction; an invalid subject is never cached); a route whose
 copies all use ``reject`` and form no group also goes into a second dict that
 ``DataCoordinator.offer_nowait`` reads directly, its inlined fast path. Both
 dicts are cleared in place and never rebound, so the module may hold them
@@ -39,40 +40,51 @@ class Route(msgspec.Struct, frozen=True):
     groups: tuple[tuple[Registration, ...], ...]
 
 
-#: The route of an invalid subject (cached like any other, so a bad subject costs one lookup).
+#: The route of an invalid subject (never cached: it would let clients fill the cache).
 INVALID = Route((), (), ())
 
 
 class RouteCache:
     """The per-subject routes of one module, compiled from its registrations on a miss."""
 
-    __slots__ = ("cache", "fast", "size")
+    __slots__ = ("cache", "fast", "nbytes", "size", "size_bytes")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, size_bytes: int = 1024 * 1024) -> None:
         self.cache: dict[str, Route] = {}
         #: Subjects whose copies all use ``reject`` and form no queue group.
         self.fast: dict[str, tuple[Registration, ...]] = {}
-        #: The most subjects each dict holds.
+        #: The most subjects cached, and the most bytes (their lengths added up) they hold;
+        #: :attr:`fast` holds a subset of :attr:`cache`'s subjects.
         self.size = size
+        self.size_bytes = size_bytes
+        self.nbytes = 0
 
     def clear_nowait(self) -> None:
         self.cache.clear()
         self.fast.clear()
+        self.nbytes = 0
 
     def miss(self, copies: list[Registration], subject: str) -> Route:
-        """Compile, cache and return the route of ``subject`` over ``copies``."""
+        """Compile, cache and return the route of ``subject`` over ``copies``.
+
+        An invalid subject answers :data:`INVALID` uncached (validated again next time).
+        """
         try:
             tokens = validate_subject(subject)
         except InvalidSubject:
-            route = INVALID
-        else:
-            route = compile_route([c for c in copies if tokens_match(c.tokens, tokens)])
-        for cache in (self.cache, self.fast):
-            if len(cache) >= self.size:
-                # FIFO eviction: a dict iterates in insertion order.
-                del cache[next(iter(cache))]
-        self.cache[subject] = route
-        if route is not INVALID and not route.groups and len(route.checked) == len(route.plain):
+            return INVALID
+        route = compile_route([c for c in copies if tokens_match(c.tokens, tokens)])
+        cache = self.cache
+        size = len(subject)
+        while cache and (len(cache) >= self.size or self.nbytes + size > self.size_bytes):
+            # FIFO eviction: a dict iterates in insertion order.
+            oldest = next(iter(cache))
+            del cache[oldest]
+            self.fast.pop(oldest, None)
+            self.nbytes -= len(oldest)
+        cache[subject] = route
+        self.nbytes += size
+        if not route.groups and len(route.checked) == len(route.plain):
             self.fast[subject] = route.plain
         return route
 

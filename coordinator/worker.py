@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from coordinator.backlog import abandon_behind_nowait
 from coordinator.registration import Registration
 from events.delivery import WorkerSlot
+from events.model import header_bytes
 
 if TYPE_CHECKING:
     from coordinator.module import DataCoordinator
@@ -48,7 +49,10 @@ async def run_worker(module: DataCoordinator, slot: WorkerSlot) -> None:
             event = level.popleft()
             tag = level.popleft()
             module.depth -= 1
-            size = len(event.payload)
+            # events.event_size, inlined: the same sum the intake added.
+            size = len(event.subject) + len(event.payload)
+            if event.headers:
+                size += header_bytes(event.headers)
             cancelled: set[Registration] | None = None
             if tag.__class__ is tuple:
                 copies = tag

@@ -4,7 +4,8 @@ A route is what ``publish`` needs to place one event: the mailboxes checked for
 ``reject`` admission before any write, the mailboxes that displace by policy,
 and the queue groups (one member of each gets the event). :class:`RouteTable`
 compiles a subject's route from the subscription trie on a miss and caches it
-(bounded, FIFO eviction); a route made only of ``reject`` mailboxes also goes
+(bounded in entries and in the subjects' bytes, FIFO eviction; an invalid subject is
+never cached, so it costs no memory however many a client sends); a route made only of ``reject`` mailboxes also goes
 into a second dict that ``CentralRouter.publish`` reads directly, its inlined
 fast path. Both dicts are cleared in place and never rebound, so the router may
 hold them itself (one attribute hop fewer per event).
@@ -39,22 +40,24 @@ class Route(msgspec.Struct, frozen=True):
     groups: tuple[tuple[Mailbox, ...], ...]
 
 
-#: The route of an invalid subject (cached like any other, so a bad subject costs one lookup).
+#: The route of an invalid subject (never cached: it would let clients fill the cache).
 INVALID = Route((), (), ())
 
 
 class RouteTable:
     """The subscription trie and the per-subject route caches built from it."""
 
-    __slots__ = ("cache", "fast", "size", "trie")
+    __slots__ = ("cache", "fast", "nbytes", "size", "size_bytes", "trie")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, size_bytes: int = 1024 * 1024) -> None:
         self.trie: SubjectTrie[Mailbox] = SubjectTrie()
         self.cache: dict[str, Route] = {}
         #: Subjects whose route is only ``reject`` mailboxes: publish's inlined fast path.
         self.fast: dict[str, tuple[Mailbox, ...]] = {}
-        #: The most subjects cached.
+        #: The most subjects cached, and the most bytes (their lengths added up) they hold.
         self.size = size
+        self.size_bytes = size_bytes
+        self.nbytes = 0
 
     def add_nowait(self, box: Mailbox) -> None:
         """Route ``box``'s pattern to it from now on; the caches start over."""
@@ -73,21 +76,28 @@ class RouteTable:
     def clear_nowait(self) -> None:
         self.cache.clear()
         self.fast.clear()
+        self.nbytes = 0
 
     def miss(self, subject: str) -> Route:
-        """Compile, cache and return the route of a subject not in :attr:`cache`."""
+        """Compile, cache and return the route of a subject not in :attr:`cache`.
+
+        An invalid subject answers :data:`INVALID` uncached (validated again next time).
+        """
         try:
             tokens = validate_subject(subject)
         except InvalidSubject:
-            route = INVALID
-        else:
-            route = compile_route(self.trie.match(tokens))
+            return INVALID
+        route = compile_route(self.trie.match(tokens))
         cache = self.cache
-        if len(cache) >= self.size:
+        size = len(subject)
+        while cache and (len(cache) >= self.size or self.nbytes + size > self.size_bytes):
             # FIFO eviction: a dict iterates in insertion order.
-            self.fast.pop(next(iter(cache)), None)
-            del cache[next(iter(cache))]
+            oldest = next(iter(cache))
+            del cache[oldest]
+            self.fast.pop(oldest, None)
+            self.nbytes -= len(oldest)
         cache[subject] = route
+        self.nbytes += size
         if route.checked and not route.offered and not route.groups:
             self.fast[subject] = route.checked
         return route

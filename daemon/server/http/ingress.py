@@ -47,6 +47,9 @@ _SUBJECT = operator.attrgetter("subject")
 _SOURCE = operator.attrgetter("source")
 _CATEGORY_BY_PREFIX = {p.split(".", 1)[0]: c for c, ps in CATEGORY_PATTERNS.items() for p in ps}
 _encoder = msgspec.json.Encoder()
+#: Bounds of the ingress's cache of valid subjects (entries, and their lengths added up).
+SUBJECT_CACHE_ENTRIES = 65_536
+SUBJECT_CACHE_BYTES = 4 * 1024 * 1024
 
 
 def _where(index: int) -> str:
@@ -73,23 +76,34 @@ class Ingress:
         self._id_prefix = os.urandom(4).hex()
         self._ids = itertools.count(1)
         self._subjects: dict[str, tuple[str, str, Category | None]] = {}
+        self._subject_bytes = 0
 
     # -- validation ----------------------------------------------------------------
 
     def _subject_info(self, subject: str) -> tuple[str, str, Category | None]:
-        """(error, metrics prefix, category its prefix implies) of ``subject``, cached."""
+        """(error, metrics prefix, category its prefix implies) of ``subject``.
+
+        Valid subjects are cached, bounded in entries and bytes (clients choose
+        subjects); an invalid one is not, so however many a client sends they cost
+        no memory, and its error quotes at most the start of it.
+        """
         info = self._subjects.get(subject)
         if info is None:
             try:
                 validate_subject(subject)
-                error = ""
             except InvalidSubject as exc:
-                error = str(exc)
+                return (f"{exc} (rule: {exc.rule})", "", None)
             head = subject.split(".", 1)[0]
-            info = (error, prefix_of(subject), _CATEGORY_BY_PREFIX.get(head))
-            if len(self._subjects) >= 65_536:
-                self._subjects.clear()  # bounded: clients choose subjects
+            info = ("", prefix_of(subject), _CATEGORY_BY_PREFIX.get(head))
+            size = len(subject)
+            if (
+                len(self._subjects) >= SUBJECT_CACHE_ENTRIES
+                or self._subject_bytes + size > SUBJECT_CACHE_BYTES
+            ):
+                self._subjects.clear()
+                self._subject_bytes = 0
             self._subjects[subject] = info
+            self._subject_bytes += size
         return info
 
     def _check(self, item: IngressEvent | Event, index: int) -> Category | None:
