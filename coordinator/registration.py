@@ -3,8 +3,8 @@
 A module queue holds :class:`Entry` objects: one event and the copies
 (:class:`Registration`) it is to be delivered to, decided at publish. A copy
 counts its own queued deliveries and their bytes (subject, headers and payload,
-``events.event_size``) against its subscription's ``mailbox`` / ``mailbox_bytes`` bounds; the module queue is shared, the bounds
-are not.
+``events.event_size``) against its subscription's ``mailbox`` / ``mailbox_bytes``
+bounds; the module queue is shared, the bounds are not.
 
 Displacement (``drop_oldest`` / ``dead_letter``) must remove *that copy's*
 oldest delivery from a queue other copies share. A displacing copy therefore

@@ -4,11 +4,12 @@ A route is what ``publish`` needs to place one event: the mailboxes checked for
 ``reject`` admission before any write, the mailboxes that displace by policy,
 and the queue groups (one member of each gets the event). :class:`RouteTable`
 compiles a subject's route from the subscription trie on a miss and caches it
-(bounded in entries and in the subjects' bytes, FIFO eviction; an invalid subject is
-never cached, so it costs no memory however many a client sends); a route made only of ``reject`` mailboxes also goes
-into a second dict that ``CentralRouter.publish`` reads directly, its inlined
-fast path. Both dicts are cleared in place and never rebound, so the router may
-hold them itself (one attribute hop fewer per event).
+(bounded in entries and in the subjects' bytes, FIFO eviction; an invalid subject
+is never cached, so it costs no memory however many a client sends); a route made
+only of ``reject`` mailboxes also goes into a second dict that
+``CentralRouter.publish`` reads directly, its inlined fast path. Both dicts are
+cleared in place and never rebound, so the router may hold them itself (one
+attribute hop fewer per event).
 """
 
 from __future__ import annotations

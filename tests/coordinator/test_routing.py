@@ -166,4 +166,4 @@ def test_route_cache_is_bounded_in_bytes() -> None:
     for n in range(100):
         assert router.publish(ev(f"fs.{n:03d}." + "x" * 200)).ok
     routes = router.modules[Category.FILESYSTEM]._routes
-    assert (True, True) == (routes.nbytes <= 2048, sum(map(len, routes.cache)) == routes.nbytes)
+    assert (routes.nbytes <= 2048, sum(map(len, routes.cache)) == routes.nbytes) == (True, True)

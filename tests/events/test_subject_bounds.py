@@ -40,17 +40,17 @@ def test_patterns_have_the_same_bounds() -> None:
     """A pattern is held to the same bounds as a subject."""
     with pytest.raises(InvalidSubject) as caught:
         validate_pattern("fs." + "*." * SUBJECT_MAX_TOKENS + ">")
-    assert RULE_MAX_TOKENS == caught.value.rule
+    assert caught.value.rule == RULE_MAX_TOKENS
 
 
 def test_subjects_at_the_bounds_pass() -> None:
     """Exactly 16 tokens, and exactly 256 bytes in few enough tokens, are valid."""
     sixteen = ".".join(["tok"] * SUBJECT_MAX_TOKENS)
     at_bytes = ".".join(["a" * 31] * 8)  # 8 * 31 + 7 dots = 255 bytes
-    assert (SUBJECT_MAX_TOKENS, 8) == (
+    assert (
         len(validate_subject(sixteen)),
         len(validate_subject(at_bytes + "b")),
-    )
+    ) == (SUBJECT_MAX_TOKENS, 8)
 
 
 def test_error_quotes_only_the_start_of_a_huge_subject() -> None:
@@ -62,4 +62,4 @@ def test_error_quotes_only_the_start_of_a_huge_subject() -> None:
 
 def test_unicode_printable_subject_passes() -> None:
     """Printable non-ASCII characters are allowed while the UTF-8 bytes stay within 256."""
-    assert ("fs", "fichier", "créé") == validate_subject("fs.fichier.créé")
+    assert validate_subject("fs.fichier.créé") == ("fs", "fichier", "créé")

@@ -186,4 +186,4 @@ def test_route_cache_is_bounded_in_bytes() -> None:
     for n in range(100):
         assert router.publish(event(n, subject=f"fs.{n:03d}." + "x" * 200)).ok
     table = router._routes
-    assert (True, True) == (table.nbytes <= 2048, sum(map(len, table.cache)) == table.nbytes)
+    assert (table.nbytes <= 2048, sum(map(len, table.cache)) == table.nbytes) == (True, True)
