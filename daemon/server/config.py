@@ -31,10 +31,26 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     client_max_size: int = 4 * 1024 * 1024
     max_batch: int = 10_000
     access_log: bool = False
+    #: Seconds a client has to send a request's line and headers (from accept, or
+    #: from the first byte of a next request on a kept-alive connection).
+    header_timeout_s: float = 10.0
+    #: Seconds a client has to send a request's body once its headers are in.
+    body_timeout_s: float = 30.0
+    #: Seconds an idle kept-alive connection is held waiting for a next request.
+    keepalive_timeout_s: float = 75.0
+    #: Connections open at once; past it a new one gets 503 and is closed. Lowered at
+    #: start (with a warning) to stay below the process's file descriptor limit.
+    max_connections: int = 1000
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"server.port must be in 0..65535, got {self.port}")
+        for name in ("header_timeout_s", "body_timeout_s", "keepalive_timeout_s"):
+            value = getattr(self, name)
+            if not 0 < value <= 3600:
+                raise ConfigError(f"server.{name} must be in (0, 3600], got {value}")
+        if self.max_connections < 1:
+            raise ConfigError(f"server.max_connections must be >= 1, got {self.max_connections}")
         if self.client_max_size < 1024:
             raise ConfigError(f"server.client_max_size must be >= 1024, got {self.client_max_size}")
         if self.max_batch < 1:

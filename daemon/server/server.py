@@ -32,6 +32,7 @@ from daemon.server.config import (
     restart_required,
 )
 from daemon.server.http.app import build_app
+from daemon.server.http.connections import ConnectionGuard, GuardedSite, runner_options
 from daemon.server.http.ingress import Ingress
 from daemon.server.http.loop_lag import LagWatchdog
 from daemon.server.logs import configure, get_logger
@@ -137,6 +138,7 @@ class DaemonServer:
             self.metrics,
             max_batch=config.server.max_batch,
             journal=self.journal,
+            max_body=config.server.client_max_size,
         )
         self.active: dict[str, tuple[Subscription, HandlerConfig | WebhookConfig]] = {}
         self.ready = False
@@ -216,12 +218,18 @@ class DaemonServer:
             self.journal.start()
             await self._replay(self.journal)
         app = self.app = build_app(self)
+        server_config = self.loaded.config.server
         self._runner = web.AppRunner(
-            app, access_log=log if self.loaded.config.server.access_log else None
+            app,
+            access_log=log if server_config.access_log else None,
+            **runner_options(server_config),
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
+        guard = ConnectionGuard(
+            server_config, self.metrics, reserve=self.loaded.config.webhook_client.pool_size
+        )
+        await GuardedSite(self._runner, self.host, self.port, guard).start()
+        self._spawn(guard.run(), "connection-guard")
         host, port = self._runner.addresses[0][:2]
         self.ready = True
         log.info("listening", host=host, port=port, subscriptions=len(self.active))

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from daemon.journal.event_journal import EventJournal
 from daemon.server.admission import DRAINING, OVERLOADED, RATE_LIMITED, Admission
+from daemon.server.http.body import read_body
 from daemon.server.http.errors import IngressError, from_exception
 from daemon.server.http.wire import (
     DECODERS,
@@ -67,11 +68,14 @@ class Ingress:
         *,
         max_batch: int,
         journal: EventJournal | None = None,
+        max_body: int = 4 * 1024 * 1024,
     ) -> None:
         self.router = router
         self.admission = admission
         self.metrics = metrics
         self.max_batch = max_batch
+        #: ``server.client_max_size``: the most bytes a body may inflate to.
+        self.max_body = max_body
         self.journal = journal
         self._id_prefix = os.urandom(4).hex()
         self._ids = itertools.count(1)
@@ -258,7 +262,7 @@ class Ingress:
         try:
             decoders = self._decoders_nowait(request)
             try:
-                body = await request.read()
+                body = await read_body(request, self.max_body)
             except web.HTTPRequestEntityTooLarge as exc:
                 raise IngressError(413, "too_large", f"body too large: {exc.text}") from None
             event = self._publish_one_nowait(self._decode_nowait(decoders, body, False))
@@ -276,7 +280,7 @@ class Ingress:
         try:
             decoders = self._decoders_nowait(request)
             try:
-                body = await request.read()
+                body = await read_body(request, self.max_body)
             except web.HTTPRequestEntityTooLarge as exc:
                 raise IngressError(413, "too_large", f"body too large: {exc.text}") from None
             taken, rejected = self._publish_batch_nowait(self._decode_nowait(decoders, body, True))
