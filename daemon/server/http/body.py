@@ -62,14 +62,18 @@ async def _read_encoded(request: web.Request, encoding: str, limit: int) -> byte
             if received > limit:
                 raise _too_large(f"compressed body larger than client_max_size {limit}")
             data = chunk
-            while data and not inflater.eof:
+            while data:
+                if inflater.eof:
+                    raise IngressError(
+                        400, "malformed", f"data after the end of the {encoding} body"
+                    )
                 out += inflater.decompress(data, limit + 1 - len(out))
                 if len(out) > limit:
                     raise _too_large(
                         f"{encoding} body inflates past client_max_size {limit}"
                         f" (refused after {received} bytes received)"
                     )
-                data = inflater.unconsumed_tail
+                data = inflater.unconsumed_tail or inflater.unused_data
     except zlib.error as exc:
         raise IngressError(400, "malformed", f"malformed {encoding} body: {exc}") from None
     if not inflater.eof:

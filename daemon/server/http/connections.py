@@ -47,8 +47,11 @@ DONE = "done"
 #: Descriptors kept free below ``RLIMIT_NOFILE`` for everything else the daemon opens
 #: (journal segments, the dead-letter file, webhook connections, the event loop).
 FD_RESERVE = 64
-#: How long a refused connection may stay open to read its 503 before it is closed.
+#: How long a refused connection that sent nothing yet may stay open to read its 503.
 REFUSED_LINGER_S = 1.0
+#: Refused connections allowed to linger at once; past it they are closed at once,
+#: so a flood of connections cannot hold descriptors beyond the limit plus this.
+REFUSED_LINGER_MAX = 32
 
 
 def busy_response(limit: int) -> bytes:
@@ -112,7 +115,10 @@ class GuardedConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         inner = self.inner
         if inner is None:
-            return  # refused: whatever it sends is not read
+            # Refused: its request is read (so closing now cannot reset it) and ignored.
+            if self.transport is not None:
+                self.transport.close()
+            return
         if self.phase is BODY and self.payload.is_eof():
             # The previous body is read: these bytes begin the next request.
             self.phase = HEADERS
@@ -127,6 +133,7 @@ class GuardedConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.linger is not None:
             self.linger.cancel()
+            self.guard.lingering -= 1
         inner = self.inner
         if inner is None:
             return
@@ -159,6 +166,8 @@ class ConnectionGuard:
             )
         #: Live connections by aiohttp's handler (the request factory is given the handler).
         self.live: dict[RequestHandler, GuardedConnection] = {}
+        #: Refused connections waiting (up to REFUSED_LINGER_S) to be closed.
+        self.lingering = 0
         self.loop = asyncio.get_running_loop()
         self._server: web.Server | None = None
         shortest = min(config.header_timeout_s, config.body_timeout_s)
@@ -198,10 +207,12 @@ class ConnectionGuard:
     def refuse_nowait(self, conn: GuardedConnection, transport: asyncio.Transport) -> None:
         self.metrics.connections_refused += 1
         transport.write(busy_response(self.limit))
-        if transport.can_write_eof():
-            transport.write_eof()
-        # Closing at once could reset a request the client already sent before it
-        # reads the answer; it gets a moment, no more.
+        if self.lingering >= REFUSED_LINGER_MAX:
+            transport.close()
+            return
+        # Closing with its request unread could reset the connection before the client
+        # reads the answer: it gets a moment to send it (data_received then closes).
+        self.lingering += 1
         conn.linger = self.loop.call_later(REFUSED_LINGER_S, transport.close)
 
     def sweep_nowait(self, now: float) -> int:
