@@ -150,12 +150,19 @@ class StreamsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """WebSocket subscribers (``GET /v1/subscribe``)."""
 
     send_buffer: int = 1000
+    #: The most bytes (of JSON text) a socket's send buffer holds; past it, or past
+    #: ``send_buffer`` messages, the socket is a slow consumer: closed with 1008.
+    send_buffer_bytes: int = 4 * 1024 * 1024
     max_streams: int = 100
     mailbox: int = 10_000
 
     def __post_init__(self) -> None:
         if self.send_buffer < 1:
             raise ConfigError(f"streams.send_buffer must be >= 1, got {self.send_buffer}")
+        if self.send_buffer_bytes < 1024:
+            raise ConfigError(
+                f"streams.send_buffer_bytes must be >= 1024, got {self.send_buffer_bytes}"
+            )
         if self.max_streams < 0:
             raise ConfigError(f"streams.max_streams must be >= 0, got {self.max_streams}")
         if self.mailbox < 1:

@@ -4,10 +4,13 @@ Sockets share a subscription per pattern: the first socket on a pattern
 registers a hub, later ones join it, and when the last one leaves the hub is
 unsubscribed (with a router that can: ``daemon.router.central.Unsubscribing``; otherwise
 it stays registered). Deliveries a hub gets while it has no socket are counted
-as ``unheard``. Each socket has a bounded send buffer; the hub's handler never
-waits on a socket: a socket whose buffer overflows is disconnected and counted,
-and every message lost that way, or offered to a closed socket, or left in its
-buffer when it closed, is counted as ``dropped``.
+as ``unheard``. Each socket has a send buffer bounded in messages
+(``streams.send_buffer``) and in bytes (``streams.send_buffer_bytes``: a client
+that never reads cannot make the daemon hold more); the hub's handler never
+waits on a socket: a socket whose buffer overflows is a slow consumer, as NATS
+calls it, and is disconnected (close code 1008) and counted, and every message
+lost that way, or offered to a closed socket, or left in its buffer when it
+closed, is counted as ``dropped``.
 """
 
 from __future__ import annotations
@@ -36,14 +39,31 @@ class StreamLimit(SwitchyardError):
 
 
 class Stream:
-    """One socket's bounded send buffer."""
+    """One socket's send buffer, bounded in messages and in bytes (text length)."""
 
-    __slots__ = ("buffer", "capacity", "closed", "dropped", "overflowed", "sent", "wake")
+    __slots__ = (
+        "buffer",
+        "capacity",
+        "capacity_bytes",
+        "closed",
+        "dropped",
+        "nbytes",
+        "overflow",
+        "overflowed",
+        "sent",
+        "wake",
+    )
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, capacity_bytes: int) -> None:
         self.capacity = capacity
+        self.capacity_bytes = capacity_bytes
         self.buffer: deque[str] = deque()
+        #: What :attr:`buffer` holds, in characters of JSON text (bytes, for ASCII).
+        self.nbytes = 0
         self.wake = asyncio.Event()
+        #: Set when the buffer overflowed: the socket's handler closes it (1008) at once,
+        #: even while its sender is blocked on a client that does not read.
+        self.overflow = asyncio.Event()
         self.overflowed = False
         self.closed = False
         self.sent = 0
@@ -55,16 +75,25 @@ class Stream:
         if self.closed:
             self.dropped += 1
             return True
-        if len(self.buffer) >= self.capacity:
+        if len(self.buffer) >= self.capacity or self.nbytes + len(text) > self.capacity_bytes:
             self.overflowed = True
             self.closed = True
             self.dropped += len(self.buffer) + 1
             self.buffer.clear()
+            self.nbytes = 0
             self.wake.set()
+            self.overflow.set()
             return False
         self.buffer.append(text)
+        self.nbytes += len(text)
         self.wake.set()
         return True
+
+    def pop_nowait(self) -> str:
+        """The next message to send (the caller checked the buffer is not empty)."""
+        text = self.buffer.popleft()
+        self.nbytes -= len(text)
+        return text
 
     def close_nowait(self) -> None:
         self.closed = True
@@ -75,6 +104,7 @@ class Stream:
         self.close_nowait()
         self.dropped += len(self.buffer)
         self.buffer.clear()
+        self.nbytes = 0
 
 
 class StreamHub:
@@ -151,7 +181,7 @@ class StreamRegistry:
             hub = StreamHub(pattern, self.metrics)
             self.router.subscribe(self.subscription(pattern), hub)
             self.hubs[pattern] = hub
-        stream = Stream(self.config.send_buffer)
+        stream = Stream(self.config.send_buffer, self.config.send_buffer_bytes)
         hub.streams.append(stream)
         self.metrics.streams_opened += 1
         return hub, stream

@@ -9,8 +9,10 @@ a generous bound, for what must happen, and checks that it did.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
+import os
 import resource
 import socket
 import subprocess
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import psutil  # type: ignore[import-untyped]
 import pytest
 
 from tests.daemon.server.support import start_daemon, stop
@@ -42,7 +45,7 @@ dead_letter_journal = "{tmp}/dead.jsonl"
 [logging]
 format = "json"
 level = "warning"
-
+{extra}
 [[handlers]]
 service = "rec"
 pattern = ">"
@@ -55,7 +58,13 @@ PATIENCE_S = 60.0
 
 
 def _config(tmp: Path, **overrides: Any) -> Path:
-    values = {"max_size": 65536, "header_s": 30.0, "body_s": 30.0, "max_connections": 1000}
+    values = {
+        "max_size": 65536,
+        "header_s": 30.0,
+        "body_s": 30.0,
+        "max_connections": 1000,
+        "extra": "",
+    }
     values.update(overrides)
     path = tmp / "daemon.toml"
     path.write_text(CONFIG.format(tmp=tmp, **values))
@@ -71,6 +80,7 @@ def daemon(tmp_path: Path) -> Iterator[Callable[..., tuple[str, int]]]:
         preexec = overrides.pop("preexec_fn", None)
         proc, base = start_daemon(_config(tmp_path, **overrides), preexec_fn=preexec)
         procs.append(proc)
+        (tmp_path / "daemon.pid").write_text(str(proc.pid))
         url = urlsplit(base)
         assert url.hostname is not None and url.port is not None
         return url.hostname, url.port
@@ -284,3 +294,67 @@ def test_idle_sockets_past_the_fd_limit_cannot_stop_service(
         if status == 200:
             break
     assert (refused, status) == (503, 200)
+
+
+# -- slow WebSocket consumers -----------------------------------------------------------
+
+SLOW_STREAMS = """
+[streams]
+send_buffer = 1000
+send_buffer_bytes = 1048576
+"""
+
+
+def _open_unread_websocket(addr: tuple[str, int], pattern: str) -> socket.socket:
+    """A WebSocket handshake on a socket with a small receive buffer that is then never read."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(PATIENCE_S)
+    sock.connect(addr)
+    key = base64.b64encode(os.urandom(16)).decode()
+    handshake = (
+        f"GET /v1/subscribe?pattern={pattern} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    sock.sendall(handshake.encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)  # byte by byte: nothing past the handshake is read
+    assert head.startswith(b"HTTP/1.1 101")
+    return sock
+
+
+def _close_code(data: bytes) -> int | None:
+    """The status code of the close frame among the server's (unmasked) frames, if any."""
+    at = 0
+    while at + 2 <= len(data):
+        opcode, length = data[at] & 0x0F, data[at + 1] & 0x7F
+        at += 2
+        if length == 126:
+            length, at = int.from_bytes(data[at : at + 2], "big"), at + 2
+        elif length == 127:
+            length, at = int.from_bytes(data[at : at + 8], "big"), at + 8
+        if opcode == 0x8:
+            return int.from_bytes(data[at : at + 2], "big")
+        at += length
+    return None
+
+
+def test_websocket_that_never_reads_is_closed_1008_with_memory_bounded(
+    daemon: Callable[..., tuple[str, int]], tmp_path: Path
+) -> None:
+    """70 MB published to a stream whose client never reads: RSS stays bounded, 1008, counted."""
+    addr = daemon(max_size=2 * 1024 * 1024, extra=SLOW_STREAMS)
+    pid = int((tmp_path / "daemon.pid").read_text())
+    rss_before = psutil.Process(pid).memory_info().rss
+    sock = _open_unread_websocket(addr, "fs.>")
+    payload = base64.b64encode(os.urandom(48 * 1024)).decode()  # msgspec: bytes as base64
+    batch = [{"subject": "fs.file.created", "source": "t", "payload": payload}] * 10
+    statuses = {post_json(addr, "/v1/events:batch", batch)[0] for _ in range(80)}
+    for _ in range(600):  # poll, bounded: the hub runs on the daemon's own time
+        if metric(addr, "switchyard_streams_slow_disconnects_total") >= 1:
+            break
+    rss_growth = psutil.Process(pid).memory_info().rss - rss_before
+    with sock:
+        code = _close_code(read_until_closed(sock))
+    assert (statuses, code, rss_growth < 40 * 1024 * 1024) == ({202}, 1008, True)
