@@ -38,7 +38,7 @@ from daemon.server.http.loop_lag import LagWatchdog
 from daemon.server.logs import configure, get_logger
 from daemon.server.metrics import N_BUCKETS, SUB_BUCKETS, LatencyHistogram, ServerMetrics, prefix_of
 from daemon.server.subscribers.inprocess import build_handler
-from daemon.server.subscribers.streams import StreamRegistry
+from daemon.server.subscribers.streams import StreamRegistry, hub_pending
 from daemon.server.subscribers.webhook import WebhookHandler, WebhookPool
 from events.delivery import DeadLetterStore, Handler
 from events.errors import ConfigError
@@ -159,9 +159,8 @@ class DaemonServer:
 
     @property
     def capacity(self) -> int:
-        """Total mailbox capacity, the denominator of the high-water mark."""
-        configured = sum(sub.mailbox for sub, _ in self.active.values())
-        return configured + self.streams.config.mailbox * len(self.streams.hubs)
+        """The configured subscriptions' mailboxes: the high-water denominator (no hubs)."""
+        return sum(sub.mailbox for sub, _ in self.active.values())
 
     def measured(self, handler: Handler) -> Handler:
         """Wrap ``handler`` to record intended-to-completion latency by subject prefix."""
@@ -256,7 +255,7 @@ class DaemonServer:
         while True:
             await asyncio.sleep(self.admission.config.sample_interval_s)
             stats = self.router.stats()
-            self.admission.observe_nowait(stats.pending, self.capacity)
+            self.admission.observe_nowait(stats.pending - hub_pending(stats), self.capacity)
             self.metrics.loop_lag_s = self.health.lag_s
             now = time.monotonic()
             if now - last_rate_t >= 1.0:

@@ -24,7 +24,7 @@ from daemon.server.logs import get_logger
 from daemon.server.metrics import ServerMetrics
 from events.codecs import encode_json
 from events.errors import SwitchyardError
-from events.model import Event, SubscriptionStats
+from events.model import Event, RouterStats, SubscriptionStats
 from events.router import Router
 from events.subscription import BreakerPolicy, RetryPolicy, Subscription
 
@@ -32,6 +32,23 @@ log = get_logger("daemon.streams")
 
 #: How long a leaving hub's queued deliveries may take (they end unheard, at once).
 LEAVE_TIMEOUT_S = 1.0
+#: The service name of a hub's subscription starts with this.
+HUB_SERVICE_PREFIX = "stream:"
+
+
+def hub_pending(stats: RouterStats) -> int:
+    """Deliveries not yet ended that stream hubs hold.
+
+    Hubs drop their oldest rather than refuse and never push back on the ingress,
+    so the high-water mark leaves them out of both its terms: their pending here,
+    their mailboxes from the capacity (each hub added ``streams.mailbox``, 10,000,
+    to the denominator: 250 stream patterns raised it from 80,000 to 1,930,000).
+    """
+    return sum(
+        sub.depth + sub.in_flight
+        for sub in stats.subscriptions
+        if sub.service.startswith(HUB_SERVICE_PREFIX)
+    )
 
 
 class StreamLimit(SwitchyardError):
@@ -164,7 +181,7 @@ class StreamRegistry:
         # Streams are best effort: a full hub mailbox drops its oldest rather
         # than push back on the ingress, and a socket is never retried.
         return Subscription(
-            service=f"stream:{pattern}",
+            service=f"{HUB_SERVICE_PREFIX}{pattern}",
             pattern=pattern,
             mailbox=self.config.mailbox,
             overflow="drop_oldest",
