@@ -121,8 +121,9 @@ async def test_stream_hubs_do_not_inflate_the_high_water_mark(tmp_path: Path) ->
         hubs, capacity = len(server.streams.hubs), server.admission.capacity
         for ws in sockets:
             await ws.close()
-    assert (statuses, hubs, capacity, ready_status, refused, body["error"]) == (
-        [202] * 60,
+    # Up to 50 pending nothing may be refused; past it the sampler may refuse any time.
+    assert (statuses[:50], hubs, capacity, ready_status, refused, body["error"]) == (
+        [202] * 50,
         5,
         100,
         503,
