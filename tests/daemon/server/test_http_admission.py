@@ -130,3 +130,38 @@ async def test_stream_hubs_do_not_inflate_the_high_water_mark(tmp_path: Path) ->
         503,
         "overloaded",
     )
+
+
+HEADER_BYTES = """
+[[handlers]]
+service = "stuck"
+pattern = "fs.>"
+factory = "tests.daemon.server.support:blocked"
+policy = {{ mailbox = 100, mailbox_bytes = 20000, concurrency = 1 }}
+"""
+
+
+async def test_headers_count_against_mailbox_bytes(tmp_path: Path) -> None:
+    """Events carrying 8 KB each in headers fill a 20 KB mailbox: the third queued is refused."""
+    heavy = {**EVENT, "headers": {"blob": "x" * 8000}}
+    async with (
+        running(tmp_path, HEADER_BYTES, drain_s=0.05) as (_server, base),
+        aiohttp.ClientSession() as s,
+    ):
+        # The first goes to the (blocked) worker; two fit the mailbox, the next does not.
+        statuses = [(await post(s, f"{base}/v1/events", heavy))[0] for _ in range(4)]
+    assert statuses == [202, 202, 202, 503]
+
+
+async def test_invalid_subjects_leave_no_trace_in_the_ingress(tmp_path: Path) -> None:
+    """A thousand distinct invalid subjects: all 422, none cached by the ingress or router."""
+    async with (
+        running(tmp_path, HEADER_BYTES, drain_s=0.05) as (server, base),
+        aiohttp.ClientSession() as s,
+    ):
+        statuses = {
+            (await post(s, f"{base}/v1/events", {**EVENT, "subject": f"fs..{n}" + "x" * 250}))[0]
+            for n in range(1000)
+        }
+        cached = len(server.ingress._subjects)
+    assert (statuses, cached) == ({422}, 0)
