@@ -57,6 +57,21 @@ def _where(index: int) -> str:
     return f"[{index}]." if index >= 0 else ""
 
 
+def _whole_numbers(item: IngressEvent, index: int) -> tuple[int, int, int]:
+    """``item``'s integer fields as ints: a float sent for one must be whole (422 otherwise)."""
+    numbers = []
+    for name in ("priority", "seq", "t_intended_ns"):
+        value = getattr(item, name)
+        if type(value) is float:
+            if not value.is_integer():
+                raise IngressError(
+                    422, "invalid_field", f"{_where(index)}{name}: expected an integer, got {value}"
+                )
+            value = int(value)
+        numbers.append(value)
+    return numbers[0], numbers[1], numbers[2]
+
+
 class Ingress:
     """The two intake routes; components are shared with the server (admission reloads)."""
 
@@ -155,18 +170,21 @@ class Ingress:
         event_id = item.id
         if event_id is None:
             event_id = f"{self._id_prefix}-{next(self._ids):x}"
+        priority, seq, t_intended_ns = item.priority, item.seq, item.t_intended_ns
+        if type(priority) is not int or type(seq) is not int or type(t_intended_ns) is not int:
+            priority, seq, t_intended_ns = _whole_numbers(item, index)
         # Positional, in Event's field order: measurably cheaper than keywords per event.
         return Event(
             event_id,
             item.subject,
             category,
             item.source,
-            item.priority,
+            priority,
             item.payload,
             item.targets,
             item.headers,
-            item.seq,
-            item.t_intended_ns,
+            seq,
+            t_intended_ns,
         )
 
     def _decoders_nowait(self, request: web.Request) -> tuple[Any, ...]:

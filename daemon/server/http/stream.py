@@ -51,13 +51,18 @@ async def subscribe(server: DaemonServer, request: web.Request) -> web.StreamRes
         validate_pattern(pattern)
     except InvalidSubject as exc:
         return error_response(422, "invalid_pattern", f"pattern: {exc}")
+    ws = web.WebSocketResponse(heartbeat=30.0)
+    if not ws.can_prepare(request).ok:
+        # aiohttp's own refusal is a text/plain 400; every error here is JSON.
+        return error_response(
+            400, "not_websocket", "GET /v1/subscribe takes a WebSocket upgrade request (RFC 6455)"
+        )
     if server.admission.draining:
         return error_response(503, "draining", "the daemon is shutting down", 1)
     try:
         hub, stream = server.streams.open_nowait(pattern)
     except StreamLimit as exc:
         return error_response(503, "too_many_streams", str(exc), 1)
-    ws = web.WebSocketResponse(heartbeat=30.0)
     sender: asyncio.Task[None] | None = None
     try:
         await ws.prepare(request)
