@@ -39,6 +39,8 @@ class CoordinatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     watchdog_tick_s: float = 0.01
     #: Subjects whose routing verdict each module caches; a module's cache clears on subscribe.
     match_cache_size: int = 4096
+    #: ... and the most bytes those subjects may add up to (invalid subjects are never cached).
+    match_cache_bytes: int = 1024 * 1024
     #: Events a worker handles back to back before yielding to the event loop.
     worker_batch: int = 512
     #: A worker yields to the event loop after this long busy (seconds), so a CPU-heavy
@@ -53,6 +55,7 @@ class CoordinatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
         _at_least("workers", self.workers, 1)
         _at_least("dead_letter_capacity", self.dead_letter_capacity, 1)
         _at_least("match_cache_size", self.match_cache_size, 1)
+        _at_least("match_cache_bytes", self.match_cache_bytes, 1024)
         _at_least("worker_batch", self.worker_batch, 1)
         if self.worker_slice_s <= 0:
             raise ConfigError(f"coordinator.worker_slice_s must be > 0, got {self.worker_slice_s}")

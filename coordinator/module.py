@@ -43,6 +43,7 @@ from events.model import (
     Ack,
     Category,
     Event,
+    event_size,
 )
 from events.subjects import validate_pattern
 from events.subscription import Subscription
@@ -93,6 +94,7 @@ class DataCoordinator:
         services: Set[str],
         dead_letter_capacity: int = 10_000,
         match_cache_size: int = 4096,
+        match_cache_bytes: int = 1024 * 1024,
         worker_batch: int = 512,
         worker_slice_s: float = 0.001,
     ) -> None:
@@ -143,7 +145,7 @@ class DataCoordinator:
         self._slots: list[WorkerSlot] = []
         #: Futures of parked workers; a publish wakes one.
         self.idle: deque[asyncio.Future[None]] = deque()
-        self._routes = RouteCache(match_cache_size)
+        self._routes = RouteCache(match_cache_size, match_cache_bytes)
         # Held directly (never rebound by the cache): intake reads them per event.
         self._cache = self._routes.cache
         #: Subjects whose copies all use ``reject`` and form no group: the routes of
@@ -195,7 +197,7 @@ class DataCoordinator:
             return _ACCEPTED
         if self.depth >= self.queue_size:
             return self._reject(REJECT_OVERLOADED)
-        size = len(event.payload)
+        size = event_size(event)
         for copy in checked:
             if copy.depth >= copy.capacity or copy.nbytes + size > copy.capacity_bytes:
                 return self._reject(REJECT_OVERLOADED)

@@ -2,9 +2,9 @@
 
 A module queue holds :class:`Entry` objects: one event and the copies
 (:class:`Registration`) it is to be delivered to, decided at publish. A copy
-counts its own queued deliveries and payload bytes against its subscription's
-``mailbox`` / ``mailbox_bytes`` bounds; the module queue is shared, the bounds
-are not.
+counts its own queued deliveries and their bytes (subject, headers and payload,
+``events.event_size``) against its subscription's ``mailbox`` / ``mailbox_bytes``
+bounds; the module queue is shared, the bounds are not.
 
 Displacement (``drop_oldest`` / ``dead_letter``) must remove *that copy's*
 oldest delivery from a queue other copies share. A displacing copy therefore
@@ -25,7 +25,7 @@ from collections import deque
 import msgspec
 
 from events.delivery import DL_OVERFLOW, DROP_OVERFLOW, Pipeline
-from events.model import PRIORITY_MAX, Event, SubscriptionStats
+from events.model import PRIORITY_MAX, Event, SubscriptionStats, event_size
 
 LEVELS = PRIORITY_MAX + 1
 
@@ -38,8 +38,8 @@ class Entry(msgspec.Struct, gc=False, eq=False):
     ``gc=False``: a module may hold hundreds of thousands of entries, and
     entries tracked by the cyclic GC made every collection scan them all
     (publish cost tripled with a deep queue). An entry's only cycle runs through
-    its copies' displacement deques, which drain empties. The payload size is
-    not stored: ``len(payload)`` is cheap, and an int above 256 would cost 32
+    its copies' displacement deques, which drain empties. The event's size is
+    not stored: ``events.event_size`` is cheap, and an int above 256 would cost 32
     bytes per queued event.
     """
 
@@ -122,14 +122,14 @@ class Registration:
         """Count a new queued delivery of ``entry``."""
         self.deliveries += 1
         self.depth += 1
-        self.nbytes += len(entry.event.payload)
+        self.nbytes += event_size(entry.event)
         if self.levels is not None:
             self.levels[PRIORITY_MAX - priority].append(entry)
 
     def take_nowait(self, entry: Entry, priority: int) -> None:
         """A worker took ``entry``: its delivery moves from queued to in flight."""
         self.depth -= 1
-        self.nbytes -= len(entry.event.payload)
+        self.nbytes -= event_size(entry.event)
         if self.levels is not None:
             # FIFO within a priority on both sides: the taken entry is our head.
             self.levels[PRIORITY_MAX - priority].popleft()
@@ -141,7 +141,7 @@ class Registration:
             if level:
                 entry = level.popleft()
                 self.depth -= 1
-                self.nbytes -= len(entry.event.payload)
+                self.nbytes -= event_size(entry.event)
                 entry.cancel_nowait(self)
                 return entry
         raise IndexError("evict from a copy with nothing queued")

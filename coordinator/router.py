@@ -35,6 +35,7 @@ from events.model import (
     Event,
     RouterStats,
     add_counts,
+    header_bytes,
 )
 from events.stats import router_stats
 from events.subjects import patterns_overlap
@@ -62,6 +63,7 @@ class CoordinatorRouter:
                 services=self._services,
                 dead_letter_capacity=config.dead_letter_capacity,
                 match_cache_size=config.match_cache_size,
+                match_cache_bytes=config.match_cache_bytes,
                 worker_batch=config.worker_batch,
                 worker_slice_s=config.worker_slice_s,
             )
@@ -135,7 +137,10 @@ class CoordinatorRouter:
             or module.depth >= module.queue_size
         ):
             return self._hand_over(event, module)
-        size = len(event.payload)
+        # events.event_size, inlined (the equivalence tests hold it to it).
+        size = len(event.subject) + len(event.payload)
+        if event.headers:
+            size += header_bytes(event.headers)
         copy = module.single.get(event.subject)
         if copy is not None:
             # One copy (fan-out 1): no loop, and the copy itself is the queue tag.

@@ -4,7 +4,8 @@ A route is what a module's intake needs to queue one event: every plain copy
 (in registration order), those of them checked for ``reject`` admission, and
 the queue groups (one member of each gets the event). :class:`RouteCache`
 compiles a subject's route on a miss by matching the subject against each
-registration's pattern, and caches it (bounded, FIFO eviction); a route whose
+registration's pattern, and caches it (bounded in entries and in the subjects'
+bytes, FIFO eviction; an invalid subject is never cached); a route whose
 copies all use ``reject`` and form no group also goes into a dict that
 ``CoordinatorRouter.publish`` reads directly, its inlined intake:
 :attr:`RouteCache.single` when it is one copy (fan-out 1: no loop, and the copy
@@ -41,43 +42,55 @@ class Route(msgspec.Struct, frozen=True):
     groups: tuple[tuple[Registration, ...], ...]
 
 
-#: The route of an invalid subject (cached like any other, so a bad subject costs one lookup).
+#: The route of an invalid subject (never cached: it would let clients fill the cache).
 INVALID = Route((), (), ())
 
 
 class RouteCache:
     """The per-subject routes of one module, compiled from its registrations on a miss."""
 
-    __slots__ = ("cache", "fast", "single", "size")
+    __slots__ = ("cache", "fast", "nbytes", "single", "size", "size_bytes")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, size_bytes: int = 1024 * 1024) -> None:
         self.cache: dict[str, Route] = {}
         #: Subjects whose copies all use ``reject`` and form no queue group.
         self.fast: dict[str, tuple[Registration, ...]] = {}
         #: The same for subjects whose route is exactly one such copy.
         self.single: dict[str, Registration] = {}
-        #: The most subjects each dict holds.
+        #: The most subjects cached, and the most bytes (their lengths added up) they hold;
+        #: :attr:`fast` and :attr:`single` hold subsets of :attr:`cache`'s subjects.
         self.size = size
+        self.size_bytes = size_bytes
+        self.nbytes = 0
 
     def clear_nowait(self) -> None:
         self.cache.clear()
         self.fast.clear()
         self.single.clear()
+        self.nbytes = 0
 
     def miss(self, copies: list[Registration], subject: str) -> Route:
-        """Compile, cache and return the route of ``subject`` over ``copies``."""
+        """Compile, cache and return the route of ``subject`` over ``copies``.
+
+        An invalid subject answers :data:`INVALID` uncached (validated again next time).
+        """
         try:
             tokens = validate_subject(subject)
         except InvalidSubject:
-            route = INVALID
-        else:
-            route = compile_route([c for c in copies if tokens_match(c.tokens, tokens)])
-        for cache in (self.cache, self.fast, self.single):
-            if len(cache) >= self.size:
-                # FIFO eviction: a dict iterates in insertion order.
-                del cache[next(iter(cache))]
-        self.cache[subject] = route
-        if route is not INVALID and not route.groups and len(route.checked) == len(route.plain):
+            return INVALID
+        route = compile_route([c for c in copies if tokens_match(c.tokens, tokens)])
+        cache = self.cache
+        size = len(subject)
+        while cache and (len(cache) >= self.size or self.nbytes + size > self.size_bytes):
+            # FIFO eviction: a dict iterates in insertion order.
+            oldest = next(iter(cache))
+            del cache[oldest]
+            self.fast.pop(oldest, None)
+            self.single.pop(oldest, None)
+            self.nbytes -= len(oldest)
+        cache[subject] = route
+        self.nbytes += size
+        if not route.groups and len(route.checked) == len(route.plain):
             if len(route.plain) == 1:
                 self.single[subject] = route.plain[0]
             else:

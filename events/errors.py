@@ -20,7 +20,14 @@ class HandlerTimeout(SwitchyardError):
 
 
 class InvalidSubject(SwitchyardError, ValueError):
-    """Raised when a subject or a subscription pattern breaks the subject grammar."""
+    """Raised when a subject or a subscription pattern breaks the subject grammar.
+
+    ``rule`` names the rule broken (``events.subjects.RULE_*``), for answers and tests.
+    """
+
+    def __init__(self, message: str, rule: str = "") -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 class ConfigError(SwitchyardError, ValueError):

@@ -51,6 +51,29 @@ class Event(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     t_intended_ns: int = 0
 
 
+def header_bytes(headers: Mapping[str, str]) -> int:
+    """The length of every header name and value added up (see :func:`event_size`)."""
+    size = 0
+    for name, value in headers.items():
+        size += len(name) + len(value)
+    return size
+
+
+def event_size(event: Event) -> int:
+    """What ``event`` weighs against a ``mailbox_bytes`` bound: subject, headers and payload.
+
+    Subject and headers count in characters (their bytes when ASCII; a subject is at
+    most 256 bytes either way), the payload in bytes. Both routers inline this sum on
+    their hot paths (``tests/*/test_*equivalence.py`` hold them to it): it must be the
+    same when an event enters a mailbox and when it leaves.
+    """
+    headers = event.headers
+    size = len(event.subject) + len(event.payload)
+    if headers:
+        size += header_bytes(headers)
+    return size
+
+
 class Ack(msgspec.Struct, frozen=True):
     """What ``Router.publish`` answers: accepted, or rejected with a reason.
 

@@ -2,6 +2,11 @@
 
 Subjects are dot-separated tokens. In a pattern, ``*`` matches exactly one token
 and ``>`` matches one or more trailing tokens; ``>`` must be the last token.
+Both are bounded: at most :data:`SUBJECT_MAX_BYTES` bytes and
+:data:`SUBJECT_MAX_TOKENS` tokens of printable ASCII, no space (NATS recommends
+ASCII subjects; it also lets the OpenAPI document state the rule exactly). This
+module is the one validator: the ingress, both routers, stream patterns and trace
+import all call it.
 """
 
 from __future__ import annotations
@@ -10,20 +15,64 @@ from functools import lru_cache
 
 from events.errors import InvalidSubject
 
-_FORBIDDEN = frozenset(" \t\r\n\f\v")
+#: The most bytes (= characters: subjects are printable ASCII) a subject or pattern may
+#: have: clients choose subjects, and every per-subject structure (caches, counters,
+#: mailboxes) is bounded in bytes by it.
+SUBJECT_MAX_BYTES = 256
+#: The most dot-separated tokens a subject or pattern may have.
+SUBJECT_MAX_TOKENS = 16
+#: How much of an invalid subject an error message quotes: a message never repeats
+#: a client's whole (possibly megabyte-long) subject.
+QUOTE_CHARS = 64
+
+#: The rules :func:`validate_subject` enforces, as named in ``InvalidSubject.rule``.
+RULE_TYPE = "type"
+RULE_EMPTY = "empty"
+RULE_MAX_BYTES = "max_bytes"
+RULE_PRINTABLE = "printable"
+RULE_WHITESPACE = "whitespace"
+RULE_EMPTY_TOKEN = "empty_token"
+RULE_MAX_TOKENS = "max_tokens"
+RULE_WILDCARD = "wildcard"
+
+
+def quote(text: str) -> str:
+    """``repr(text)``, cut to :data:`QUOTE_CHARS` characters (with the full length) when longer."""
+    if len(text) <= QUOTE_CHARS:
+        return repr(text)
+    return f"{text[:QUOTE_CHARS]!r}... ({len(text)} characters)"
 
 
 def _tokens(text: str, what: str) -> list[str]:
     if not isinstance(text, str):
-        raise InvalidSubject(f"{what} must be a string, got {type(text).__name__}")
+        raise InvalidSubject(f"{what} must be a string, got {type(text).__name__}", RULE_TYPE)
     if not text:
-        raise InvalidSubject(f"{what} is empty")
-    if _FORBIDDEN.intersection(text):
-        raise InvalidSubject(f"{what} {text!r} contains whitespace")
+        raise InvalidSubject(f"{what} is empty", RULE_EMPTY)
+    # Length first: an oversized subject is refused before anything walks it.
+    if len(text) > SUBJECT_MAX_BYTES:
+        raise InvalidSubject(
+            f"{what} {quote(text)} is longer than {SUBJECT_MAX_BYTES} bytes", RULE_MAX_BYTES
+        )
+    if not (text.isascii() and text.isprintable()):
+        raise InvalidSubject(
+            f"{what} {quote(text)} contains a character outside printable ASCII"
+            " (a control character, NUL, or non-ASCII)",
+            RULE_PRINTABLE,
+        )
+    if " " in text:
+        # The one printable ASCII whitespace character; the others are control characters.
+        raise InvalidSubject(f"{what} {quote(text)} contains whitespace", RULE_WHITESPACE)
     tokens = text.split(".")
+    if len(tokens) > SUBJECT_MAX_TOKENS:
+        raise InvalidSubject(
+            f"{what} {quote(text)} has {len(tokens)} tokens, more than {SUBJECT_MAX_TOKENS}",
+            RULE_MAX_TOKENS,
+        )
     for index, token in enumerate(tokens):
         if not token:
-            raise InvalidSubject(f"{what} {text!r} has an empty token at position {index}")
+            raise InvalidSubject(
+                f"{what} {quote(text)} has an empty token at position {index}", RULE_EMPTY_TOKEN
+            )
     return tokens
 
 
@@ -33,10 +82,14 @@ def validate_pattern(pattern: str) -> tuple[str, ...]:
     last = len(tokens) - 1
     for index, token in enumerate(tokens):
         if token == ">" and index != last:
-            raise InvalidSubject(f"pattern {pattern!r}: '>' must be the last token")
+            raise InvalidSubject(
+                f"pattern {quote(pattern)}: '>' must be the last token", RULE_WILDCARD
+            )
         if len(token) > 1 and ("*" in token or ">" in token):
             raise InvalidSubject(
-                f"pattern {pattern!r}: wildcard inside token {token!r} (use it as a whole token)"
+                f"pattern {quote(pattern)}: wildcard inside token {token!r}"
+                " (use it as a whole token)",
+                RULE_WILDCARD,
             )
     return tuple(tokens)
 
@@ -46,7 +99,9 @@ def validate_subject(subject: str) -> tuple[str, ...]:
     tokens = _tokens(subject, "subject")
     for token in tokens:
         if "*" in token or ">" in token:
-            raise InvalidSubject(f"subject {subject!r}: wildcards belong in patterns only")
+            raise InvalidSubject(
+                f"subject {quote(subject)}: wildcards belong in patterns only", RULE_WILDCARD
+            )
     return tuple(tokens)
 
 

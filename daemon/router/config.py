@@ -21,6 +21,8 @@ class RouterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     watchdog_tick_s: float = 0.01
     #: Subjects whose routing verdict is cached; the cache is cleared on subscribe.
     match_cache_size: int = 4096
+    #: ... and the most bytes those subjects may add up to (invalid subjects are never cached).
+    match_cache_bytes: int = 1024 * 1024
     #: Deliveries a worker runs back to back before yielding to the event loop.
     worker_batch: int = 512
     #: A worker yields to the event loop after this long busy (seconds), so a CPU-heavy
@@ -38,6 +40,10 @@ class RouterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigError(f"router.watchdog_tick_s must be > 0, got {self.watchdog_tick_s}")
         if self.match_cache_size < 1:
             raise ConfigError(f"router.match_cache_size must be >= 1, got {self.match_cache_size}")
+        if self.match_cache_bytes < 1024:
+            raise ConfigError(
+                f"router.match_cache_bytes must be >= 1024, got {self.match_cache_bytes}"
+            )
         if self.worker_batch < 1:
             raise ConfigError(f"router.worker_batch must be >= 1, got {self.worker_batch}")
         if self.worker_slice_s <= 0:

@@ -1,7 +1,8 @@
 """One subscription's bounded mailbox: events waiting for its workers, by priority.
 
-A mailbox is bounded twice, by events (``Subscription.mailbox``) and by payload
-bytes (``Subscription.mailbox_bytes``). When an event does not fit, the
+A mailbox is bounded twice, by events (``Subscription.mailbox``) and by bytes
+(``Subscription.mailbox_bytes``): subject, headers and payload, ``events.event_size``,
+so no field a client fills escapes the bound. When an event does not fit, the
 subscription's overflow policy decides: ``reject`` refuses it (the router checks
 :meth:`Mailbox.admits_nowait` on every target before writing any), while
 ``drop_oldest`` and ``dead_letter`` accept it and displace queued deliveries,
@@ -24,7 +25,7 @@ import asyncio
 from collections import deque
 
 from events.delivery import DL_OVERFLOW, DROP_OVERFLOW, Pipeline, WorkerSlot
-from events.model import PRIORITY_MAX, Event
+from events.model import PRIORITY_MAX, Event, event_size
 from events.subscription import Subscription
 
 LEVELS = PRIORITY_MAX + 1
@@ -89,7 +90,7 @@ class Mailbox:
         return self.deliveries - self.pipeline.ended - self.count
 
     def admits_nowait(self, size: int) -> bool:
-        """Would an event of ``size`` payload bytes fit without displacing anything?"""
+        """Would an event of ``size`` bytes (``event_size``) fit without displacing anything?"""
         return self.count < self.capacity and self.nbytes + size <= self.capacity_bytes
 
     def push_nowait(self, event: Event, size: int) -> None:
@@ -123,7 +124,7 @@ class Mailbox:
             if level:
                 event = level.popleft()
                 self.count -= 1
-                self.nbytes -= len(event.payload)
+                self.nbytes -= event_size(event)
                 return event
         raise IndexError("pop from an empty mailbox")
 
@@ -167,7 +168,7 @@ class Mailbox:
             if level:
                 event = level.popleft()
                 self.count -= 1
-                self.nbytes -= len(event.payload)
+                self.nbytes -= event_size(event)
                 return event
         raise IndexError("evict from an empty mailbox")
 

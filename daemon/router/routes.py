@@ -4,12 +4,13 @@ A route is what ``publish`` needs to place one event: the mailboxes checked for
 ``reject`` admission before any write, the mailboxes that displace by policy,
 and the queue groups (one member of each gets the event). :class:`RouteTable`
 compiles a subject's route from the subscription trie on a miss and caches it
-(bounded, FIFO eviction); a route made only of ``reject`` mailboxes also goes
-into a dict that ``CentralRouter.publish`` reads directly, its inlined fast
-path: :attr:`RouteTable.single` when the route is one mailbox (fan-out 1, where
-publish then needs no loop), :attr:`RouteTable.fast` when it is several. The
-dicts are cleared in place and never rebound, so the router may hold them itself
-(one attribute hop fewer per event).
+(bounded in entries and in the subjects' bytes, FIFO eviction; an invalid subject
+is never cached, so it costs no memory however many a client sends); a route made
+only of ``reject`` mailboxes also goes into a dict that ``CentralRouter.publish``
+reads directly, its inlined fast path: :attr:`RouteTable.single` when the route is
+one mailbox (fan-out 1, where publish then needs no loop), :attr:`RouteTable.fast`
+when it is several. The dicts are cleared in place and never rebound, so the router
+may hold them itself (one attribute hop fewer per event).
 """
 
 from __future__ import annotations
@@ -41,24 +42,26 @@ class Route(msgspec.Struct, frozen=True):
     groups: tuple[tuple[Mailbox, ...], ...]
 
 
-#: The route of an invalid subject (cached like any other, so a bad subject costs one lookup).
+#: The route of an invalid subject (never cached: it would let clients fill the cache).
 INVALID = Route((), (), ())
 
 
 class RouteTable:
     """The subscription trie and the per-subject route caches built from it."""
 
-    __slots__ = ("cache", "fast", "single", "size", "trie")
+    __slots__ = ("cache", "fast", "nbytes", "single", "size", "size_bytes", "trie")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, size_bytes: int = 1024 * 1024) -> None:
         self.trie: SubjectTrie[Mailbox] = SubjectTrie()
         self.cache: dict[str, Route] = {}
         #: Subjects whose route is only ``reject`` mailboxes: publish's inlined fast path.
         self.fast: dict[str, tuple[Mailbox, ...]] = {}
         #: The same for subjects whose route is exactly one ``reject`` mailbox.
         self.single: dict[str, Mailbox] = {}
-        #: The most subjects cached.
+        #: The most subjects cached, and the most bytes (their lengths added up) they hold.
         self.size = size
+        self.size_bytes = size_bytes
+        self.nbytes = 0
 
     def add_nowait(self, box: Mailbox) -> None:
         """Route ``box``'s pattern to it from now on; the caches start over."""
@@ -78,23 +81,29 @@ class RouteTable:
         self.cache.clear()
         self.fast.clear()
         self.single.clear()
+        self.nbytes = 0
 
     def miss(self, subject: str) -> Route:
-        """Compile, cache and return the route of a subject not in :attr:`cache`."""
+        """Compile, cache and return the route of a subject not in :attr:`cache`.
+
+        An invalid subject answers :data:`INVALID` uncached (validated again next time).
+        """
         try:
             tokens = validate_subject(subject)
         except InvalidSubject:
-            route = INVALID
-        else:
-            route = compile_route(self.trie.match(tokens))
+            return INVALID
+        route = compile_route(self.trie.match(tokens))
         cache = self.cache
-        if len(cache) >= self.size:
+        size = len(subject)
+        while cache and (len(cache) >= self.size or self.nbytes + size > self.size_bytes):
             # FIFO eviction: a dict iterates in insertion order.
             oldest = next(iter(cache))
+            del cache[oldest]
             self.fast.pop(oldest, None)
             self.single.pop(oldest, None)
-            del cache[oldest]
+            self.nbytes -= len(oldest)
         cache[subject] = route
+        self.nbytes += size
         if route.checked and not route.offered and not route.groups:
             if len(route.checked) == 1:
                 self.single[subject] = route.checked[0]

@@ -45,6 +45,16 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     allowed_origins: list[str] = []
     #: ``Host`` names served besides ``host``, ``localhost`` and loopback addresses (421 else).
     allowed_hosts: list[str] = []
+    #: Seconds a client has to send a request's line and headers (from accept, or
+    #: from the first byte of a next request on a kept-alive connection).
+    header_timeout_s: float = 10.0
+    #: Seconds a client has to send a request's body once its headers are in.
+    body_timeout_s: float = 30.0
+    #: Seconds an idle kept-alive connection is held waiting for a next request.
+    keepalive_timeout_s: float = 75.0
+    #: Connections open at once; past it a new one gets 503 and is closed. Lowered at
+    #: start (with a warning) to stay below the process's file descriptor limit.
+    max_connections: int = 1000
 
     def __post_init__(self) -> None:
         for origin in self.allowed_origins:
@@ -57,6 +67,12 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                 raise ConfigError(f"server.allowed_hosts: {name!r} is not a host name")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"server.port must be in 0..65535, got {self.port}")
+        for name in ("header_timeout_s", "body_timeout_s", "keepalive_timeout_s"):
+            value = getattr(self, name)
+            if not 0 < value <= 3600:
+                raise ConfigError(f"server.{name} must be in (0, 3600], got {value}")
+        if self.max_connections < 1:
+            raise ConfigError(f"server.max_connections must be >= 1, got {self.max_connections}")
         if self.client_max_size < 1024:
             raise ConfigError(f"server.client_max_size must be >= 1024, got {self.client_max_size}")
         if self.max_batch < 1:
@@ -277,12 +293,19 @@ class StreamsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """WebSocket subscribers (``GET /v1/subscribe``)."""
 
     send_buffer: int = 1000
+    #: The most bytes (of JSON text) a socket's send buffer holds; past it, or past
+    #: ``send_buffer`` messages, the socket is a slow consumer: closed with 1008.
+    send_buffer_bytes: int = 4 * 1024 * 1024
     max_streams: int = 100
     mailbox: int = 10_000
 
     def __post_init__(self) -> None:
         if self.send_buffer < 1:
             raise ConfigError(f"streams.send_buffer must be >= 1, got {self.send_buffer}")
+        if self.send_buffer_bytes < 1024:
+            raise ConfigError(
+                f"streams.send_buffer_bytes must be >= 1024, got {self.send_buffer_bytes}"
+            )
         if self.max_streams < 0:
             raise ConfigError(f"streams.max_streams must be >= 0, got {self.max_streams}")
         if self.mailbox < 1:

@@ -136,6 +136,11 @@ class ServerMetrics:
         self.streams_opened = 0
         self.streams_closed = 0
         self.streams_slow_disconnects = 0
+        #: The listener's connections (daemon.server.http.connections): open now,
+        #: refused past max_connections, closed by a read timeout (by phase).
+        self.connections_open = 0
+        self.connections_refused = 0
+        self.connections_timed_out: dict[str, int] = {}
         self.webhook_calls: dict[tuple[str, str], int] = {}
         self.loop_lag_s = 0.0
         self.loop_lag_max_s = 0.0
@@ -236,6 +241,22 @@ class DaemonCollector(Collector):
             "WebSocket streams closed because their send buffer overflowed",
             value=m.streams_slow_disconnects,
         )
+        yield GaugeMetricFamily(
+            "switchyard_http_connections_open", "Connections open", m.connections_open
+        )
+        yield CounterMetricFamily(
+            "switchyard_http_connections_refused",
+            "Connections answered 503 and closed past server.max_connections",
+            m.connections_refused,
+        )
+        timed_out = CounterMetricFamily(
+            "switchyard_http_connections_timed_out",
+            "Connections closed for sending their headers or body too slowly",
+            labels=["phase"],
+        )
+        for phase, n in sorted(m.connections_timed_out.items()):
+            timed_out.add_metric([phase], n)
+        yield timed_out
         yield CounterMetricFamily(
             "switchyard_journal_appended", "Events appended to the journal", m.journal_appended
         )

@@ -35,6 +35,7 @@ from daemon.server.config import (
 from daemon.server.duplicates import DuplicateWindow
 from daemon.server.http.access_log import AccessLog
 from daemon.server.http.app import build_app
+from daemon.server.http.connections import ConnectionGuard, GuardedSite, runner_options
 from daemon.server.http.guard import Access
 from daemon.server.http.ingress import Ingress
 from daemon.server.http.loop_lag import LagWatchdog
@@ -43,7 +44,7 @@ from daemon.server.metrics import N_BUCKETS, SUB_BUCKETS, LatencyHistogram, Serv
 from daemon.server.recorder import Recorder
 from daemon.server.refusals import RefusalWindow, ingress_counts
 from daemon.server.subscribers.inprocess import build_handler
-from daemon.server.subscribers.streams import StreamRegistry
+from daemon.server.subscribers.streams import StreamRegistry, hub_pending
 from daemon.server.subscribers.webhook import WebhookHandler, WebhookPool
 from daemon.server.transport import build_router, load, stored_hook
 from events.delivery import DeadLetterStore, Handler
@@ -165,6 +166,7 @@ class DaemonServer:
             duplicates=self.duplicates,
             recorder=self.recorder,
             stored=stored_hook(router),
+            max_body=config.server.client_max_size,
         )
         self.active: dict[str, tuple[Subscription, HandlerConfig | WebhookConfig]] = {}
         self.ready = False
@@ -222,9 +224,8 @@ class DaemonServer:
 
     @property
     def capacity(self) -> int:
-        """Total mailbox capacity, the denominator of the high-water mark."""
-        configured = sum(sub.mailbox for sub, _ in self.active.values())
-        return configured + self.streams.config.mailbox * len(self.streams.hubs)
+        """The configured subscriptions' mailboxes: the high-water denominator (no hubs)."""
+        return sum(sub.mailbox for sub, _ in self.active.values())
 
     def measured(self, handler: Handler) -> Handler:
         """Wrap ``handler`` to record intended-to-completion latency by subject prefix."""
@@ -290,14 +291,19 @@ class DaemonServer:
         if self.loaded.config.record.enabled:
             await self.recorder.start()
         app = self.app = build_app(self)
+        server_config = self.loaded.config.server
         self._runner = web.AppRunner(
             app,
-            access_log=log if self.loaded.config.server.access_log else None,
+            access_log=log if server_config.access_log else None,
             access_log_class=AccessLog,
+            **runner_options(server_config),
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
+        guard = ConnectionGuard(
+            server_config, self.metrics, reserve=self.loaded.config.webhook_client.pool_size
+        )
+        await GuardedSite(self._runner, self.host, self.port, guard).start()
+        self._spawn(guard.run(), "connection-guard")
         host, port = self._runner.addresses[0][:2]
         self.ready = True
         log.info("listening", host=host, port=port, subscriptions=len(self.active))
@@ -329,7 +335,8 @@ class DaemonServer:
         while True:
             await asyncio.sleep(self.admission.config.sample_interval_s)
             stats = self.router.stats()
-            self.admission.observe_nowait(*load(self.router, stats.pending, self.capacity))
+            pending, capacity = load(self.router, stats.pending - hub_pending(stats), self.capacity)
+            self.admission.observe_nowait(pending, capacity)
             self.metrics.loop_lag_s = self.health.lag_s
             now = time.monotonic()
             self.refusals.observe_nowait(now, *ingress_counts(self.metrics.http, INGRESS_ROUTES))

@@ -49,16 +49,18 @@ publish_st = st.tuples(
     st.sampled_from([0, 1, 1, 2, 3, -1, 4]),  # priority: out of range at both ends too
     st.integers(0, 300),
     st.sampled_from([(), (), (), (), ("s0",), ("s1", "nobody")]),
+    # Headers count against mailbox_bytes like the payload: mostly none, the common case.
+    st.sampled_from([{}, {}, {}, {"k": "v"}, {"trace": "x" * 40, "h": ""}]),
 )
 
 SubSpec = tuple[str, int, int, str, str | None]
-PublishSpec = tuple[str, int, int, tuple[str, ...]]
+PublishSpec = tuple[str, int, int, tuple[str, ...], dict[str, str]]
 #: A delivery as the handler saw it: service, event id, then every copy's (depth, bytes).
 Seen = tuple[str, str, tuple[tuple[int, int], ...]]
 
 
 def _event(n: int, spec: PublishSpec) -> Event:
-    subject, priority, size, targets = spec
+    subject, priority, size, targets, headers = spec
     return Event(
         id=f"e{n}",
         subject=subject,
@@ -67,6 +69,7 @@ def _event(n: int, spec: PublishSpec) -> Event:
         priority=priority,
         payload=bytes(size),
         targets=targets,
+        headers=headers,
     )
 
 
@@ -144,13 +147,26 @@ async def _run_workers(router: CoordinatorRouter) -> None:
     # Fast path into the copy's event bound, then the module's configured bound.
     subs=[("fs.>", 2, 700, "reject", None), ("*.a", 6, 700, "reject", None)],
     queue_size=3,
-    publishes=[("fs.a", 1, 10, ())] * 3 + [("fs.b", 1, 10, ())] * 3,
+    publishes=[("fs.a", 1, 10, (), {})] * 3 + [("fs.b", 1, 10, (), {})] * 3,
 )
 @example(
     # Fast path into the byte bound, priorities mixed, and an unrouted cached subject.
     subs=[("fs.a", 6, 100, "reject", None)],
     queue_size=None,
-    publishes=[("fs.a", 0, 60, ()), ("fs.a", 3, 60, ()), ("fs.a", 2, 40, ()), ("b", 1, 0, ())] * 2,
+    publishes=[
+        ("fs.a", 0, 60, (), {}),
+        ("fs.a", 3, 60, (), {}),
+        ("fs.a", 2, 40, (), {}),
+        ("b", 1, 0, (), {}),
+    ]
+    * 2,
+)
+@example(
+    # Fast path into the byte bound by header bytes alone.
+    subs=[("fs.a", 6, 100, "reject", None)],
+    queue_size=None,
+    publishes=[("fs.a", 1, 0, (), {"trace": "x" * 40, "h": ""}), ("fs.a", 1, 0, (), {"k": "v"})]
+    * 2,
 )
 def test_offer_fast_path_matches_general_path(
     subs: list[SubSpec], queue_size: int | None, publishes: list[PublishSpec]
@@ -174,3 +190,5 @@ def test_offer_fast_path_matches_general_path(
     asyncio.run(_run_workers(normal_router))
     assert seen_general == seen_normal
     assert _state(general) == _state(normal)
+    # The worker took off exactly the bytes intake put on (events.event_size both ways).
+    assert [0] * len(normal.copies) == [copy.nbytes for copy in normal.copies]

@@ -44,9 +44,9 @@ async def test_reject_refuses_whole_event() -> None:
 
 
 async def test_reject_counts_payload_bytes() -> None:
-    """mailbox_bytes bounds a copy's queued payload bytes."""
+    """mailbox_bytes bounds a copy's queued bytes: subject (19 here) and payload."""
     router = CoordinatorRouter()
-    router.subscribe(sub("a", "mcp.>", mailbox_bytes=10), Recorder())
+    router.subscribe(sub("a", "mcp.>", mailbox_bytes=19 + 10), Recorder())
     acks = [router.publish(ev("mcp.context.updated", payload=b"x" * 6)) for _ in range(2)]
     await router.drain(5)
     assert [Ack.accepted(), Ack.rejected("overloaded")] == acks
@@ -115,7 +115,8 @@ async def test_oversized_event_never_fits() -> None:
     """An event larger than a displacing copy's byte bound ends as overflow at once."""
     router = CoordinatorRouter()
     rec = Recorder()
-    router.subscribe(sub("a", "db.>", mailbox_bytes=4, overflow="drop_oldest"), rec)
+    # "db.txn.committed" is 16 bytes: the small event (18) fits, the huge one (25) never.
+    router.subscribe(sub("a", "db.>", mailbox_bytes=20, overflow="drop_oldest"), rec)
     small, huge = ev("db.txn.committed", payload=b"ab"), ev("db.txn.committed", payload=b"x" * 9)
     router.publish(small)
     router.publish(huge)

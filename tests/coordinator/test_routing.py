@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from coordinator import CoordinatorRouter
+from coordinator import CoordinatorConfig, CoordinatorRouter
 from events import Ack, Category, ConfigError
 from tests.coordinator.helpers import Recorder, ev, sub
 
@@ -148,3 +148,22 @@ async def test_subscribe_after_publish_sees_later_events() -> None:
     router.publish(after)
     await router.drain(5)
     assert (first.ids, late.ids) == ([before.id, after.id], [after.id])
+
+
+def test_invalid_subjects_are_not_cached() -> None:
+    """Publishing many distinct invalid subjects leaves every module's route cache empty."""
+    router = CoordinatorRouter()
+    router.subscribe(sub("a", "fs.>"), Recorder())
+    acks = {router.publish(ev(f"fs..{n}" + "x" * 300)) for n in range(100)}
+    module = router.modules[Category.FILESYSTEM]
+    assert ({Ack.rejected("invalid")}, 0, 0) == (acks, len(module._cache), module._routes.nbytes)
+
+
+def test_route_cache_is_bounded_in_bytes() -> None:
+    """Long valid subjects evict older ones once their lengths pass match_cache_bytes."""
+    router = CoordinatorRouter(CoordinatorConfig(match_cache_bytes=2048))
+    router.subscribe(sub("a", "fs.>"), Recorder())
+    for n in range(100):
+        assert router.publish(ev(f"fs.{n:03d}." + "x" * 200)).ok
+    routes = router.modules[Category.FILESYSTEM]._routes
+    assert (routes.nbytes <= 2048, sum(map(len, routes.cache)) == routes.nbytes) == (True, True)

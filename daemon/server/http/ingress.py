@@ -26,6 +26,7 @@ from daemon.journal.event_journal import EventJournal
 from daemon.server.admission import DRAINING, OVERLOADED, RATE_LIMITED, Admission
 from daemon.server.auth import Principal
 from daemon.server.duplicates import DuplicateWindow
+from daemon.server.http.body import read_body
 from daemon.server.http.errors import IngressError, from_exception
 from daemon.server.http.guard import PRINCIPAL, Access
 from daemon.server.http.wire import (
@@ -53,10 +54,28 @@ from events.subjects import validate_subject
 _SUBJECT = operator.attrgetter("subject")
 _CATEGORY_BY_PREFIX = {p.split(".", 1)[0]: c for c, ps in CATEGORY_PATTERNS.items() for p in ps}
 _encoder = msgspec.json.Encoder()
+#: Bounds of the ingress's cache of valid subjects (entries, and their lengths added up).
+SUBJECT_CACHE_ENTRIES = 65_536
+SUBJECT_CACHE_BYTES = 4 * 1024 * 1024
 
 
 def _where(index: int) -> str:
     return f"[{index}]." if index >= 0 else ""
+
+
+def _whole_numbers(item: IngressEvent, index: int) -> tuple[int, int, int]:
+    """``item``'s integer fields as ints: a float sent for one must be whole (422 otherwise)."""
+    numbers = []
+    for name in ("priority", "seq", "t_intended_ns"):
+        value = getattr(item, name)
+        if type(value) is float:
+            if not value.is_integer():
+                raise IngressError(
+                    422, "invalid_field", f"{_where(index)}{name}: expected an integer, got {value}"
+                )
+            value = int(value)
+        numbers.append(value)
+    return numbers[0], numbers[1], numbers[2]
 
 
 class Ingress:
@@ -74,6 +93,7 @@ class Ingress:
         duplicates: DuplicateWindow | None = None,
         recorder: Recorder | None = None,
         stored: Callable[[int], asyncio.Future[None]] | None = None,
+        max_body: int = 4 * 1024 * 1024,
     ) -> None:
         self.router = router
         self.duplicates = duplicates if duplicates is not None else DuplicateWindow(120.0)
@@ -82,6 +102,8 @@ class Ingress:
         self.access = access
         self.metrics = metrics
         self.max_batch = max_batch
+        #: ``server.client_max_size``: the most bytes a body may inflate to.
+        self.max_body = max_body
         self.journal = journal
         # 64 random bits per process: server-made ids stay unique across restarts.
         self._id_prefix = os.urandom(8).hex()
@@ -91,23 +113,34 @@ class Ingress:
         self.waits = journal is not None or stored is not None
         self._ids = itertools.count(1)
         self._subjects: dict[str, tuple[str, str, Category | None]] = {}
+        self._subject_bytes = 0
 
     # -- validation ----------------------------------------------------------------
 
     def _subject_info(self, subject: str) -> tuple[str, str, Category | None]:
-        """(error, metrics prefix, category its prefix implies) of ``subject``, cached."""
+        """(error, metrics prefix, category its prefix implies) of ``subject``.
+
+        Valid subjects are cached, bounded in entries and bytes (clients choose
+        subjects); an invalid one is not, so however many a client sends they cost
+        no memory, and its error quotes at most the start of it.
+        """
         info = self._subjects.get(subject)
         if info is None:
             try:
                 validate_subject(subject)
-                error = ""
             except InvalidSubject as exc:
-                error = str(exc)
+                return (f"{exc} (rule: {exc.rule})", "", None)
             head = subject.split(".", 1)[0]
-            info = (error, prefix_of(subject), _CATEGORY_BY_PREFIX.get(head))
-            if len(self._subjects) >= 65_536:
-                self._subjects.clear()  # bounded: clients choose subjects
+            info = ("", prefix_of(subject), _CATEGORY_BY_PREFIX.get(head))
+            size = len(subject)
+            if (
+                len(self._subjects) >= SUBJECT_CACHE_ENTRIES
+                or self._subject_bytes + size > SUBJECT_CACHE_BYTES
+            ):
+                self._subjects.clear()
+                self._subject_bytes = 0
             self._subjects[subject] = info
+            self._subject_bytes += size
         return info
 
     def _check(self, item: IngressEvent | Event, index: int) -> Category | None:
@@ -157,18 +190,21 @@ class Ingress:
             event_id = f"{self._id_prefix}-{next(self._ids):x}"
             while event_id in self.duplicates:  # a client sent this id first
                 event_id = f"{self._id_prefix}-{next(self._ids):x}"
+        priority, seq, t_intended_ns = item.priority, item.seq, item.t_intended_ns
+        if type(priority) is not int or type(seq) is not int or type(t_intended_ns) is not int:
+            priority, seq, t_intended_ns = _whole_numbers(item, index)
         # Positional, in Event's field order: measurably cheaper than keywords per event.
         return Event(
             event_id,
             item.subject,
             category,
             item.source,
-            item.priority,
+            priority,
             item.payload,
             item.targets,
             item.headers,
-            item.seq,
-            item.t_intended_ns,
+            seq,
+            t_intended_ns,
         )
 
     def _decoders_nowait(self, request: web.Request) -> tuple[Any, ...]:
@@ -292,7 +328,7 @@ class Ingress:
         try:
             decoders = self._decoders_nowait(request)
             try:
-                body = await request.read()
+                body = await read_body(request, self.max_body)
             except web.HTTPRequestEntityTooLarge as exc:
                 raise IngressError(413, "too_large", f"body too large: {exc.text}") from None
             event, fresh = self._publish_one_nowait(
@@ -315,7 +351,7 @@ class Ingress:
         try:
             decoders = self._decoders_nowait(request)
             try:
-                body = await request.read()
+                body = await read_body(request, self.max_body)
             except web.HTTPRequestEntityTooLarge as exc:
                 raise IngressError(413, "too_large", f"body too large: {exc.text}") from None
             taken, rejected, dups = self._publish_batch_nowait(

@@ -13,18 +13,23 @@ MSGPACK_TYPES = frozenset({"application/msgpack", "application/x-msgpack"})
 
 
 class IngressEvent(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
-    """An event as a client sends it: ``id`` and ``category`` may be omitted."""
+    """An event as a client sends it: ``id`` and ``category`` may be omitted.
+
+    The integer fields also decode from a float: JSON (and so the OpenAPI schema)
+    counts ``2.0`` as the integer 2, so it is taken as 2; a float with a fraction is
+    refused (422) by the ingress.
+    """
 
     subject: str
     source: str
     id: str | None = None
     category: Category | None = None
-    priority: int = 1
+    priority: int | float = 1
     payload: bytes = b""
     targets: tuple[str, ...] = ()
     headers: dict[str, str] = {}
-    seq: int = 0
-    t_intended_ns: int = 0
+    seq: int | float = 0
+    t_intended_ns: int | float = 0
 
 
 class Rejected(msgspec.Struct, frozen=True):

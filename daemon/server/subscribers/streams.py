@@ -7,8 +7,11 @@ otherwise it stays registered). On a router shared by several daemon processes
 (JetStream) a hub subscribes for its process alone (``LocalSubscribing``), so
 each socket sees every event on its pattern whichever process accepted it.
 Deliveries a hub gets while it has no socket are counted as ``unheard``. Each
-socket has a bounded send buffer; the hub's handler never waits on a socket: a
-socket whose buffer overflows is disconnected and counted, and every message
+socket has a send buffer bounded in messages (``streams.send_buffer``) and in
+bytes (``streams.send_buffer_bytes``: a client that never reads cannot make the
+daemon hold more); the hub's handler never waits on a socket: a socket whose
+buffer overflows is a slow consumer, as NATS calls it, and is disconnected
+(close code 1008) and counted, and every message
 lost that way, or offered to a closed socket, or left in its buffer when it
 closed, is counted as ``dropped``.
 """
@@ -26,7 +29,7 @@ from daemon.server.metrics import ServerMetrics
 from events.codecs import encode_json
 from events.delivery import Handler
 from events.errors import SwitchyardError
-from events.model import Event, SubscriptionStats
+from events.model import Event, RouterStats, SubscriptionStats
 from events.router import Router
 from events.subscription import BreakerPolicy, RetryPolicy, Subscription
 
@@ -34,6 +37,23 @@ log = get_logger("daemon.streams")
 
 #: How long a leaving hub's queued deliveries may take (they end unheard, at once).
 LEAVE_TIMEOUT_S = 1.0
+#: The service name of a hub's subscription starts with this.
+HUB_SERVICE_PREFIX = "stream:"
+
+
+def hub_pending(stats: RouterStats) -> int:
+    """Deliveries not yet ended that stream hubs hold.
+
+    Hubs drop their oldest rather than refuse and never push back on the ingress,
+    so the high-water mark leaves them out of both its terms: their pending here,
+    their mailboxes from the capacity (each hub added ``streams.mailbox``, 10,000,
+    to the denominator: 250 stream patterns raised it from 80,000 to 1,930,000).
+    """
+    return sum(
+        sub.depth + sub.in_flight
+        for sub in stats.subscriptions
+        if sub.service.startswith(HUB_SERVICE_PREFIX)
+    )
 
 
 @runtime_checkable
@@ -49,14 +69,31 @@ class StreamLimit(SwitchyardError):
 
 
 class Stream:
-    """One socket's bounded send buffer."""
+    """One socket's send buffer, bounded in messages and in bytes (text length)."""
 
-    __slots__ = ("buffer", "capacity", "closed", "dropped", "overflowed", "sent", "wake")
+    __slots__ = (
+        "buffer",
+        "capacity",
+        "capacity_bytes",
+        "closed",
+        "dropped",
+        "nbytes",
+        "overflow",
+        "overflowed",
+        "sent",
+        "wake",
+    )
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, capacity_bytes: int) -> None:
         self.capacity = capacity
+        self.capacity_bytes = capacity_bytes
         self.buffer: deque[str] = deque()
+        #: What :attr:`buffer` holds, in characters of JSON text (bytes, for ASCII).
+        self.nbytes = 0
         self.wake = asyncio.Event()
+        #: Set when the buffer overflowed: the socket's handler closes it (1008) at once,
+        #: even while its sender is blocked on a client that does not read.
+        self.overflow = asyncio.Event()
         self.overflowed = False
         self.closed = False
         self.sent = 0
@@ -68,16 +105,25 @@ class Stream:
         if self.closed:
             self.dropped += 1
             return True
-        if len(self.buffer) >= self.capacity:
+        if len(self.buffer) >= self.capacity or self.nbytes + len(text) > self.capacity_bytes:
             self.overflowed = True
             self.closed = True
             self.dropped += len(self.buffer) + 1
             self.buffer.clear()
+            self.nbytes = 0
             self.wake.set()
+            self.overflow.set()
             return False
         self.buffer.append(text)
+        self.nbytes += len(text)
         self.wake.set()
         return True
+
+    def pop_nowait(self) -> str:
+        """The next message to send (the caller checked the buffer is not empty)."""
+        text = self.buffer.popleft()
+        self.nbytes -= len(text)
+        return text
 
     def close_nowait(self) -> None:
         self.closed = True
@@ -88,6 +134,7 @@ class Stream:
         self.close_nowait()
         self.dropped += len(self.buffer)
         self.buffer.clear()
+        self.nbytes = 0
 
 
 class StreamHub:
@@ -147,7 +194,7 @@ class StreamRegistry:
         # Streams are best effort: a full hub mailbox drops its oldest rather
         # than push back on the ingress, and a socket is never retried.
         return Subscription(
-            service=f"stream:{pattern}",
+            service=f"{HUB_SERVICE_PREFIX}{pattern}",
             pattern=pattern,
             mailbox=self.config.mailbox,
             overflow="drop_oldest",
@@ -168,7 +215,7 @@ class StreamRegistry:
             else:
                 router.subscribe(self.subscription(pattern), hub)
             self.hubs[pattern] = hub
-        stream = Stream(self.config.send_buffer)
+        stream = Stream(self.config.send_buffer, self.config.send_buffer_bytes)
         hub.streams.append(stream)
         self.metrics.streams_opened += 1
         return hub, stream

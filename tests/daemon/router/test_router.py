@@ -169,3 +169,21 @@ async def test_targets_narrow_queue_groups_too() -> None:
         [[], ["e0", "e1", "e2"]],
         0,
     )
+
+
+def test_invalid_subjects_are_not_cached() -> None:
+    """Publishing many distinct invalid subjects leaves the route cache empty."""
+    router = CentralRouter()
+    router.subscribe(Subscription(service="a", pattern=">"), Recorder())
+    acks = {router.publish(event(n, subject=f"bad..{n}" + "x" * 300)) for n in range(100)}
+    assert ({Ack.rejected("invalid")}, 0, 0) == (acks, len(router._cache), router._routes.nbytes)
+
+
+def test_route_cache_is_bounded_in_bytes() -> None:
+    """Long valid subjects evict older ones once their lengths pass match_cache_bytes."""
+    router = CentralRouter(RouterConfig(match_cache_size=4096, match_cache_bytes=2048))
+    router.subscribe(Subscription(service="a", pattern=">"), Recorder())
+    for n in range(100):
+        assert router.publish(event(n, subject=f"fs.{n:03d}." + "x" * 200)).ok
+    table = router._routes
+    assert (table.nbytes <= 2048, sum(map(len, table.cache)) == table.nbytes) == (True, True)

@@ -16,12 +16,22 @@ from daemon.router.central import CentralRouter
 from daemon.router.config import RouterConfig
 from daemon.router.mailbox import Mailbox
 from events import Ack, Category, DeadLetterStore, Event, Pipeline, Subscription
+from events.model import event_size
 
-#: (priority, payload bytes) of one published event.
-sized_st = st.tuples(st.integers(0, 3), st.integers(0, 300))
+#: Headers of an event: mostly none (the common case), sometimes some to count.
+headers_st = st.sampled_from([{}, {}, {}, {"k": "v"}, {"trace": "x" * 40, "h": ""}])
+#: (priority, payload bytes, headers) of one published event.
+sized_st = st.tuples(st.integers(0, 3), st.integers(0, 300), headers_st)
 
 
-def _event(n: int, subject: str, priority: int, size: int, targets: tuple[str, ...] = ()) -> Event:
+def _event(
+    n: int,
+    subject: str,
+    priority: int,
+    size: int,
+    targets: tuple[str, ...] = (),
+    headers: dict[str, str] | None = None,
+) -> Event:
     return Event(
         id=f"e{n}",
         subject=subject,
@@ -30,6 +40,7 @@ def _event(n: int, subject: str, priority: int, size: int, targets: tuple[str, .
         priority=priority,
         payload=bytes(size),
         targets=targets,
+        headers=headers or {},
     )
 
 
@@ -57,12 +68,17 @@ async def _delivered_by_worker(events: list[Event], batch: int) -> list[tuple[st
 
 @settings(max_examples=100, deadline=None)
 @given(sized=st.lists(sized_st, max_size=60), batch=st.integers(1, 8))
-def test_worker_loop_pops_like_mailbox_pop_nowait(sized: list[tuple[int, int]], batch: int) -> None:
+def test_worker_loop_pops_like_mailbox_pop_nowait(
+    sized: list[tuple[int, int, dict[str, str]]], batch: int
+) -> None:
     """The worker hands events over in pop_nowait's order, leaving the same count and bytes."""
-    events = [_event(n, "fs.a", priority, size) for n, (priority, size) in enumerate(sized)]
+    events = [
+        _event(n, "fs.a", priority, size, headers=headers)
+        for n, (priority, size, headers) in enumerate(sized)
+    ]
     reference = Mailbox(Pipeline(Subscription(service="s", pattern=">"), _noop, DeadLetterStore()))
     for event in events:
-        reference.push_nowait(event, len(event.payload))
+        reference.push_nowait(event, event_size(event))
     expected = []
     while reference.count:
         popped = reference.pop_nowait()
@@ -100,10 +116,11 @@ publish_st = st.tuples(
     st.sampled_from([0, 1, 1, 2, 3, -1, 4]),  # priority: out of range at both ends too
     st.integers(0, 300),
     st.sampled_from([(), (), (), (), ("s0",), ("s1", "nobody")]),
+    headers_st,
 )
 
 SubSpec = tuple[str, int, int, str, str | None]
-PublishSpec = tuple[str, int, int, tuple[str, ...]]
+PublishSpec = tuple[str, int, int, tuple[str, ...], dict[str, str]]
 
 
 def _router(subs: list[SubSpec]) -> CentralRouter:
@@ -139,12 +156,18 @@ def _contents(router: CentralRouter) -> list[tuple[list[list[str]], int, int, in
 @example(
     # Fast path into overload: the second event does not fit the event bound.
     subs=[("fs.>", 1, 700, "reject", None)],
-    publishes=[("fs.a", 1, 10, ()), ("fs.a", 1, 10, ()), ("fs.a", 3, 0, ())],
+    publishes=[("fs.a", 1, 10, (), {}), ("fs.a", 1, 10, (), {}), ("fs.a", 3, 0, (), {})],
 )
 @example(
     # Fast path into overload by bytes, then one that fits.
     subs=[("fs.a", 6, 100, "reject", None), ("*.a", 6, 700, "reject", None)],
-    publishes=[("fs.a", 0, 60, ()), ("fs.a", 2, 60, ()), ("fs.a", 2, 40, ())],
+    publishes=[("fs.a", 0, 60, (), {}), ("fs.a", 2, 60, (), {}), ("fs.a", 2, 40, (), {})],
+)
+@example(
+    # Fast path into overload by header bytes alone.
+    subs=[("fs.a", 6, 100, "reject", None)],
+    publishes=[("fs.a", 1, 0, (), {"trace": "x" * 40, "h": ""}), ("fs.a", 1, 0, (), {"k": "v"})]
+    * 2,
 )
 def test_publish_fast_path_matches_general_path(
     subs: list[SubSpec], publishes: list[PublishSpec]
@@ -157,8 +180,8 @@ def test_publish_fast_path_matches_general_path(
     normal, general = _router(subs), _router(subs)
     expected: list[Ack] = []
     actual: list[Ack] = []
-    for n, (subject, priority, size, targets) in enumerate(publishes):
-        event = _event(n, subject, priority, size, targets)
+    for n, (subject, priority, size, targets, headers) in enumerate(publishes):
+        event = _event(n, subject, priority, size, targets, headers)
         expected.append(general.publish(event))
         general._fast.clear()
         general._single.clear()

@@ -13,7 +13,7 @@ import selectors
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -124,14 +124,20 @@ async def running(
 REPO = Path(__file__).resolve().parents[3]
 
 
-def start_daemon(config: Path, timeout_s: float = 20.0) -> tuple[subprocess.Popen[bytes], str]:
-    """``python -m daemon`` in a subprocess; returns once it printed its listening line."""
+def start_daemon(
+    config: Path, timeout_s: float = 20.0, preexec_fn: Callable[[], None] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``python -m daemon`` in a subprocess; returns once it printed its listening line.
+
+    ``preexec_fn`` runs in the child before the daemon (e.g. to lower its fd limit).
+    """
     with (config.parent / "daemon.log").open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "daemon", "--config", str(config)],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=log,
+            preexec_fn=preexec_fn,
         )
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout_s

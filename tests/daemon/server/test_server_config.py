@@ -48,6 +48,12 @@ def test_shipped_config_is_valid() -> None:
             "url must be http(s)",
         ),
         (handler("a", "fs.>") + handler("a", "fs.>"), "configured twice"),
+        ("[server]\nheader_timeout_s = 0\n", "server.header_timeout_s"),
+        ("[server]\nbody_timeout_s = -1\n", "server.body_timeout_s"),
+        ("[server]\nkeepalive_timeout_s = 0\n", "server.keepalive_timeout_s"),
+        ("[server]\nmax_connections = 0\n", "server.max_connections"),
+        ("[streams]\nsend_buffer_bytes = 10\n", "streams.send_buffer_bytes"),
+        ("[router]\nmatch_cache_bytes = 10\n", "router.match_cache_bytes"),
     ],
 )
 def test_bad_configs_name_the_field(tmp_path: Path, text: str, named: str) -> None:
