@@ -103,13 +103,14 @@ def test_every_metric_named_is_exported_by_the_daemon(source: str) -> None:
 
 
 def test_the_rules_cover_what_operators_are_paged_for() -> None:
-    """Loop lag, readiness, rejects, dead letters, open breakers and the journal each have
-    an alert reading the matching metric."""
+    """Loop lag, readiness, rejects, dead letters, open breakers, the journal and failed
+    durability writes each have an alert reading the matching metric."""
     named = set().union(*(names_in(e) for e in rule_exprs()))
     wanted = {
         "switchyard_event_loop_lag_seconds", "switchyard_http_requests_total",
         "switchyard_router_rejected_total", "switchyard_router_dead_lettered_total",
         "switchyard_subscription_breaker_open", "switchyard_journal_appended_total",
+        "switchyard_journal_errors_total", "switchyard_dead_letter_write_errors_total",
     }  # fmt: skip
     assert set() == wanted - named
 
