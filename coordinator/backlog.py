@@ -1,10 +1,10 @@
 """A module queue's backlog as drain sees it: live deliveries counted, the rest given up.
 
 The module queue holds, per priority (index 0 is priority 3), alternating
-slots: an event, then its tag: the route's tuple of copies when all use
-``reject``, else an :class:`Entry` whose ``cancelled`` copies were displaced
-(and so already ended). What is still to run is every copy of a tuple and the
-``live`` copies of an entry.
+slots: an event, then its tag: the one copy (a :class:`Registration`) or the
+route's tuple of copies when all use ``reject``, else an :class:`Entry` whose
+``cancelled`` copies were displaced (and so already ended). What is still to run
+is the copy, every copy of a tuple, and the ``live`` copies of an entry.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from coordinator.registration import Registration
+from coordinator.registration import Entry, Registration
 from events.delivery import DL_DRAIN_TIMEOUT
 from events.model import Event
 
@@ -23,7 +23,10 @@ def queued_deliveries(levels: tuple[deque[Any], ...]) -> int:
     for level in levels:
         for index in range(1, len(level), 2):
             tag = level[index]
-            queued += len(tag) if tag.__class__ is tuple else tag.live
+            if tag.__class__ is Registration:
+                queued += 1
+            else:
+                queued += len(tag) if tag.__class__ is tuple else tag.live
     return queued
 
 
@@ -37,14 +40,23 @@ def abandon_queued_nowait(levels: tuple[deque[Any], ...]) -> int:
         while level:
             event = level.popleft()
             tag = level.popleft()
-            copies, cancelled = (
-                (tag, None) if isinstance(tag, tuple) else (tag.copies, tag.cancelled)
-            )
+            copies, cancelled = copies_of(tag)
             for copy in copies:
                 if cancelled is None or copy not in cancelled:
                     copy.pipeline.dead_letter_nowait(event, DL_DRAIN_TIMEOUT, 0, "queued at drain")
                     abandoned += 1
     return abandoned
+
+
+def copies_of(
+    tag: Registration | tuple[Registration, ...] | Entry,
+) -> tuple[tuple[Registration, ...], set[Registration] | None]:
+    """A queue tag's copies, and those of them already ended (displaced), if any."""
+    if isinstance(tag, Registration):
+        return (tag,), None
+    if isinstance(tag, tuple):
+        return tag, None
+    return tag.copies, tag.cancelled
 
 
 def abandon_behind_nowait(

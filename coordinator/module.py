@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections import deque
 from collections.abc import Set
 from typing import Any
@@ -43,7 +44,6 @@ from events.model import (
     Category,
     Event,
     event_size,
-    header_bytes,
 )
 from events.subjects import validate_pattern
 from events.subscription import Subscription
@@ -56,15 +56,16 @@ class DataCoordinator:
 
     __slots__ = (
         "_cache",
-        "_fast",
         "_routes",
         "_slots",
         "accepted",
         "category",
+        "clock",
         "closing",
         "copies",
         "dead_letters",
         "depth",
+        "fast",
         "idle",
         "levels",
         "min_workers",
@@ -73,6 +74,7 @@ class DataCoordinator:
         "queue_size_config",
         "rejected",
         "services",
+        "single",
         "started",
         "tasks",
         "unknown_targets",
@@ -112,10 +114,14 @@ class DataCoordinator:
         self.dead_letters = DeadLetterStore(dead_letter_capacity)
         self.worker_batch = worker_batch
         self.worker_slice_s = worker_slice_s
+        #: Every pipeline's clock (their deadlines), which also times the workers' slices:
+        #: one clock read per delivery serves both.
+        self.clock = time.monotonic
         self.copies: list[Registration] = []
         #: Queued events, one FIFO per priority (index 0 is priority 3). Each event takes
-        #: two slots: the event, then its copies: the route's tuple when all are ``reject``
-        #: (nothing to allocate per event), else an :class:`Entry` that can record
+        #: two slots: the event, then its copies: the one copy itself, or the route's tuple,
+        #: when all are ``reject`` (nothing to allocate per event; only
+        #: ``CoordinatorRouter.publish`` queues these), else an :class:`Entry` that can record
         #: displaced deliveries.
         #:
         #: Two slots read by position, not one named record, because a record costs
@@ -142,13 +148,18 @@ class DataCoordinator:
         self._routes = RouteCache(match_cache_size, match_cache_bytes)
         # Held directly (never rebound by the cache): intake reads them per event.
         self._cache = self._routes.cache
-        self._fast = self._routes.fast
+        #: Subjects whose copies all use ``reject`` and form no group: the routes of
+        #: ``CoordinatorRouter.publish``'s inlined intake (one copy, several copies).
+        self.single = self._routes.single
+        self.fast = self._routes.fast
 
     # -- registrations ---------------------------------------------------------------
 
     def register(self, sub: Subscription, handler: Handler, seed: int | None = None) -> None:
         """Add this module's copy of ``sub``; the match cache starts over."""
-        pipeline = Pipeline(sub, handler, self.dead_letters, module=self.name, seed=seed)
+        pipeline = Pipeline(
+            sub, handler, self.dead_letters, module=self.name, seed=seed, clock=self.clock
+        )
         self.copies.append(Registration(pipeline, validate_pattern(sub.pattern)))
         self._routes.clear_nowait()
         if self.started:
@@ -157,41 +168,12 @@ class DataCoordinator:
     # -- intake ----------------------------------------------------------------------
 
     def offer_nowait(self, event: Event) -> Ack:
-        """Queue ``event`` for its matching copies, or refuse it whole; never awaits."""
-        # The common case, inlined: a cached subject whose copies all use ``reject``, no
-        # queue group, no explicit targets. Everything else, validation included, takes
-        # the general path (the fast cache holds valid subjects only).
-        copies = self._fast.get(event.subject)
-        priority = event.priority
-        if copies is None or event.targets or not PRIORITY_MIN <= priority <= PRIORITY_MAX:
-            return self._offer_general(event)
-        if not copies:
-            self.accepted += 1
-            self.unrouted += 1
-            return _ACCEPTED
-        if self.depth >= self.queue_size:
-            return self._reject(REJECT_OVERLOADED)
-        # events.event_size, inlined (test_intake_equivalence holds it to it).
-        size = len(event.subject) + len(event.payload)
-        if event.headers:
-            size += header_bytes(event.headers)
-        for copy in copies:
-            if copy.depth >= copy.capacity or copy.nbytes + size > copy.capacity_bytes:
-                return self._reject(REJECT_OVERLOADED)
-        for copy in copies:
-            copy.deliveries += 1
-            copy.depth += 1
-            copy.nbytes += size
-        level = self.levels[PRIORITY_MAX - priority]
-        level.append(event)
-        level.append(copies)
-        self.depth += 1
-        self.accepted += 1
-        if self.idle:
-            self._wake_one()
-        return _ACCEPTED
+        """Queue ``event`` for its matching copies, or refuse it whole; never awaits.
 
-    def _offer_general(self, event: Event) -> Ack:
+        The common case (a subject in :attr:`fast`, no targets, a valid priority,
+        room everywhere) is inlined in ``CoordinatorRouter.publish``, which hands
+        every other event here.
+        """
         route = self._cache.get(event.subject)
         if route is None:
             route = self._routes.miss(self.copies, event.subject)
@@ -232,7 +214,7 @@ class DataCoordinator:
             level.append(entry)
             self.depth += 1
             if self.idle:
-                self._wake_one()
+                self.wake_one()
         return _ACCEPTED
 
     def _reject(self, reason: str) -> Ack:
@@ -286,7 +268,8 @@ class DataCoordinator:
             self._slots.append(slot)
             self.tasks.append(task)
 
-    def _wake_one(self) -> None:
+    def wake_one(self) -> None:
+        """Wake one parked worker, if any."""
         while self.idle:
             waiter = self.idle.popleft()
             if not waiter.done():
@@ -299,7 +282,7 @@ class DataCoordinator:
         """Stop parking: idle workers wake, find the queue empty, and exit."""
         self.closing = True
         while self.idle:
-            self._wake_one()
+            self.wake_one()
 
     def abandon_queued_nowait(self) -> int:
         """Dead-letter every queued delivery as ``drain_timeout``; return how many."""

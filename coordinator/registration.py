@@ -61,11 +61,13 @@ class Registration:
     """A subscription as registered in one module: its pipeline and its share of the queue."""
 
     __slots__ = (
+        "breaker",
         "capacity",
         "capacity_bytes",
         "deliveries",
         "depth",
         "group",
+        "handler",
         "levels",
         "nbytes",
         "pipeline",
@@ -73,6 +75,7 @@ class Registration:
         "reject",
         "run",
         "service",
+        "timeout_s",
         "tokens",
     )
 
@@ -81,6 +84,10 @@ class Registration:
         self.pipeline = pipeline
         #: Bound once: the worker calls it per delivery.
         self.run = pipeline.run
+        #: The pipeline's own, one hop closer: the worker's inlined first attempt reads them.
+        self.handler = pipeline.handler
+        self.breaker = pipeline.breaker
+        self.timeout_s = pipeline.timeout_s
         self.tokens = tokens
         self.service = sub.service
         self.group = sub.queue_group

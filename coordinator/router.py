@@ -19,11 +19,14 @@ import time
 
 from coordinator.config import CoordinatorConfig
 from coordinator.module import DataCoordinator
+from coordinator.registration import Registration
 from events.delivery import Handler, TimeoutWatchdog
 from events.errors import ConfigError
 from events.lifecycle import end_workers, finish_drain
 from events.model import (
     CATEGORY_PATTERNS,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
     REJECT_DRAINING,
     REJECT_INVALID,
     Ack,
@@ -32,10 +35,13 @@ from events.model import (
     Event,
     RouterStats,
     add_counts,
+    header_bytes,
 )
 from events.stats import router_stats
 from events.subjects import patterns_overlap
 from events.subscription import Subscription
+
+_ACCEPTED = Ack.accepted()
 
 
 class CoordinatorRouter:
@@ -63,8 +69,6 @@ class CoordinatorRouter:
             )
             for category in Category
         }
-        #: Each module's intake, bound once (publish runs per event).
-        self._offers = {category: module.offer_nowait for category, module in self.modules.items()}
         self._n_copies = 0
         self._watchdog_task: asyncio.Task[None] | None = None
         self._started = False
@@ -116,13 +120,65 @@ class CoordinatorRouter:
     def publish(self, event: Event) -> Ack:
         """Hand ``event`` to its module now; never awaits. Every outcome is counted."""
         self._published += 1
+        try:
+            module = self.modules[event.category]
+        except (KeyError, TypeError):
+            return self._hand_over(event, None)
+        # The module's intake in its common case, inlined: a cached subject whose copies
+        # all use ``reject``, no queue group, no explicit targets, room in the module and
+        # in every copy. Anything else (validation, refusals included) is the module's
+        # own ``offer_nowait``, which decides it the same way from the same state. Drain
+        # empties the fast dicts, so this path needs no check of its own that intake is
+        # still open (``_hand_over`` makes it, and a closed router refills nothing).
+        priority = event.priority
+        if (
+            event.targets
+            or not PRIORITY_MIN <= priority <= PRIORITY_MAX
+            or module.depth >= module.queue_size
+        ):
+            return self._hand_over(event, module)
+        # events.event_size, inlined (test_intake_equivalence holds it to it).
+        size = len(event.subject) + len(event.payload)
+        if event.headers:
+            size += header_bytes(event.headers)
+        copy = module.single.get(event.subject)
+        if copy is not None:
+            # One copy (fan-out 1): no loop, and the copy itself is the queue tag.
+            if copy.depth >= copy.capacity or copy.nbytes + size > copy.capacity_bytes:
+                return self._hand_over(event, module)
+            copy.deliveries += 1
+            copy.depth += 1
+            copy.nbytes += size
+            tag: Registration | tuple[Registration, ...] = copy
+        else:
+            copies = module.fast.get(event.subject)
+            if not copies:
+                return self._hand_over(event, module)
+            for copy in copies:
+                if copy.depth >= copy.capacity or copy.nbytes + size > copy.capacity_bytes:
+                    return self._hand_over(event, module)
+            for copy in copies:
+                copy.deliveries += 1
+                copy.depth += 1
+                copy.nbytes += size
+            tag = copies
+        level = module.levels[PRIORITY_MAX - priority]
+        level.append(event)
+        level.append(tag)
+        module.depth += 1
+        module.accepted += 1
+        if module.idle:
+            module.wake_one()
+        return _ACCEPTED
+
+    def _hand_over(self, event: Event, module: DataCoordinator | None) -> Ack:
+        """Everything but publish's inlined case: refused while draining, by category, or
+        decided by the module's own intake."""
         if self._closed:
             return self._reject(REJECT_DRAINING)
-        try:
-            offer = self._offers[event.category]
-        except (KeyError, TypeError):
+        if module is None:
             return self._reject(REJECT_INVALID)
-        return offer(event)
+        return module.offer_nowait(event)
 
     def _reject(self, reason: str) -> Ack:
         self._rejected[reason] = self._rejected.get(reason, 0) + 1
@@ -138,8 +194,12 @@ class CoordinatorRouter:
         leave the router half drained (as in the centralised router).
         """
         if self._drain_task is None:
-            # Intake stops now, not when the drain task first runs.
+            # Intake stops now, not when the drain task first runs (publish's inlined
+            # case reads only the fast dicts, which nothing refills once closed).
             self._closed = True
+            for module in self.modules.values():
+                module.single.clear()
+                module.fast.clear()
             self._drain_task = asyncio.create_task(self._drain(timeout_s), name="router-drain")
         return await asyncio.shield(self._drain_task)
 

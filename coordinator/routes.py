@@ -6,10 +6,12 @@ the queue groups (one member of each gets the event). :class:`RouteCache`
 compiles a subject's route on a miss by matching the subject against each
 registration's pattern, and caches it (bounded in entries and in the subjects'
 bytes, FIFO eviction; an invalid subject is never cached); a route whose
-copies all use ``reject`` and form no group also goes into a second dict that
-``DataCoordinator.offer_nowait`` reads directly, its inlined fast path. Both
-dicts are cleared in place and never rebound, so the module may hold them
-itself (one attribute hop fewer per event).
+copies all use ``reject`` and form no group also goes into a dict that
+``CoordinatorRouter.publish`` reads directly, its inlined intake:
+:attr:`RouteCache.single` when it is one copy (fan-out 1: no loop, and the copy
+itself is the queue tag), :attr:`RouteCache.fast` otherwise. The dicts are
+cleared in place and never rebound, so the module may hold them itself (one
+attribute hop fewer per event).
 """
 
 from __future__ import annotations
@@ -47,14 +49,16 @@ INVALID = Route((), (), ())
 class RouteCache:
     """The per-subject routes of one module, compiled from its registrations on a miss."""
 
-    __slots__ = ("cache", "fast", "nbytes", "size", "size_bytes")
+    __slots__ = ("cache", "fast", "nbytes", "single", "size", "size_bytes")
 
     def __init__(self, size: int, size_bytes: int = 1024 * 1024) -> None:
         self.cache: dict[str, Route] = {}
         #: Subjects whose copies all use ``reject`` and form no queue group.
         self.fast: dict[str, tuple[Registration, ...]] = {}
+        #: The same for subjects whose route is exactly one such copy.
+        self.single: dict[str, Registration] = {}
         #: The most subjects cached, and the most bytes (their lengths added up) they hold;
-        #: :attr:`fast` holds a subset of :attr:`cache`'s subjects.
+        #: :attr:`fast` and :attr:`single` hold subsets of :attr:`cache`'s subjects.
         self.size = size
         self.size_bytes = size_bytes
         self.nbytes = 0
@@ -62,6 +66,7 @@ class RouteCache:
     def clear_nowait(self) -> None:
         self.cache.clear()
         self.fast.clear()
+        self.single.clear()
         self.nbytes = 0
 
     def miss(self, copies: list[Registration], subject: str) -> Route:
@@ -81,11 +86,15 @@ class RouteCache:
             oldest = next(iter(cache))
             del cache[oldest]
             self.fast.pop(oldest, None)
+            self.single.pop(oldest, None)
             self.nbytes -= len(oldest)
         cache[subject] = route
         self.nbytes += size
         if not route.groups and len(route.checked) == len(route.plain):
-            self.fast[subject] = route.plain
+            if len(route.plain) == 1:
+                self.single[subject] = route.plain[0]
+            else:
+                self.fast[subject] = route.plain
         return route
 
 

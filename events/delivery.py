@@ -39,18 +39,25 @@ DROP_OVERFLOW = "overflow"
 
 
 class DeadLetterStore:
-    """A bounded in-memory store; the oldest entry is evicted (and counted) when full."""
+    """A bounded in-memory store; the oldest entry is evicted (and counted) when full.
+
+    ``sink``, when set, is handed every entry as it is added (the daemon's
+    dead-letter file), so the store itself need only be a view of recent ones.
+    """
 
     def __init__(self, capacity: int = 10_000) -> None:
         if capacity < 1:
             raise ValueError(f"dead-letter capacity must be >= 1, got {capacity}")
         self.entries: deque[DeadLetter] = deque(maxlen=capacity)
         self.evicted = 0
+        self.sink: Callable[[DeadLetter], None] | None = None
 
     def add(self, entry: DeadLetter) -> None:
         if len(self.entries) == self.entries.maxlen:
             self.evicted += 1
         self.entries.append(entry)
+        if self.sink is not None:
+            self.sink(entry)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -94,6 +101,15 @@ class TimeoutWatchdog:
         while True:
             await asyncio.sleep(self.tick_s)
             self.check_nowait()
+
+
+async def failed_attempt(exc: BaseException) -> None:
+    """An attempt that already raised ``exc``: give it to :meth:`Pipeline.run` as ``first``.
+
+    A worker that ran a first attempt inline (its hot path) hands a failure over
+    this way, so the failure is judged by the one copy of the rules in ``run``.
+    """
+    raise exc
 
 
 class Pipeline:
@@ -189,7 +205,7 @@ class Pipeline:
                 except asyncio.CancelledError as exc:
                     slot.deadline = 0.0
                     if slot.timed_out:
-                        self._forgive_timeout(slot)
+                        self.forgive_timeout(slot)
                         error = HandlerTimeout(f"handler ran past {sub.timeout_s}s")
                     else:
                         task = slot.task or asyncio.current_task()
@@ -209,8 +225,11 @@ class Pipeline:
                     slot.deadline = 0.0
                     if slot.timed_out:
                         # The handler swallowed our cancellation and finished: it counts.
-                        self._forgive_timeout(slot)
-                    breaker.on_success()
+                        self.forgive_timeout(slot)
+                    if breaker.state == "closed":
+                        breaker.closed_successes += 1  # on_success(), deferred
+                    else:
+                        breaker.on_success()
                     self.delivered += 1
                     return
                 breaker.on_failure()
@@ -225,7 +244,8 @@ class Pipeline:
             raise
 
     @staticmethod
-    def _forgive_timeout(slot: WorkerSlot) -> None:
+    def forgive_timeout(slot: WorkerSlot) -> None:
+        """A handler the watchdog cancelled finished anyway: take the cancellation back."""
         slot.timed_out = False
         if slot.task is not None:
             slot.task.uncancel()

@@ -4,6 +4,7 @@
   python -m bench load --spawn sink --pattern steady --base-rate 100000 --batch 100
   python -m bench load --wrk-compare [--rounds 3] [--wrk-duration 10]
   python -m bench load --idle-rss
+  SWITCHYARD_TOKEN=… python -m bench load --url http://127.0.0.1:8470   (a daemon with [auth])
 
 ``--spawn CONFIG`` starts ``python -m daemon`` itself (``sink``: a generated config
 whose one subscriber does no work, the ingress measured alone), pinned to CPU 0,
@@ -32,6 +33,8 @@ from bench.run import source
 from events.config import CONFIG_DIR
 
 NAME = "load"
+#: The environment variable holding the bearer token (a flag would show in `ps`).
+TOKEN_VARIABLE = "SWITCHYARD_TOKEN"
 HELP = "drive a running daemon over HTTP (open loop), or compare its ingress with wrk"
 
 
@@ -56,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wrk-duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--wrk-connections", type=int, default=50)
     parser.add_argument("--idle-rss", action="store_true", help="RSS of an idle daemon")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_VARIABLE) or None,
+        help=f"bearer token for a daemon with [auth] enabled (default: ${TOKEN_VARIABLE});"
+        " it needs publish on the run's subjects and monitor = true",
+    )
 
 
 def _ms(p: msgspec.Struct) -> str:
@@ -134,7 +143,7 @@ def _drive(args: argparse.Namespace) -> int:
         print("error: give --url of a running daemon, or --spawn CONFIG|sink")
         return 2
     try:
-        result = uvloop.run(run_load(_load_config(args, url)))
+        result = uvloop.run(run_load(_load_config(args, url), args.token))
     finally:
         final = server.stop() if server is not None else ""
     _print_result(result)

@@ -10,7 +10,10 @@ intended WALL-CLOCK time, so the daemon's delivery-latency histograms
 Measured per event: dispatch lag (sent - intended: the driver's own validity
 gate), acceptance latency (202 received - intended), the HTTP outcome. From the
 daemon's ``/v1/status`` before and after (once nothing is pending): deliveries,
-delivered, dead letters, and the delivery-latency histogram difference.
+delivered, dead letters, and the delivery-latency histogram difference. With
+several daemons (``also``: processes sharing a JetStream stream) requests go to
+each in turn and their statuses are summed (:func:`merge_statuses`): one daemon's
+pending is not its own to settle there, the sum is.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -62,6 +66,9 @@ class LoadConfig(msgspec.Struct, frozen=True):
     scenarios: str | None = None
     #: A trace replayed in place of ``pattern`` (see :mod:`bench.run.source`).
     trace: TraceReplay | None = None
+    #: Further daemons sharing the work with ``url`` (one JetStream stream): requests
+    #: go to each in turn, and the figures are their statuses summed.
+    also: tuple[str, ...] = ()
 
 
 class Percentiles(msgspec.Struct, frozen=True):
@@ -171,6 +178,8 @@ class _Run:
         self.t0_wall = 0
         self.tasks: set[asyncio.Task[None]] = set()
         self.wire: list[WireEvent] = []
+        #: Intake URLs taken in turn when the load goes to several daemons.
+        self.urls: list[str] = []
 
     def stamp(self, t0_wall: int) -> None:
         """Give every event a run-unique id and its intended wall-clock time, before the run."""
@@ -192,6 +201,8 @@ class _Run:
 
     async def send(self, session: aiohttp.ClientSession, url: str, a: int, b: int) -> None:
         t_send = time.perf_counter_ns()
+        if self.urls:
+            url = self.urls[self.requests % len(self.urls)]
         body = self.encode(self.wire[a:b] if self.cfg.batch > 1 else self.wire[a])
         self.requests += 1
         try:
@@ -270,8 +281,47 @@ class _Run:
                 waker.close()
 
 
+def merge_statuses(statuses: list[dict[str, Any]]) -> dict[str, Any]:
+    """One status of several daemons: router counters, CPU and histograms summed.
+
+    Histograms are kept apart under ``<index>:<prefix>`` keys, which
+    :func:`histogram_delta` sums like any other prefix.
+    """
+    if len(statuses) == 1:
+        return statuses[0]
+    router: dict[str, Any] = {"deliveries": 0, "delivered": 0, "pending": 0, "dead_lettered": {}}
+    latency: dict[str, Any] = {}
+    errors: list[str] = []
+    cpu_s = 0.0
+    for index, status in enumerate(statuses):
+        one = status["router"]
+        for key in ("deliveries", "delivered", "pending"):
+            router[key] += one[key]
+        for reason, n in one["dead_lettered"].items():
+            router["dead_lettered"][reason] = router["dead_lettered"].get(reason, 0) + n
+        for prefix, summary in status.get("delivery_latency", {}).items():
+            latency[f"{index}:{prefix}"] = summary
+        errors += status.get("identity_errors", [])
+        cpu_s += status["process"]["cpu_s"]
+    return {
+        "router": router,
+        "delivery_latency": latency,
+        "identity_errors": errors,
+        "process": {"cpu_s": cpu_s},
+    }
+
+
+async def _statuses(session: aiohttp.ClientSession, bases: list[str]) -> dict[str, Any]:
+    return merge_statuses([await _status(session, base) for base in bases])
+
+
 async def _status(session: aiohttp.ClientSession, base: str) -> dict[str, Any]:
     async with session.get(f"{base}/v1/status") as resp:
+        if resp.status in (401, 403):
+            raise LoadError(
+                f"{base}/v1/status answered {resp.status}: give --token (or SWITCHYARD_TOKEN)"
+                " a token with monitor = true and publish permission for the run's subjects"
+            )
         if resp.status != 200:
             raise LoadError(f"{base}/v1/status answered {resp.status}")
         body: dict[str, Any] = await resp.json()
@@ -283,8 +333,8 @@ def _diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: v for k, v in out.items() if v}
 
 
-async def run_load(cfg: LoadConfig) -> LoadResult:
-    """Offer the schedule to the daemon at ``cfg.url``; answer the measured figures."""
+def _prepare(cfg: LoadConfig) -> tuple[Any, _Run, str]:
+    """The run's schedule, its per-run state and the URL the events go to."""
     schedule = source.build(
         seed=cfg.seed, profile=cfg.profile, pattern=cfg.pattern, duration_s=cfg.duration_s,
         base_rate=cfg.base_rate, scenarios=load_scenarios(cfg.scenarios), replay=cfg.trace,
@@ -292,30 +342,102 @@ async def run_load(cfg: LoadConfig) -> LoadResult:
     events = schedule.events(source=cfg.source)
     offsets: list[int] = schedule.t_ns.tolist()
     run = _Run(cfg, events, offsets)
-    base = cfg.url.rstrip("/")
-    url = f"{base}/v1/events:batch" if cfg.batch > 1 else f"{base}/v1/events"
+    bases = [u.rstrip("/") for u in (cfg.url, *cfg.also)]
+    route = "/v1/events:batch" if cfg.batch > 1 else "/v1/events"
+    if len(bases) > 1:
+        run.urls = [f"{b}{route}" for b in bases]
+    return schedule, run, f"{bases[0]}{route}"
+
+
+def _begin(run: _Run) -> None:
+    """Fix the run's start: stamping takes ~1 us per event; start once it is surely done."""
+    lead_ns = 200_000_000 + 3_000 * len(run.events)
+    run.t0_perf = time.perf_counter_ns() + lead_ns
+    run.stamp(time.time_ns() + lead_ns)
+
+
+async def run_load(cfg: LoadConfig, token: str | None = None) -> LoadResult:
+    """Offer the schedule to the daemon at ``cfg.url`` (and ``cfg.also``); answer the figures.
+
+    ``token`` is sent as ``Authorization: Bearer`` on every request (a daemon with
+    ``[auth] enabled``). It is kept out of ``cfg``, which results write to JSON.
+    """
+    schedule, run, url = _prepare(cfg)
+    bases = [u.rstrip("/") for u in (cfg.url, *cfg.also)]
     connector = aiohttp.TCPConnector(limit=cfg.connections)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         try:
-            async with session.get(f"{base}/readyz") as resp:
-                if resp.status != 200:
-                    raise LoadError(f"{base} is not ready: /readyz answered {resp.status}")
-            before = await _status(session, base)
+            for base in bases:
+                async with session.get(f"{base}/readyz") as resp:
+                    if resp.status != 200:
+                        raise LoadError(f"{base} is not ready: /readyz answered {resp.status}")
+            before = await _statuses(session, bases)
         except aiohttp.ClientError as exc:
             raise LoadError(f"cannot reach the daemon at {base}: {exc}") from None
-        # Stamping takes ~1 us per event; start the schedule once it is surely done.
-        lead_ns = 200_000_000 + 3_000 * len(events)
-        run.t0_perf = time.perf_counter_ns() + lead_ns
-        run.stamp(time.time_ns() + lead_ns)
+        _begin(run)
         await run.drive(session, url)
         t_sent = time.perf_counter_ns()
         deadline = time.monotonic() + cfg.settle_s
-        after = await _status(session, base)
+        after = await _statuses(session, bases)
         while after["router"]["pending"] > 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-            after = await _status(session, base)
+            after = await _statuses(session, bases)
         t_settled = time.perf_counter_ns()
     return _result(cfg, schedule, run, before, after, t_sent, t_settled)
+
+
+class Offered(msgspec.Struct, frozen=True):
+    """What :func:`offer` sent and which events the daemon answered 202 for."""
+
+    schedule_hash: str
+    events: int
+    accepted_ids: list[str]
+    #: Events by HTTP outcome: ``"202"``, ``"503"``, ``conn_error``, ``item:<reason>``, ...
+    outcomes: dict[str, int]
+    sent_window_s: float
+
+
+async def offer(
+    cfg: LoadConfig, at_s: float | None = None, action: Callable[[], None] | None = None
+) -> Offered:
+    """Send the schedule to ``cfg.url`` whatever the daemon does meanwhile, and keep the ids it
+    accepted; ``action`` runs once ``at_s`` seconds into the schedule (a fault injected
+    mid-load). No readiness check and no settling: the caller owns the daemon's life."""
+    schedule, run, url = _prepare(cfg)
+    connector = aiohttp.TCPConnector(limit=cfg.connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        _begin(run)
+        timer = None
+        if action is not None and at_s is not None:
+            delay_s = (run.t0_perf - time.perf_counter_ns()) / 1e9 + at_s
+            timer = asyncio.get_running_loop().call_later(max(0.0, delay_s), action)
+        try:
+            await run.drive(session, url)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        t_sent = time.perf_counter_ns()
+    _, _, status = run.arrays()
+    accepted = np.flatnonzero(status == 202).tolist()
+    codes, counts = np.unique(status, return_counts=True)
+    outcomes = {
+        _outcome_name(code): count
+        for code, count in zip(codes.tolist(), counts.tolist(), strict=True)
+        if code != 0
+    }
+    outcomes.update(run.item_rejects)
+    return Offered(
+        schedule_hash=schedule.hash,
+        events=len(run.events),
+        accepted_ids=[run.wire[i].id for i in accepted],
+        outcomes=outcomes,
+        sent_window_s=max(0.0, (t_sent - run.t0_perf) / 1e9),
+    )
+
+
+def _outcome_name(code: int) -> str:
+    return "conn_error" if code == _CONN_ERROR else "not_sent" if code == _NOT_SENT else str(code)
 
 
 def _result(
@@ -332,10 +454,7 @@ def _result(
     outcomes: dict[str, int] = {}
     codes, counts = np.unique(status[status != 0], return_counts=True)
     for code, count in zip(codes.tolist(), counts.tolist(), strict=True):
-        name = (
-            "conn_error" if code == _CONN_ERROR else "not_sent" if code == _NOT_SENT else str(code)
-        )
-        outcomes[name] = count
+        outcomes[_outcome_name(code)] = count
     outcomes.update(run.item_rejects)
     window_s = max(1e-9, (t_sent - run.t0_perf) / 1e9)
     settle_window_s = max(1e-9, (t_settled - run.t0_perf) / 1e9)

@@ -74,6 +74,10 @@ class JetStreamConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     watchdog_tick_s: float = 0.01
     #: Seed of the backoff jitter; None draws from the OS.
     seed: int | None = None
+    #: Drain waits until the shared consumers hold nothing on the server (the whole
+    #: backlog handled). False: only until what this process holds is done, the rest
+    #: staying in the stream for the other processes (a rolling restart under load).
+    drain_backlog: bool = True
     #: Delete both streams when the router drains: for a throwaway namespace (a test or a
     #: bench run) whose stream nobody else shares. Its stream reservations are freed with it.
     ephemeral: bool = False

@@ -12,6 +12,13 @@ most what the pull credit let in (``concurrency * prefetch`` for the lane).
 A message that waited long in the queue gets an in-progress ack before its
 handler starts, so a busy lane does not see it redelivered behind its back.
 
+A *local* lane (:meth:`JetStreamRouter.subscribe_local`, the daemon's stream
+hubs) has a consumer of this process alone, ephemeral on the server: it sees
+every event stored on its pattern, whichever process accepted it. Publishers do
+not route to it; each message it takes counts as a delivery when it arrives
+(``received``), and what it still holds at drain is acked and counted
+``dropped`` (nobody else will take it: the consumer goes with the process).
+
 Members can join and leave while the router runs (``membership``): a leaving
 member takes no new message (its workers finish what it holds), and a member
 that joined late takes only messages stored after it joined (``since_seq``,
@@ -90,8 +97,15 @@ class Member:
 class Lane:
     """The members of one durable consumer and the loop that feeds them."""
 
-    def __init__(self, key: str, label: str, durable: str, group: bool) -> None:
+    def __init__(
+        self, key: str, label: str, durable: str, group: bool, *, local: bool = False
+    ) -> None:
         self.key = key
+        #: A consumer of this process alone (see the module docstring).
+        self.local = local
+        #: Local lane: messages taken (each a delivery), and those dropped at drain.
+        self.received = 0
+        self.dropped = 0
         #: A service name (or the queue group's), used on dead letters of unpublished events.
         self.label = label
         self.durable = durable
@@ -145,7 +159,7 @@ class Lane:
 
     def routes(self, subject: str, targets: tuple[str, ...]) -> bool:
         """Does an event on ``subject`` make a delivery on this lane? (publisher's view)"""
-        if not self.active:
+        if not self.active or self.local:
             return False
         if not self.group and not subject_matches(self.active[0].sub.pattern, subject):
             return False
@@ -181,6 +195,8 @@ class Lane:
             await transport.settle(msg, "ack")
             self.puller.released_nowait()
             return
+        if self.local:
+            self.received += 1
         member = members[0]
         if len(members) > 1:
             member = min(members, key=lambda m: len(m.queue) + m.busy)
@@ -228,13 +244,21 @@ class Lane:
         return count
 
     async def give_back(self, member: Member) -> int:
-        """NAK what ``member`` still has queued, for redelivery at once; answer how many."""
+        """NAK what ``member`` still has queued, for redelivery at once; answer how many.
+
+        A local lane acks it instead and counts it dropped (see the module docstring).
+        """
         transport = self.transport
         puller = self.puller
         count = 0
         while member.queue:
             msg, _, _ = member.queue.popleft()
-            if transport is not None and await transport.settle(msg, "nak"):
+            if self.local:
+                # Nobody else takes a local consumer's messages: settle them here.
+                self.dropped += 1
+                if transport is not None:
+                    await transport.settle(msg, "ack")
+            elif transport is not None and await transport.settle(msg, "nak"):
                 transport.returned += 1
             if puller is not None:
                 puller.released_nowait()

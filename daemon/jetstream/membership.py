@@ -40,7 +40,12 @@ import nats.errors
 from daemon.jetstream import wiring
 from daemon.jetstream.errors import TransportError
 from daemon.jetstream.lane import Lane, Member
-from daemon.jetstream.streams import ensure_consumer, filter_subjects, last_sequence
+from daemon.jetstream.streams import (
+    delete_consumer,
+    ensure_consumer,
+    filter_subjects,
+    last_sequence,
+)
 from events.codecs import msgpack_decoder
 from events.delivery import DL_DRAIN_TIMEOUT
 from events.errors import ConfigError
@@ -62,7 +67,9 @@ def join_nowait(router: JetStreamRouter, lane: Lane, member: Member, fresh: bool
     patterns = {*lane.patterns, member.sub.pattern}
     new_consumer = fresh and lane.durable not in router.declared
     widen = not fresh and filter_subjects(router.config.subject_prefix, patterns) != lane.filters
-    hold = router.outgoing.hold_nowait() if new_consumer or widen else None
+    # A local lane is routed nothing at publish (it counts what arrives): no hold.
+    needs_hold = (new_consumer or widen) and not lane.local
+    hold = router.outgoing.hold_nowait() if needs_hold else None
     task = asyncio.create_task(
         _declare(router, lane, member, hold, widen), name=f"declare-{lane.durable}"
     )
@@ -113,7 +120,8 @@ async def _declare_once(
         filters=filters,
         ack_wait_s=ack_wait_s,
         max_ack_pending=capacity,
-        deliver_new=held,
+        deliver_new=held or lane.local,
+        inactive_s=wiring.inactive_for(router, lane),
     )
     lane.patterns = patterns
     lane.filters = filters
@@ -164,6 +172,19 @@ def leave_nowait(
     return task
 
 
+async def _delete_local(router: JetStreamRouter, lane: Lane) -> None:
+    """A local lane's last member left: its consumer goes (the stream keeps nothing for it)."""
+    nc = router.nc
+    if nc is None or nc.is_closed:
+        return
+    try:
+        await delete_consumer(
+            nc.jetstream(timeout=router.config.connect_timeout_s), router.config, lane.durable
+        )
+    except (TransportError, nats.errors.Error, TimeoutError) as exc:
+        log.warning("deleting local consumer %s: %r (the server expires it)", lane.durable, exc)
+
+
 def _unroute_buffered(router: JetStreamRouter, lane: Lane, member: Member) -> None:
     """Before start: dead-letter the deliveries routed to ``lane`` still in the buffer."""
     for entry in router.outgoing.queue:
@@ -195,6 +216,8 @@ async def _leave(
             # Under the declaration lock: a declaration may be opening this puller.
             async with router.declare_lock:
                 await lane.puller.close()
+        if lane.closing and lane.local:
+            await _delete_local(router, lane)
     finally:
         wiring.retire_nowait(router, lane, member)
     return member.pipeline.stats(0, member.busy)

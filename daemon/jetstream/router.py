@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 
 import nats.errors
 from nats.aio.client import Client
@@ -83,6 +84,8 @@ class JetStreamRouter:
         self._services: set[str] = set()
         self._routes: dict[str, tuple[Lane, ...]] = {}
         self._prefix = self.config.subject_prefix
+        #: Names this process's local (ephemeral) consumers apart from every other's.
+        self.instance = secrets.token_hex(4)
         self.tasks: list[asyncio.Task[None]] = []
         self.workers: list[asyncio.Task[None]] = []
         self.watchdog_task: asyncio.Task[None] | None = None
@@ -109,18 +112,32 @@ class JetStreamRouter:
 
     def subscribe(self, sub: Subscription, handler: Handler) -> None:
         """Add a subscription; after start it joins at once (see ``membership``)."""
+        self._subscribe(sub, handler, local=False)
+
+    def subscribe_local(self, sub: Subscription, handler: Handler) -> None:
+        """Add a subscription on a consumer of this process alone (ephemeral on the server).
+
+        It sees every event stored on its pattern, whichever process published it
+        (the daemon's WebSocket hubs); see ``lane`` for how it is counted.
+        """
+        self._subscribe(sub, handler, local=True)
+
+    def _subscribe(self, sub: Subscription, handler: Handler, *, local: bool) -> None:
         if self.closed:
             raise RuntimeError("router is draining: no new subscriptions")
         if sub.key in self._keys:
             raise ConfigError(f"subscription {sub.key!r} is already registered")
         late = self._started or self.starting
-        group = sub.queue_group
+        group = None if local else sub.queue_group
         key = f"group:{group}" if group is not None else f"sub:{sub.key}"
+        if local:
+            key = f"local:{sub.key}"
         lane = self.lanes.get(key)
         fresh = lane is None or lane.closing
         if lane is None or lane.closing:
-            durable = durable_name(self.config.durable_prefix, key)
-            lane = Lane(key, group or sub.service, durable, group is not None)
+            prefix = self.config.durable_prefix
+            durable = durable_name(f"{prefix}-{self.instance}" if local else prefix, key)
+            lane = Lane(key, group or sub.service, durable, group is not None, local=local)
             self.lanes[key] = lane
         seed = None if self.config.seed is None else self.config.seed + self._subscribed
         self._subscribed += 1
@@ -251,6 +268,15 @@ class JetStreamRouter:
         rejected[reason] = rejected.get(reason, 0) + 1
         return Ack.rejected(reason)
 
+    def stored_nowait(self, count: int) -> asyncio.Future[None]:
+        """A future set once the last ``count`` events accepted have their PubAck.
+
+        Call it right after the ``publish`` calls that accepted them, with no await
+        in between (the daemon's ingress: 202 only once stored). The future fails
+        with ``daemon.jetstream.outgoing.NotStored`` if drain gives one of them up.
+        """
+        return self.outgoing.watch_nowait(count)
+
     def _on_duplicate(self, entry: Entry) -> None:
         # The stream already held this id: it is delivered once, for the first copy.
         self.intake.deliveries -= len(entry.routes)
@@ -272,12 +298,15 @@ class JetStreamRouter:
         return await asyncio.shield(self._drain_task)
 
     async def server_pending(self) -> int:
-        """Messages the server still holds for this router's consumers (queued or un-acked)."""
+        """Messages the server still holds for this router's shared consumers (queued or
+        un-acked); local consumers are left out."""
         if self.nc is None or self.nc.is_closed:
             raise TransportError("not connected: server_pending needs a started router")
         js = self.nc.jetstream(timeout=self.config.connect_timeout_s)
         total = 0
         for lane in self.lanes.values():
+            if lane.local:
+                continue  # fed by every process's events: never settles while they publish
             try:
                 info = await js.consumer_info(self.config.stream, lane.durable)
             except (APIError, nats.errors.Error) as exc:

@@ -7,7 +7,8 @@
 2. Every buffered event is published and its PubAck awaited.
 3. The workers keep consuming until this router's consumers hold nothing on the
    server (nothing queued, nothing un-acked: NAK'd retries included) and
-   nothing is held locally.
+   nothing is held locally; with ``drain_backlog = false`` only until nothing is
+   held locally (the backlog stays for the other processes sharing the consumers).
 4. Then pulling stops (the inboxes are unsubscribed, so nothing given back
    comes back here); workers still busy are cancelled (``events.lifecycle``),
    and what they held or still had queued is NAK'd without delay: the server
@@ -25,7 +26,9 @@
    left pending. The connection closes.
 
 The report is ``completed`` only if all of that happened within ``timeout_s``
-and nothing is left pending.
+and nothing is left pending; for a shared (not ephemeral) router, whose own
+``pending`` is not zero when processes share the work, if step 3 settled in
+time with nothing unconfirmed or abandoned.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from nats.js import JetStreamContext
 
 from daemon.jetstream.errors import TransportError
 from daemon.jetstream.outgoing import Entry
+from daemon.jetstream.streams import delete_consumer
 from events.codecs import msgpack_decoder
 from events.delivery import DL_DRAIN_TIMEOUT
 from events.lifecycle import end_workers, finish_drain
@@ -95,7 +99,7 @@ async def drain_router(router: JetStreamRouter, timeout_s: float) -> DrainReport
     discarded = await _close(router)
     pending = router.stats().pending
     in_time = settled and ended.in_time
-    return await finish_drain(
+    report = await finish_drain(
         began=began,
         completed=in_time,
         timed_out=0 if in_time else max(pending, 0) + lost + discarded,
@@ -105,6 +109,12 @@ async def drain_router(router: JetStreamRouter, timeout_s: float) -> DrainReport
         what="jetstream",
         abandoned=len(ended.abandoned),
     )
+    if not router.config.ephemeral and in_time and not lost and not ended.abandoned:
+        # Shared consumers: this process's own pending is what it routed less what it
+        # ended, and the other processes end part of it (or it ends theirs), so it is
+        # not zero when all is done. Done here means settled as step 3 says.
+        report = msgspec.structs.replace(report, completed=True)
+    return report
 
 
 async def _declarations(router: JetStreamRouter, timeout_s: float) -> bool:
@@ -123,6 +133,8 @@ async def _settle(router: JetStreamRouter, deadline: float) -> bool:
     while True:
         left = deadline - time.monotonic()
         if not any(lane.held for lane in router.lanes.values()) and not router.outgoing.count:
+            if not router.config.drain_backlog:
+                return True
             try:
                 async with asyncio.timeout(max(left, 0.0)):
                     if await router.server_pending() == 0:
@@ -167,7 +179,7 @@ async def _discard_backlog(router: JetStreamRouter, js: JetStreamContext) -> int
     seen: set[str] = set()
     ended = 0
     for lane in [*router.lanes.values(), *reversed(router.retired_lanes)]:
-        if left <= 0 or lane.durable in seen:
+        if left <= 0 or lane.durable in seen or lane.local:
             continue
         seen.add(lane.durable)
         try:
@@ -203,6 +215,11 @@ async def _close(router: JetStreamRouter) -> int:
         async with asyncio.timeout(CLOSE_TIMEOUT_S):
             await nc.flush()
             await router.server_pending()
+            js_local = nc.jetstream(timeout=CLOSE_TIMEOUT_S)
+            for lane in router.lanes.values():
+                if lane.local:
+                    # Ours alone: the interest stream must not keep messages for it.
+                    await delete_consumer(js_local, router.config, lane.durable)
     except (TimeoutError, TransportError, nats.errors.Error) as exc:
         log.warning("drain: could not read the consumers' backlog: %r", exc)
     if router.config.ephemeral:

@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from daemon.jetstream.router import JetStreamRouter
 
 
+#: Drop reason of what a local consumer still held when its process drained.
+LOCAL_CLOSED = "local_consumer_closed"
+
+
 class Intake:
     """What ``publish`` counted: outcomes, and the deliveries it routed here."""
 
@@ -59,6 +63,7 @@ def router_stats(router: JetStreamRouter) -> RouterStats:
     """The contract's snapshot: intake counters, and delivery counters summed over members.
 
     ``pending`` is ``deliveries - ended``: undelivered events live on the server.
+    Local lanes add what they received to ``deliveries`` and what they dropped.
     Members that left count in the totals, not in the per-subscription list.
     """
     retired = router.retired
@@ -74,20 +79,25 @@ def router_stats(router: JetStreamRouter) -> RouterStats:
         add_counts(dead_lettered, pipeline.dead_lettered)
         subscriptions.append(pipeline.stats(len(member.queue), member.busy))
     add_counts(dead_lettered, router.unpublished)
-    ended = delivered + sum(dead_lettered.values())
+    # Local lanes' deliveries are counted as they arrive, not at publish (see ``lane``).
+    local = [lane for lane in [*router.lanes.values(), *router.retired_lanes] if lane.local]
+    dropped_local = sum(lane.dropped for lane in local)
+    dropped = {LOCAL_CLOSED: dropped_local} if dropped_local else {}
+    ended = delivered + sum(dead_lettered.values()) + dropped_local
     intake = router.intake
+    deliveries = intake.deliveries + sum(lane.received for lane in local)
     return RouterStats(
         published=intake.published,
         accepted=intake.accepted,
         rejected=dict(intake.rejected),
         unrouted=intake.unrouted,
         unknown_targets=intake.unknown_targets,
-        deliveries=intake.deliveries,
+        deliveries=deliveries,
         delivered=delivered,
         dead_lettered=dead_lettered,
-        dropped={},
+        dropped=dropped,
         retries=retries,
-        pending=intake.deliveries - ended,
+        pending=deliveries - ended,
         dead_letter_store=len(router.dead_letters),
         subscriptions=subscriptions,
     )

@@ -119,6 +119,7 @@ async def ensure_consumer(
     ack_wait_s: float,
     max_ack_pending: int,
     deliver_new: bool = False,
+    inactive_s: float | None = None,
 ) -> bool:
     """Create (or update) the durable pull consumer ``durable`` on the event stream.
 
@@ -129,6 +130,8 @@ async def ensure_consumer(
     change that), so every process sharing it can declare it alike.
     ``max_deliver`` stays unlimited: the router itself terminates a message after
     its last attempt and dead-letters it, so the server never gives up silently.
+    With ``inactive_s`` the consumer is ephemeral: named, not durable, and removed by
+    the server once nobody has pulled from it for that long (a process that died).
     """
     try:
         existing: js_api.ConsumerInfo | None = await js.consumer_info(config.stream, durable)
@@ -145,7 +148,8 @@ async def ensure_consumer(
         start_seq, start_time = existing.config.opt_start_seq, existing.config.opt_start_time
     consumer = js_api.ConsumerConfig(
         name=durable,
-        durable_name=durable,
+        durable_name=None if inactive_s else durable,
+        inactive_threshold=inactive_s,
         deliver_policy=deliver,
         opt_start_seq=start_seq,
         opt_start_time=start_time,
@@ -173,3 +177,13 @@ async def last_sequence(js: JetStreamContext, config: JetStreamConfig) -> int:
     except APIError as exc:
         raise TransportError(f"stream {config.stream!r}: {exc.description}") from exc
     return int(info.state.last_seq)
+
+
+async def delete_consumer(js: JetStreamContext, config: JetStreamConfig, name: str) -> None:
+    """Remove consumer ``name`` (a local one leaving); one already gone is fine."""
+    try:
+        await js.delete_consumer(config.stream, name)
+    except NotFoundError:
+        pass
+    except APIError as exc:
+        raise TransportError(f"deleting consumer {name!r}: {exc.description}") from exc

@@ -16,6 +16,16 @@ if TYPE_CHECKING:
     from daemon.jetstream.router import JetStreamRouter
 
 
+#: A local consumer nobody pulled from for this long is removed by the server (its
+#: process died): a multiple of the pull expiry, which an idle puller renews.
+LOCAL_INACTIVE_FACTOR = 4
+
+
+def inactive_for(router: JetStreamRouter, lane: Lane) -> float | None:
+    """The server-side expiry of ``lane``'s consumer: None (durable) unless it is local."""
+    return router.config.pull_expires_s * LOCAL_INACTIVE_FACTOR if lane.local else None
+
+
 def ack_wait_for(router: JetStreamRouter, lane: Lane) -> float:
     """The consumer's ``ack_wait``: at least the longest handler timeout plus a margin."""
     longest = max(member.sub.timeout_s for member in lane.members)
@@ -36,6 +46,7 @@ async def open_lane(router: JetStreamRouter, lane: Lane) -> None:
         filters=lane.filters,
         ack_wait_s=lane.ack_wait_s,
         max_ack_pending=capacity,
+        inactive_s=inactive_for(router, lane),
     )
     router.declared.add(lane.durable)
     await _make_puller(router, lane, capacity)

@@ -13,8 +13,13 @@ the router's counters). So under sustained load the disk holds the segments stil
 needed, not everything since the last quiet moment. A checkpoint, taken by the
 server when the router has nothing pending, empties the journal at once.
 
-At start every segment left on disk is replayed in order, deduplicated by event
-id, and journaled anew; the old files are deleted only after that (at-least-once).
+At start every segment left on disk is replayed in order (a line written twice by an
+interrupted replay, same id and stamp, once) and journaled anew with its stamp; the old files are
+deleted only after that (at-least-once). Files at the path that the journal did
+not write (no header) make the start fail instead (``ForeignJournalFiles``).
+
+A failed write is logged and counted (``errors``); ``failing`` stays true until a
+write succeeds, and the daemon reports itself not ready meanwhile.
 """
 
 from __future__ import annotations
@@ -25,19 +30,23 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
+import structlog
 
 from daemon.journal.dead_letters import DeadLetterJournal, SpilledDeadLetter, read_dead_letters
 from daemon.journal.reclaim import LowWater
 from daemon.journal.replay import ReplayResult, replay
 from daemon.journal.segments import (
+    ForeignJournalFiles,
     SegmentFile,
+    check_own,
     delete_files,
     disk_bytes,
     journal_files,
-    legacy_files,
     list_segments,
     read_files,
+    read_stamped,
     segment_path,
+    stamp_line,
 )
 from events.model import Event
 from events.router import Router
@@ -46,6 +55,7 @@ __all__ = [
     "DEFAULT_SEGMENT_BYTES",
     "DeadLetterJournal",
     "EventJournal",
+    "ForeignJournalFiles",
     "ReplayResult",
     "SpilledDeadLetter",
     "read_dead_letters",
@@ -57,6 +67,7 @@ __all__ = [
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 
 _encoder = msgspec.json.Encoder()
+log = structlog.get_logger("daemon.journal", component="daemon.journal")
 
 
 def read_journal(path: str | Path) -> tuple[list[Event], int, int]:
@@ -83,6 +94,7 @@ class EventJournal:
         router: Router | None = None,
         dead_letters: DeadLetterJournal | None = None,
         reclaim_interval_s: float = 0.05,
+        probe_interval_s: float = 1.0,
     ) -> None:
         if segment_bytes < 1:
             raise ValueError(f"segment_bytes must be >= 1, got {segment_bytes}")
@@ -92,6 +104,7 @@ class EventJournal:
         self.fsync_interval_s = fsync_interval_s
         self.segment_bytes = segment_bytes
         self.reclaim_interval_s = reclaim_interval_s
+        self.probe_interval_s = probe_interval_s
         self.router = router
         self.dead_letters = dead_letters
         self.appended = 0
@@ -101,6 +114,8 @@ class EventJournal:
         self.segments_deleted = 0
         #: Closed segments left on disk because a dead letter of their span was lost.
         self.segments_kept = 0
+        self.errors = 0
+        self.last_error = ""
         self.low_water = LowWater()
         self._active: SegmentFile | None = None
         self._active_lost_open = 0
@@ -120,21 +135,38 @@ class EventJournal:
 
     # -- files found at start ----------------------------------------------------------
 
+    @property
+    def failing(self) -> bool:
+        """True from a failed write until the next one succeeds."""
+        return bool(self.last_error)
+
     def _scan_nowait(self) -> list[Path]:
-        """The files a previous run left (read once, before this run writes any)."""
+        """The files a previous run left (read once, before this run writes any).
+
+        Raise ForeignJournalFiles when the path names a file the journal did not write.
+        """
         if self._inherited is None:
+            check_own(self.path)
             segments = list_segments(self.path)
-            self._inherited = legacy_files(self.path) + [p for _, p in segments]
+            self._inherited = [p for _, p in segments]
             self._next_seq = self._first_own = segments[-1][0] + 1 if segments else 1
         return self._inherited
 
-    def take_replay(self) -> tuple[list[Event], int, int]:
-        """Events a previous run left (deduplicated), to publish again.
+    def check_files(self) -> None:
+        """Raise ForeignJournalFiles now if the journal's path holds files not its own."""
+        self._scan_nowait()
 
-        Their files are removed by :meth:`replay_done` once the replayed events are
-        journaled anew (into new segments), so a crash during replay loses nothing.
+    def take_replay(
+        self, window_s: float | None = None
+    ) -> tuple[list[tuple[Event, int]], int, int]:
+        """Events a previous run left with their acceptance stamps (unix ns), to publish again.
+
+        The same acceptance written twice (an interrupted replay) is taken once; two
+        acceptances of one id are both taken (see ``read_stamped``). Their files are
+        removed by :meth:`replay_done` once the replayed events are journaled anew (into
+        new segments), so a crash during replay loses nothing.
         """
-        return read_files(self._scan_nowait())
+        return read_stamped(self._scan_nowait(), window_s)
 
     def replay_done(self) -> None:
         delete_files(self._scan_nowait())
@@ -161,18 +193,31 @@ class EventJournal:
     def _lost_now(self) -> int:
         return self.dead_letters.lost if self.dead_letters is not None else 0
 
-    def append_nowait(self, events: Iterable[Event]) -> asyncio.Future[None]:
+    def append_nowait(
+        self, events: Iterable[Event], stamp_ns: int | None = None
+    ) -> asyncio.Future[None]:
         """Buffer ``events``; the future resolves once they are on disk.
+
+        ``stamp_ns`` (replay) keeps the acceptance stamp the events had in the files
+        they are replayed from, so a later replay recognises them as the same
+        acceptance; the lines after them get a fresh stamp again.
+
+        With no events it is a barrier: it resolves once every write begun before it
+        has ended, and fails if the last one failed.
 
         Call it in the same loop step as the router's ``publish`` of the events:
         segment reclaim relies on an event being published before it is written.
         """
         buf = self._buffer
+        if stamp_ns is not None:
+            buf += stamp_line(stamp_ns)
         n = 0
         for event in events:
             buf += _encoder.encode(event)
             buf += b"\n"
             n += 1
+        if stamp_ns is not None:
+            buf += stamp_line()
         self.appended += n
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
@@ -191,13 +236,35 @@ class EventJournal:
             self._checkpoint_requested = True
             self._wake.set()
 
+    def _release_barriers_nowait(self) -> None:
+        """Answer appends of no events: the writes before them are done (or failed)."""
+        waiters, self._waiters = self._waiters, []
+        for fut in waiters:
+            if fut.done():
+                continue
+            if self.last_error:
+                fut.set_exception(OSError(f"the journal is failing: {self.last_error}"))
+            else:
+                fut.set_result(None)
+
     async def _writer(self) -> None:
-        while not self._closed or self._buffer or self._checkpoint_requested:
+        while not self._closed or self._buffer or self._waiters or self._checkpoint_requested:
+            if not self._buffer and self._waiters:
+                self._release_barriers_nowait()
+                continue
             if not self._buffer and not self._checkpoint_requested:
                 self._wake.clear()
                 if self._closed:
                     break
-                await self._wake.wait()
+                if not self.last_error:
+                    await self._wake.wait()
+                    continue
+                # Failing: probe with a stamp-only write now and then, so the journal
+                # (and readiness) recovers once the disk does, even with no traffic.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.probe_interval_s)
+                if not self._wake.is_set() and not self._closed:
+                    await self._write_buffer()
                 continue
             if self._buffer:
                 if await self._write_buffer():
@@ -222,8 +289,17 @@ class EventJournal:
                 active = await asyncio.to_thread(SegmentFile, self.path, self._next_seq)
                 self._next_seq += 1
                 self._active, self._active_lost_open = active, lost_open
-            await asyncio.to_thread(active.append, data)
+            await asyncio.to_thread(active.append, stamp_line() + data)
         except OSError as exc:
+            self.errors += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.error(
+                "journal write failed; its requests answered 503 journal_failed",
+                path=str(self.path),
+                error=self.last_error,
+                requests=len(waiters),
+                errors=self.errors,
+            )
             for fut in waiters:
                 if not fut.done():
                     fut.set_exception(exc)
@@ -232,6 +308,7 @@ class EventJournal:
                 await self._close_active()
             return False
         self.fsyncs += 1
+        self.last_error = ""
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -25,24 +26,36 @@ class ReplayResult(msgspec.Struct, frozen=True):
     refused: int
 
 
-async def replay(journal: EventJournal, router: Router, retry_s: float) -> ReplayResult:
-    """Publish the journal's events again (each id once) and journal them anew.
+async def replay(
+    journal: EventJournal,
+    router: Router,
+    retry_s: float,
+    window_s: float | None = None,
+    accepted: Callable[[str, float], None] | None = None,
+) -> ReplayResult:
+    """Publish the journal's events again and journal them anew.
 
-    Replay is not open loop: an event refused as overloaded is retried for up to
-    ``retry_s`` while mailboxes empty. If any is refused for good, the old files
-    are kept, so a later start replays them again (at-least-once).
+    Every acceptance is replayed once (the same acceptance journaled twice by an
+    interrupted replay counts once; see ``read_stamped``); ``accepted(id, unix_s)`` is
+    told every replayed id with its original acceptance time (to seed the ingress's
+    window). Replay is not open loop: an event refused as overloaded is retried for
+    up to ``retry_s`` while mailboxes empty. If any is refused for good, the old
+    files are kept, so a later start replays them again (at-least-once).
     """
-    events, duplicates, torn = journal.take_replay()
+    stamped, duplicates, torn = journal.take_replay(window_s)
     waits: list[asyncio.Future[None]] = []
     refused = 0
-    for event in events:
+    events = [event for event, _ in stamped]
+    for event, stamp in stamped:
+        if accepted is not None:
+            accepted(event.id, stamp / 1e9)
         ack = router.publish(event)
         deadline = time.monotonic() + retry_s
         while not ack.ok and ack.reason == REJECT_OVERLOADED and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
             ack = router.publish(event)
         if ack.ok:
-            waits.append(journal.append_nowait([event]))
+            waits.append(journal.append_nowait([event], stamp))
         else:
             refused += 1
     await asyncio.gather(*waits)

@@ -4,7 +4,12 @@
 subscription trie on a miss, cleared on subscribe), checks admission on every
 ``reject`` mailbox before writing any, appends the event to each target mailbox
 and returns. It never awaits. Each subscription's workers drain its mailbox in a
-loop, taking every delivery through the shared :class:`events.Pipeline`.
+loop, each delivery by the shared :class:`events.Pipeline`'s rules: the worker
+runs the first attempt and its success inline and hands any failure to
+``Pipeline.run`` (``first=failed_attempt(exc)``), because a ``Pipeline.run``
+coroutine per delivery cost about as much as the rest of the worker's work on
+it (docs/benchmarks.md, "Routing hot path"; tests/conformance/test_inline_attempt.py
+holds the copy to ``Pipeline.run``).
 
 Before :meth:`CentralRouter.start` the router accepts and buffers: events wait
 in their mailboxes (under the same bounds and policies) until the workers start.
@@ -30,7 +35,14 @@ from daemon.router.config import RouterConfig
 from daemon.router.mailbox import Mailbox
 from daemon.router.routes import INVALID, RouteTable, narrow_route, pick_members
 from daemon.router.subscriptions import Subscriptions
-from events.delivery import DL_DRAIN_TIMEOUT, DeadLetterStore, Handler, TimeoutWatchdog, WorkerSlot
+from events.delivery import (
+    DL_DRAIN_TIMEOUT,
+    DeadLetterStore,
+    Handler,
+    TimeoutWatchdog,
+    WorkerSlot,
+    failed_attempt,
+)
 from events.lifecycle import CANCEL_ROUND_S, end_workers, finish_drain
 from events.model import (
     PRIORITY_MAX,
@@ -73,6 +85,7 @@ class CentralRouter:
         # Held directly (never rebound by their owners): publish reads them per event.
         self._cache = self._routes.cache
         self._fast = self._routes.fast
+        self._single = self._routes.single
         self._services = self._subs.services
         #: The routed mailboxes, in routing order.
         self._boxes = self._subs.boxes
@@ -135,16 +148,31 @@ class CentralRouter:
         self._published += 1
         # The common case, inlined: a cached subject whose mailboxes all use ``reject``,
         # no queue group, no explicit targets. Everything else takes the general path,
-        # which also owns validation (the fast cache holds valid subjects only and is
+        # which also owns validation (the fast dicts hold valid subjects only and are
         # emptied when drain starts).
-        boxes = self._fast.get(event.subject)
         priority = event.priority
-        if boxes is None or event.targets or not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        if event.targets or not PRIORITY_MIN <= priority <= PRIORITY_MAX:
             return self._publish_general(event)
         # events.event_size, inlined (test_router_equivalence holds it to it).
         size = len(event.subject) + len(event.payload)
         if event.headers:
             size += header_bytes(event.headers)
+        box = self._single.get(event.subject)
+        if box is not None:
+            # One mailbox (fan-out 1): the loops below, unrolled.
+            if box.count >= box.capacity or box.nbytes + size > box.capacity_bytes:
+                return self._reject(REJECT_OVERLOADED)
+            box.deliveries += 1
+            box.levels[PRIORITY_MAX - priority].append(event)
+            box.count += 1
+            box.nbytes += size
+            if box.waiters:
+                box.wake_one()
+            self._accepted += 1
+            return _ACCEPTED
+        boxes = self._fast.get(event.subject)
+        if boxes is None:
+            return self._publish_general(event)
         for box in boxes:
             if box.count >= box.capacity or box.nbytes + size > box.capacity_bytes:
                 return self._reject(REJECT_OVERLOADED)
@@ -195,11 +223,16 @@ class CentralRouter:
     # -- workers -------------------------------------------------------------------
 
     async def _work(self, box: Mailbox, slot: WorkerSlot) -> None:
-        run = box.pipeline.run
+        pipeline = box.pipeline
+        run = pipeline.run
+        handler = pipeline.handler
+        breaker = pipeline.breaker
+        timeout_s = pipeline.timeout_s
+        # The deadline's clock also times the slice: one clock read per delivery.
+        clock = pipeline.clock
         levels = box.levels
         batch = self.config.worker_batch
         slice_s = self.config.worker_slice_s
-        clock = time.perf_counter
         while True:
             if not box.count:
                 if box.closing:
@@ -207,8 +240,9 @@ class CentralRouter:
                 await box.wait()
                 continue
             budget = batch
-            until = clock() + slice_s
-            while box.count and budget and clock() < until:
+            now = clock()
+            until = now + slice_s
+            while True:
                 # Mailbox.pop_nowait, inlined: this loop is the router's hot path.
                 # (In-flight is derived from the counters, so it needs no bookkeeping here.)
                 event = (levels[0] or levels[1] or levels[2] or levels[3]).popleft()
@@ -216,8 +250,32 @@ class CentralRouter:
                 box.nbytes -= len(event.subject) + len(event.payload)
                 if event.headers:
                     box.nbytes -= header_bytes(event.headers)
-                await run(event, slot)
                 budget -= 1
+                if breaker.state == "closed":
+                    # Pipeline.run's first attempt and its success, inlined; any
+                    # failure goes back to run(), which judges it and retries.
+                    slot.deadline = now + timeout_s
+                    try:
+                        await handler(event)
+                    except BaseException as exc:
+                        await run(event, slot, failed_attempt(exc))
+                    else:
+                        slot.deadline = 0.0
+                        if slot.timed_out:
+                            # The handler swallowed the watchdog's cancellation: it counts.
+                            pipeline.forgive_timeout(slot)
+                        if breaker.state == "closed":
+                            breaker.closed_successes += 1
+                        else:
+                            breaker.on_success()
+                        pipeline.delivered += 1
+                else:
+                    await run(event, slot)
+                if not budget or not box.count:
+                    break
+                now = clock()
+                if now >= until:
+                    break
             if box.count:
                 # Batch or time slice used up: a long backlog must not starve
                 # publishers and other workers.
@@ -236,6 +294,7 @@ class CentralRouter:
             # Intake stops now, not when the drain task first runs.
             self._closed = True
             self._fast.clear()
+            self._single.clear()
             self._drain_task = asyncio.create_task(self._drain(timeout_s), name="router-drain")
         return await asyncio.shield(self._drain_task)
 

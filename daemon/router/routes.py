@@ -6,10 +6,12 @@ and the queue groups (one member of each gets the event). :class:`RouteTable`
 compiles a subject's route from the subscription trie on a miss and caches it
 (bounded in entries and in the subjects' bytes, FIFO eviction; an invalid subject
 is never cached, so it costs no memory however many a client sends); a route made
-only of ``reject`` mailboxes also goes into a second dict that
-``CentralRouter.publish`` reads directly, its inlined fast path. Both dicts are
-cleared in place and never rebound, so the router may hold them itself (one
-attribute hop fewer per event).
+only of ``reject`` mailboxes also goes
+into a dict that ``CentralRouter.publish`` reads directly, its inlined fast
+path: :attr:`RouteTable.single` when the route is one mailbox (fan-out 1, where
+publish then needs no loop), :attr:`RouteTable.fast` when it is several. The
+dicts are cleared in place and never rebound, so the router may hold them itself
+(one attribute hop fewer per event).
 """
 
 from __future__ import annotations
@@ -48,13 +50,15 @@ INVALID = Route((), (), ())
 class RouteTable:
     """The subscription trie and the per-subject route caches built from it."""
 
-    __slots__ = ("cache", "fast", "nbytes", "size", "size_bytes", "trie")
+    __slots__ = ("cache", "fast", "nbytes", "single", "size", "size_bytes", "trie")
 
     def __init__(self, size: int, size_bytes: int = 1024 * 1024) -> None:
         self.trie: SubjectTrie[Mailbox] = SubjectTrie()
         self.cache: dict[str, Route] = {}
         #: Subjects whose route is only ``reject`` mailboxes: publish's inlined fast path.
         self.fast: dict[str, tuple[Mailbox, ...]] = {}
+        #: The same for subjects whose route is exactly one ``reject`` mailbox.
+        self.single: dict[str, Mailbox] = {}
         #: The most subjects cached, and the most bytes (their lengths added up) they hold.
         self.size = size
         self.size_bytes = size_bytes
@@ -77,6 +81,7 @@ class RouteTable:
     def clear_nowait(self) -> None:
         self.cache.clear()
         self.fast.clear()
+        self.single.clear()
         self.nbytes = 0
 
     def miss(self, subject: str) -> Route:
@@ -94,13 +99,17 @@ class RouteTable:
         while cache and (len(cache) >= self.size or self.nbytes + size > self.size_bytes):
             # FIFO eviction: a dict iterates in insertion order.
             oldest = next(iter(cache))
-            del cache[oldest]
             self.fast.pop(oldest, None)
+            self.single.pop(oldest, None)
+            del cache[oldest]
             self.nbytes -= len(oldest)
         cache[subject] = route
         self.nbytes += size
         if route.checked and not route.offered and not route.groups:
-            self.fast[subject] = route.checked
+            if len(route.checked) == 1:
+                self.single[subject] = route.checked[0]
+            else:
+                self.fast[subject] = route.checked
         return route
 
 

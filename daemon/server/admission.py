@@ -1,17 +1,20 @@
-"""Admission control of the ingress: per-source token buckets and the high-water mark.
+"""Admission control of the ingress: per-principal token buckets and the high-water mark.
 
-Everything here is synchronous state driven by an injectable clock; the server
-samples the router's pending count on a timer (``stats()`` is too costly per
-request) and asks :meth:`Admission.check_batch_nowait` on every request.
+Buckets key on the authenticated principal (a token's name; ``anonymous`` while
+auth is off), never on a field the client writes into its events, so a client
+cannot escape its limit by renaming its ``source``. Principals come from the
+config, so the buckets are bounded by it. Everything here is synchronous state
+driven by an injectable clock; the server samples the router's pending count on a
+timer (``stats()`` is too costly per request) and asks :meth:`Admission.check_nowait`
+on every request.
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
-from daemon.server.config import AdmissionConfig, SourceLimit
+from daemon.server.config import AdmissionConfig, RateLimit
 
 #: Verdicts of :meth:`Admission.check_batch_nowait`.
 ADMIT = ""
@@ -25,7 +28,7 @@ class TokenBucket:
 
     __slots__ = ("burst", "rate", "stamp", "tokens")
 
-    def __init__(self, limit: SourceLimit, now: float) -> None:
+    def __init__(self, limit: RateLimit, now: float) -> None:
         self.rate = limit.rate
         self.burst = limit.burst
         self.tokens = limit.burst
@@ -37,9 +40,6 @@ class TokenBucket:
             self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
             self.stamp = now
         return self.tokens
-
-    def can_take_nowait(self, n: int, now: float) -> bool:
-        return self.refill_nowait(now) >= n
 
     def take_nowait(self, n: int, now: float) -> bool:
         if self.refill_nowait(now) < n:
@@ -55,9 +55,9 @@ class Admission:
         self, config: AdmissionConfig, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.config = config
-        self.unlimited = config.default_limit is None and not config.sources
+        self.unlimited = config.default_limit is None and not config.principals
         self.clock = clock
-        self.buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        self.buckets: dict[str, TokenBucket] = {}
         self.draining = False
         self.pending = 0
         self.capacity = 0
@@ -67,7 +67,7 @@ class Admission:
     def reconfigure_nowait(self, config: AdmissionConfig) -> None:
         """Swap limits; buckets restart full under the new limits."""
         self.config = config
-        self.unlimited = config.default_limit is None and not config.sources
+        self.unlimited = config.default_limit is None and not config.principals
         self.buckets.clear()
         self.observe_nowait(self.pending, self.capacity)
 
@@ -78,21 +78,6 @@ class Admission:
         self.overloaded = capacity > 0 and pending > self.config.high_water * capacity
         return self.overloaded
 
-    def _limit(self, source: str) -> SourceLimit | None:
-        limit = self.config.sources.get(source)
-        return limit if limit is not None else self.config.default_limit
-
-    def _bucket(self, source: str, limit: SourceLimit, now: float) -> TokenBucket:
-        bucket = self.buckets.get(source)
-        if bucket is None:
-            if len(self.buckets) >= self.config.max_tracked_sources:
-                # The least recently seen source forgets its debt: bounded memory wins.
-                self.buckets.popitem(last=False)
-            bucket = self.buckets[source] = TokenBucket(limit, now)
-        else:
-            self.buckets.move_to_end(source)
-        return bucket
-
     def state_nowait(self) -> str:
         """DRAINING or OVERLOADED when no event may enter now, else ADMIT."""
         if self.draining:
@@ -101,32 +86,20 @@ class Admission:
             return OVERLOADED
         return ADMIT
 
-    def check_batch_nowait(self, sources: Iterable[str]) -> str:
-        """Admit a request's events (one source per event) or refuse it whole.
-
-        Tokens are taken only when every source involved can pay for its events.
-        """
+    def check_nowait(self, principal: str, n: int) -> str:
+        """Admit ``n`` events of ``principal`` or refuse them all (no token taken)."""
         state = self.state_nowait()
         if state:
             self.rejected[state] += 1
             return state
         config = self.config
-        if config.default_limit is None and not config.sources:
-            return ADMIT
-        counts: dict[str, int] = {}
-        for source in sources:
-            counts[source] = counts.get(source, 0) + 1
-        now = self.clock()
-        bills: list[tuple[TokenBucket, int]] = []
-        for source, n in counts.items():
-            limit = self._limit(source)
+        bucket = self.buckets.get(principal)
+        if bucket is None:
+            limit = config.principals.get(principal, config.default_limit)
             if limit is None:
-                continue
-            bucket = self._bucket(source, limit, now)
-            if not bucket.can_take_nowait(n, now):
-                self.rejected[RATE_LIMITED] += 1
-                return RATE_LIMITED
-            bills.append((bucket, n))
-        for bucket, n in bills:
-            bucket.take_nowait(n, now)
+                return ADMIT
+            bucket = self.buckets[principal] = TokenBucket(limit, self.clock())
+        if not bucket.take_nowait(n, self.clock()):
+            self.rejected[RATE_LIMITED] += 1
+            return RATE_LIMITED
         return ADMIT

@@ -9,15 +9,19 @@ start would.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 
+from daemon.jetstream.config import MIB, JetStreamConfig
 from daemon.router.config import RouterConfig
+from daemon.server.redact import redact
 from events.config import convert, read_toml
-from events.errors import ConfigError
+from events.errors import ConfigError, InvalidSubject
+from events.subjects import validate_pattern
 from events.subscription import Subscription
 
 DEFAULT_PORT = 8470
@@ -41,8 +45,26 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Connections open at once; past it a new one gets 503 and is closed. Lowered at
     #: start (with a warning) to stay below the process's file descriptor limit.
     max_connections: int = 1000
+    #: An id accepted within this many seconds is not routed again (answered as a duplicate).
+    duplicate_window_s: float = 120.0
+    #: Bounds of the duplicate window's memory; past either, the oldest ids are forgotten early.
+    duplicate_max_ids: int = 1_000_000
+    duplicate_max_bytes: int = 128 * 1024 * 1024
+    #: ``Origin`` values a WebSocket upgrade may carry (``scheme://host[:port]``); none:
+    #: only clients that send no ``Origin`` (browsers always do) may subscribe.
+    allowed_origins: list[str] = []
+    #: ``Host`` names served besides ``host``, ``localhost`` and loopback addresses (421 else).
+    allowed_hosts: list[str] = []
 
     def __post_init__(self) -> None:
+        for origin in self.allowed_origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ConfigError(
+                    f"server.allowed_origins: {origin!r} is not an origin (scheme://host[:port])"
+                )
+        for name in self.allowed_hosts:
+            if not name or "/" in name or any(c.isspace() for c in name):
+                raise ConfigError(f"server.allowed_hosts: {name!r} is not a host name")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"server.port must be in 0..65535, got {self.port}")
         for name in ("header_timeout_s", "body_timeout_s", "keepalive_timeout_s"):
@@ -55,9 +77,23 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigError(f"server.client_max_size must be >= 1024, got {self.client_max_size}")
         if self.max_batch < 1:
             raise ConfigError(f"server.max_batch must be >= 1, got {self.max_batch}")
+        if self.duplicate_window_s < 0:
+            raise ConfigError(
+                f"server.duplicate_window_s must be >= 0, got {self.duplicate_window_s}"
+            )
+        if self.duplicate_max_ids < 1 or self.duplicate_max_bytes < 1:
+            raise ConfigError("server.duplicate_max_ids and duplicate_max_bytes must be >= 1")
 
 
-class SourceLimit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#]+")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+#: Principal names: they appear in metrics labels, logs and 403 bodies.
+_NAME = re.compile(r"[A-Za-z0-9._@:-]{1,64}")
+#: The principal of every request while ``[auth] enabled = false``.
+ANONYMOUS = "anonymous"
+
+
+class RateLimit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A token bucket: ``rate`` events/s sustained, ``burst`` at once."""
 
     rate: float
@@ -65,20 +101,24 @@ class SourceLimit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         if self.rate <= 0:
-            raise ConfigError(f"admission source rate must be > 0, got {self.rate}")
+            raise ConfigError(f"admission rate must be > 0, got {self.rate}")
         if self.burst < 1:
-            raise ConfigError(f"admission source burst must be >= 1, got {self.burst}")
+            raise ConfigError(f"admission burst must be >= 1, got {self.burst}")
 
 
 class AdmissionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """When the ingress answers 503 (high water) or 429 (a source over its bucket)."""
+    """When the ingress answers 503 (high water) or 429 (a principal over its bucket)."""
 
     high_water: float = 0.8
     retry_after_s: int = 1
     sample_interval_s: float = 0.05
-    default_limit: SourceLimit | None = None
-    sources: dict[str, SourceLimit] = {}
-    max_tracked_sources: int = 10_000
+    #: The bucket of every principal not listed in ``principals``; None: unlimited.
+    default_limit: RateLimit | None = None
+    #: Token buckets by principal: a token's name, or ``anonymous`` while auth is off.
+    principals: dict[str, RateLimit] = {}
+    #: WebSocket streams one principal may hold open at once (429 past it); None: only
+    #: ``streams.max_streams`` bounds them (with auth off every client is one principal).
+    max_streams_per_principal: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.high_water <= 1.0:
@@ -89,8 +129,57 @@ class AdmissionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigError(
                 f"admission.sample_interval_s must be > 0, got {self.sample_interval_s}"
             )
-        if self.max_tracked_sources < 1:
-            raise ConfigError("admission.max_tracked_sources must be >= 1")
+        if self.max_streams_per_principal is not None and self.max_streams_per_principal < 1:
+            raise ConfigError("admission.max_streams_per_principal must be >= 1")
+
+
+class TokenConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One bearer token: a principal and what it may do (NATS-style allow lists)."""
+
+    name: str
+    #: Lowercase hex SHA-256 of the token's UTF-8 bytes; the token itself is never stored.
+    sha256: str
+    publish: list[str] = []
+    subscribe: list[str] = []
+    #: May read ``/metrics``, ``/v1/status`` and start or stop recordings.
+    monitor: bool = False
+
+    def __post_init__(self) -> None:
+        if not _NAME.fullmatch(self.name):
+            raise ConfigError(
+                f"auth.tokens: name {self.name!r} must be 1-64 of A-Z a-z 0-9 . _ @ : -"
+            )
+        if not _SHA256.fullmatch(self.sha256):
+            raise ConfigError(
+                f"auth.tokens {self.name!r}: sha256 must be 64 lowercase hex digits"
+                " (`python -m daemon token --name NAME` prints one)"
+            )
+        for field, patterns in (("publish", self.publish), ("subscribe", self.subscribe)):
+            for pattern in patterns:
+                try:
+                    validate_pattern(pattern)
+                except InvalidSubject as exc:
+                    raise ConfigError(f"auth.tokens {self.name!r}: {field}: {exc}") from None
+
+
+class AuthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Bearer-token authentication; off: every client is the principal ``anonymous``."""
+
+    enabled: bool = False
+    tokens: list[TokenConfig] = []
+
+    def __post_init__(self) -> None:
+        names: set[str] = set()
+        digests: set[str] = set()
+        for token in self.tokens:
+            if token.name in names:
+                raise ConfigError(f"auth.tokens: name {token.name!r} is configured twice")
+            if token.sha256 in digests:
+                raise ConfigError(f"auth.tokens {token.name!r}: same sha256 as another token")
+            names.add(token.name)
+            digests.add(token.sha256)
+        if self.enabled and not self.tokens:
+            raise ConfigError("auth.enabled is true but no [[auth.tokens]] is configured")
 
 
 class HealthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -98,8 +187,20 @@ class HealthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     tick_s: float = 0.1
     lag_threshold_s: float = 0.5
+    #: /readyz answers 503 while more than ``refusal_ratio`` of at least
+    #: ``refusal_min_requests`` ingress requests over the last ``refusal_window_s``
+    #: seconds were answered 503 or 429.
+    refusal_window_s: float = 10.0
+    refusal_ratio: float = 0.5
+    refusal_min_requests: int = 20
 
     def __post_init__(self) -> None:
+        if self.refusal_window_s <= 0:
+            raise ConfigError(f"health.refusal_window_s must be > 0, got {self.refusal_window_s}")
+        if not 0.0 <= self.refusal_ratio < 1.0:
+            raise ConfigError(f"health.refusal_ratio must be in [0, 1), got {self.refusal_ratio}")
+        if self.refusal_min_requests < 1:
+            raise ConfigError("health.refusal_min_requests must be >= 1")
         if self.tick_s < 0.005:
             raise ConfigError(f"health.tick_s must be >= 0.005, got {self.tick_s}")
         if self.lag_threshold_s <= 0:
@@ -137,6 +238,48 @@ class JournalConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigError(f"journal.fsync_interval_s must be > 0, got {self.fsync_interval_s}")
         if self.checkpoint_interval_s <= 0:
             raise ConfigError("journal.checkpoint_interval_s must be > 0")
+
+
+class RecordConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Recording accepted events as a trace (docs/traces.md): sampled, rotated, off the hot path.
+
+    ``enabled`` records from start-up; ``POST /v1/record:start`` and ``:stop`` switch
+    it at run time either way. ``path`` is the newest finished file; older ones are
+    ``path.1`` … ``path.{files-1}``; the one being written is a hidden file beside
+    them, so the files on disk stay under ``max_bytes`` (each holds
+    ``max_bytes / (files + 1)`` at most, unless one event line alone is larger).
+    """
+
+    enabled: bool = False
+    path: str = "var/record/trace.jsonl"
+    #: Fraction of accepted events kept, each independently, seeded by ``seed``.
+    sample: float = 1.0
+    seed: int = 1
+    max_bytes: int = 1024 * 1024 * 1024
+    files: int = 4
+    payloads: bool = False
+    #: Sampled events held for the writer; beyond it they are counted as dropped.
+    buffer: int = 50_000
+    flush_interval_s: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not self.path:
+            raise ConfigError("record.path must name a file")
+        if self.path.endswith(".gz"):
+            raise ConfigError(f"record.path: traces are written uncompressed, got {self.path!r}")
+        if not 0.0 < self.sample <= 1.0:
+            raise ConfigError(f"record.sample must be in (0, 1], got {self.sample}")
+        if self.files < 1:
+            raise ConfigError(f"record.files must be >= 1, got {self.files}")
+        if self.max_bytes // (self.files + 1) < 4096:
+            raise ConfigError(
+                f"record.max_bytes must leave each of files + 1 = {self.files + 1} files"
+                f" at least 4096 bytes, got {self.max_bytes}"
+            )
+        if self.buffer < 1:
+            raise ConfigError(f"record.buffer must be >= 1, got {self.buffer}")
+        if self.flush_interval_s <= 0:
+            raise ConfigError(f"record.flush_interval_s must be > 0, got {self.flush_interval_s}")
 
 
 class LoggingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -194,7 +337,9 @@ class WebhookConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
-            raise ConfigError(f"webhook {self.service!r}: url must be http(s), got {self.url!r}")
+            raise ConfigError(
+                f"webhook {self.service!r}: url must be http(s), got {redact(self.url)!r}"
+            )
 
 
 class WebhooksConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -210,20 +355,114 @@ class WebhooksConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigError(f"webhook_client.timeout_s must be > 0, got {self.timeout_s}")
 
 
+class TransportConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where events go between ingress and handlers: this process's memory, or JetStream.
+
+    With ``kind = "jetstream"`` every daemon started with the same table shares the
+    stream and the durable consumers (each event handled once among them) and 202
+    means the stream stored the event. The other fields are those of
+    ``daemon.jetstream.JetStreamConfig`` a deployment sets; they are ignored for
+    ``memory``.
+    """
+
+    kind: Literal["memory", "jetstream"] = "memory"
+    url: str = ""
+    stream: str = "SWITCHYARD"
+    subject_prefix: str = "switchyard"
+    dead_letter_stream: str = "SWITCHYARD_DLQ"
+    replicas: int = 1
+    max_age_s: float = 0.0
+    max_bytes: int = 1024 * MIB
+    storage: str = "file"
+    #: A NATS ``.creds`` file path, or ``token:<token>``.
+    credentials: str = ""
+    ack_wait_s: float = 30.0
+    prefetch: int = 32
+    drain_backlog: bool = True
+    #: ``--embedded-nats`` keeps the server's store here (empty: a temporary folder).
+    embedded_store_dir: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind != "jetstream":
+            return
+        if not self.url:
+            raise ConfigError(
+                "transport.url is required with kind = 'jetstream' (e.g. nats://127.0.0.1:4222)"
+            )
+        creds = self.credentials
+        if creds and not creds.startswith("token:") and not Path(creds).is_file():
+            raise ConfigError(
+                f"transport.credentials {creds!r}: no such file (a .creds path, or token:<token>)"
+            )
+        self.jetstream()  # the transport's own checks, named transport.<field>
+
+    def jetstream(self) -> JetStreamConfig:
+        """The router's config; raise ConfigError naming the field when a value is refused."""
+        return JetStreamConfig(
+            url=self.url,
+            stream=self.stream,
+            subject_prefix=self.subject_prefix,
+            dead_letter_stream=self.dead_letter_stream,
+            replicas=self.replicas,
+            max_age_s=self.max_age_s,
+            max_bytes=self.max_bytes,
+            storage=self.storage,
+            credentials=self.credentials,
+            ack_wait_s=self.ack_wait_s,
+            prefetch=self.prefetch,
+            drain_backlog=self.drain_backlog,
+        )
+
+
 class DaemonConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything in ``configs/daemon.toml``."""
 
     router: RouterConfig = msgspec.field(default_factory=RouterConfig)
     server: ServerConfig = ServerConfig()
     admission: AdmissionConfig = AdmissionConfig()
+    auth: AuthConfig = AuthConfig()
     health: HealthConfig = HealthConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
     journal: JournalConfig = JournalConfig()
+    record: RecordConfig = RecordConfig()
     logging: LoggingConfig = LoggingConfig()
     streams: StreamsConfig = StreamsConfig()
     webhook_client: WebhooksConfig = WebhooksConfig()
+    transport: TransportConfig = TransportConfig()
     handlers: list[HandlerConfig] = []
     webhooks: list[WebhookConfig] = []
+
+    def configured_paths(self) -> dict[str, str]:
+        """Every file path this config names, by the key that names it (one place to add one)."""
+        paths = {
+            "lifecycle.dead_letter_journal": self.lifecycle.dead_letter_journal,
+            "journal.path": self.journal.path,
+        }
+        if self.lifecycle.final_report:
+            paths["lifecycle.final_report"] = self.lifecycle.final_report
+        if self.record.path:
+            # Even with recording off: POST /v1/record:start may begin it at run time.
+            paths["record.path"] = self.record.path
+        return paths
+
+
+def check_paths(config: DaemonConfig, config_path: str) -> None:
+    """Refuse a journal path equal to, or a prefix of, another configured path.
+
+    The journal writes ``<path>.<number>`` files and deletes them once their events
+    ended: another file under such a name would be read as a segment. The config
+    file itself counts as a configured path. Raise ConfigError naming both keys.
+    """
+    paths = {**config.configured_paths(), "the config file": config_path}
+    journal = str(Path(paths.pop("journal.path")).resolve())
+    for key, other in paths.items():
+        resolved = str(Path(other).resolve())
+        if resolved.startswith(journal):
+            how = "equal to" if resolved == journal else "a prefix of"
+            raise ConfigError(
+                f"{config_path}: journal.path {config.journal.path!r} is {how} {key}"
+                f" {other!r}: the journal would read or delete that file; choose another path"
+            )
 
 
 class Loaded(msgspec.Struct, frozen=True):
@@ -306,15 +545,32 @@ def diff_subscribers(
 
 
 #: Tables a running daemon cannot swap in: a change to them needs a restart.
-RESTART_TABLES = ("router", "server", "journal", "lifecycle", "streams", "webhook_client")
+RESTART_TABLES = (
+    "router",
+    "server",
+    "journal",
+    "lifecycle",
+    "streams",
+    "webhook_client",
+    "record",
+    "transport",
+)
 
 
 def restart_required(old: DaemonConfig, new: DaemonConfig) -> list[str]:
-    return [name for name in RESTART_TABLES if getattr(old, name) != getattr(new, name)]
+    tables = [name for name in RESTART_TABLES if getattr(old, name) != getattr(new, name)]
+    # Tokens reload; switching auth on or off does not (see auth.Authenticator).
+    return tables + (["auth.enabled"] if old.auth.enabled != new.auth.enabled else [])
 
 
 def validate(config: DaemonConfig, path: str) -> Loaded:
-    """Check what Struct validation alone cannot: subscriptions, factories, unique keys."""
+    """Check what Struct validation alone cannot: paths, subscriptions, factories, unique keys."""
+    check_paths(config, path)
+    if config.transport.kind == "jetstream" and config.journal.enabled:
+        raise ConfigError(
+            f"{path}: [journal] enabled = true with [transport] kind = 'jetstream':"
+            " the stream is the durable store (202 = stored); disable the journal"
+        )
     handler_subs: list[tuple[Subscription, HandlerConfig]] = []
     webhook_subs: list[tuple[Subscription, WebhookConfig]] = []
     seen: set[str] = set()
@@ -330,11 +586,45 @@ def validate(config: DaemonConfig, path: str) -> Loaded:
         if sub.key in seen:
             raise ConfigError(f"{path}: subscription {sub.key!r} is configured twice")
         seen.add(sub.key)
+    principals = {ANONYMOUS} | {token.name for token in config.auth.tokens}
+    for name in config.admission.principals:
+        if name not in principals:
+            raise ConfigError(
+                f"{path} [admission.principals] {name!r}: names no [[auth.tokens]] name"
+                f" (nor {ANONYMOUS!r}, the principal while auth is off)"
+            )
+    check_record_path(config, path)
     return Loaded(config=config, path=path, handler_subs=handler_subs, webhook_subs=webhook_subs)
+
+
+def check_record_path(config: DaemonConfig, path: str) -> None:
+    """Raise ConfigError when the record files could land on another configured file.
+
+    The recorder writes ``record.path`` and ``record.path.N``, so a record path equal
+    to or a prefix of another configured path (or the other way round) is refused.
+    """
+    paths = {**config.configured_paths(), "the config file": path}
+    if "record.path" not in paths:
+        return
+    record = str(Path(paths.pop("record.path")).resolve())
+    for name, other in paths.items():
+        resolved = str(Path(other).resolve())
+        if resolved.startswith(record) or record.startswith(resolved):
+            raise ConfigError(
+                f"{path}: record.path {config.record.path!r} overlaps {name} {other!r}:"
+                " one is the other or a prefix of it, so their files could collide"
+            )
 
 
 def load_config(path: str | Path) -> Loaded:
     """Read and validate ``path``; raise ConfigError naming the file, table and field."""
     data = read_toml(path)
+    admission = data.get("admission")
+    for old in ("sources", "max_tracked_sources"):
+        if isinstance(admission, dict) and old in admission:
+            raise ConfigError(
+                f"{path} [admission] {old}: renamed; token buckets key on the authenticated"
+                " principal, never on the event's source: use [admission.principals]"
+            )
     config = convert(data, DaemonConfig, str(path))
     return validate(config, str(path))

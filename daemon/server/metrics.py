@@ -148,6 +148,18 @@ class ServerMetrics:
         self.journal_replayed = 0
         self.journal_fsyncs = 0
         self.dead_letters_spilled = 0
+        self.dead_letter_write_errors = 0
+        self.journal_errors = 0
+        self.duplicates = 0
+        self.duplicate_window_shortened = 0
+        self.reloads: dict[str, int] = {}
+        #: The trace recorder (daemon/server/recorder.py): events written, sampled events
+        #: dropped because its buffer was full, bytes written, files finished, on or off.
+        self.record_events = 0
+        self.record_dropped = 0
+        self.record_bytes = 0
+        self.record_rotations = 0
+        self.record_active = 0
 
     def count_request(self, route: str, code: int, elapsed_ns: int) -> None:
         key = (route, code)
@@ -253,10 +265,55 @@ class DaemonCollector(Collector):
             "Dead letters written to the dead-letter journal",
             m.dead_letters_spilled,
         )
+        yield CounterMetricFamily(
+            "switchyard_dead_letter_write_errors",
+            "Failed writes of the dead-letter file (each retried; data kept in memory)",
+            m.dead_letter_write_errors,
+        )
+        yield CounterMetricFamily(
+            "switchyard_journal_errors",
+            "Failed event-journal writes (their requests answered 503 journal_failed)",
+            m.journal_errors,
+        )
+        yield CounterMetricFamily(
+            "switchyard_ingress_duplicates",
+            "Events not routed because their id was accepted within the duplicate window",
+            m.duplicates,
+        )
+        yield CounterMetricFamily(
+            "switchyard_duplicate_window_shortened",
+            "Ids forgotten before their duplicate window ended (a memory bound was hit)",
+            m.duplicate_window_shortened,
+        )
+        reloads = CounterMetricFamily(
+            "switchyard_reloads", "SIGHUP config reloads by outcome", labels=["outcome"]
+        )
+        for outcome, n in sorted(m.reloads.items()):
+            reloads.add_metric([outcome], n)
+        yield reloads
+        yield from self._record()
         yield GaugeMetricFamily(
             "switchyard_event_loop_lag_seconds", "Last measured event-loop lag", m.loop_lag_s
         )
         yield from self._router()
+
+    def _record(self) -> Iterator[Metric]:
+        m = self.metrics
+        for name, doc, value in (
+            ("events", "Events written to trace files by the recorder", m.record_events),
+            (
+                "dropped",
+                "Sampled events the recorder dropped (buffer full or a write failed);"
+                " intake is never slowed for recording",
+                m.record_dropped,
+            ),
+            ("bytes", "Bytes the recorder wrote", m.record_bytes),
+            ("rotations", "Trace files the recorder finished and rotated in", m.record_rotations),
+        ):
+            yield CounterMetricFamily(f"switchyard_record_{name}", doc, value=value)
+        yield GaugeMetricFamily(
+            "switchyard_record_active", "1 while the recorder is recording", m.record_active
+        )
 
     def _router(self) -> Iterator[Metric]:
         s = self.stats()

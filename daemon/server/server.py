@@ -21,25 +21,32 @@ import msgspec
 from aiohttp import web
 
 from daemon.journal.event_journal import DeadLetterJournal, EventJournal, replay
-from daemon.router.central import CentralRouter, Unsubscribing
+from daemon.router.central import Unsubscribing
 from daemon.server.admission import Admission
 from daemon.server.config import (
     HandlerConfig,
+    HealthConfig,
     Loaded,
     WebhookConfig,
     diff_subscribers,
     load_config,
     restart_required,
 )
+from daemon.server.duplicates import DuplicateWindow
+from daemon.server.http.access_log import AccessLog
 from daemon.server.http.app import build_app
 from daemon.server.http.connections import ConnectionGuard, GuardedSite, runner_options
+from daemon.server.http.guard import Access
 from daemon.server.http.ingress import Ingress
 from daemon.server.http.loop_lag import LagWatchdog
 from daemon.server.logs import configure, get_logger
 from daemon.server.metrics import N_BUCKETS, SUB_BUCKETS, LatencyHistogram, ServerMetrics, prefix_of
+from daemon.server.recorder import Recorder
+from daemon.server.refusals import RefusalWindow, ingress_counts
 from daemon.server.subscribers.inprocess import build_handler
 from daemon.server.subscribers.streams import StreamRegistry, hub_pending
 from daemon.server.subscribers.webhook import WebhookHandler, WebhookPool
+from daemon.server.transport import build_router, load, stored_hook
 from events.delivery import DeadLetterStore, Handler
 from events.errors import ConfigError
 from events.model import Event
@@ -52,6 +59,8 @@ log = get_logger("daemon.server")
 _WALL_CLOCK_FLOOR_NS = 10**18
 #: A stopped daemon forced out by a second signal exits with this code.
 EXIT_FORCED = 1
+#: The routes whose answers count for the readiness probe's refusal window.
+INGRESS_ROUTES = frozenset({"events", "events:batch"})
 
 
 class FinalReport(msgspec.Struct, frozen=True):
@@ -73,8 +82,15 @@ class FinalReport(msgspec.Struct, frozen=True):
     dead_letter_journal: str
     identity_errors: list[str]
     #: Workers whose handler ignored every cancellation: drain gave up on them, and
-    #: what they hold is still pending (the CLI then exits 1 without waiting for them).
+    #: what they hold is still pending (the CLI then exits without waiting for them).
     abandoned_workers: int = 0
+    #: Accepted deliveries that ended nowhere: not delivered, not in the dead-letter
+    #: file, not left in the event journal for a replay. Non-zero: the CLI exits 3.
+    lost: int = 0
+    #: ``lost`` by cause: ``dead_letter_write_failed``, ``pending_at_exit``.
+    lost_reasons: dict[str, int] = {}
+    #: Failed writes of the dead-letter file over the run (each retried).
+    dead_letter_write_errors: int = 0
 
 
 class ReloadReport(msgspec.Struct, frozen=True):
@@ -107,13 +123,15 @@ class DaemonServer:
         self.loaded = loaded
         config = loaded.config
         if router is None:
-            router = CentralRouter(config.router)
+            router = build_router(config)
         self.router = router
         self.host = host if host is not None else config.server.host
         self.port = port if port is not None else config.server.port
         self.metrics = ServerMetrics()
         self.admission = Admission(config.admission)
+        self.access = Access(config.auth, config.server, self.host)
         self.health = LagWatchdog(config.health)
+        self.refusals = self._refusal_window(config.health)
         self.webhooks = WebhookPool(config.webhook_client)
         self.streams = StreamRegistry(router, config.streams, self.metrics)
         store = getattr(router, "dead_letters", None)
@@ -132,13 +150,23 @@ class DaemonServer:
             if config.journal.enabled
             else None
         )
+        self.duplicates = DuplicateWindow(
+            config.server.duplicate_window_s,
+            max_ids=config.server.duplicate_max_ids,
+            max_bytes=config.server.duplicate_max_bytes,
+        )
+        self.recorder = Recorder(config.record, self.metrics)
         self.ingress = Ingress(
             router,
             self.admission,
             self.metrics,
             max_batch=config.server.max_batch,
+            access=self.access,
             journal=self.journal,
             max_body=config.server.client_max_size,
+            duplicates=self.duplicates,
+            recorder=self.recorder,
+            stored=stored_hook(router),
         )
         self.active: dict[str, tuple[Subscription, HandlerConfig | WebhookConfig]] = {}
         self.ready = False
@@ -154,6 +182,43 @@ class DaemonServer:
         self.app: web.Application | None = None
         self._stop = asyncio.Event()
         self.final: FinalReport | None = None
+
+    @staticmethod
+    def _refusal_window(health: HealthConfig) -> RefusalWindow:
+        return RefusalWindow(
+            health.refusal_window_s, health.refusal_ratio, health.refusal_min_requests
+        )
+
+    def not_ready_reasons(self) -> list[str]:
+        """Why ``/readyz`` answers 503 now (empty: ready). Each reason is one sentence."""
+        reasons = []
+        if not self.ready:
+            reasons.append("draining" if self.stopping else "starting")
+        admission = self.admission
+        if admission.overloaded:
+            reasons.append(f"above high water: {admission.pending} pending of {admission.capacity}")
+        refusing = self.refusals.refusing_nowait()
+        if refusing:
+            reasons.append(refusing)
+        if self.journal is not None and self.journal.failing:
+            reasons.append(f"journal failing: {self.journal.last_error}")
+        dead = self.dead_letter_journal
+        if dead.failing:
+            reasons.append(
+                f"dead-letter file failing ({dead.buffered} held in memory): {dead.last_error}"
+            )
+        return reasons
+
+    def refresh_metrics_nowait(self) -> None:
+        """Copy the counters other components keep into the metrics (before a scrape)."""
+        m = self.metrics
+        dead = self.dead_letter_journal
+        m.dead_letters_spilled = dead.spilled
+        m.dead_letter_write_errors = dead.errors
+        m.journal_errors = self.journal.errors if self.journal is not None else 0
+        m.duplicates = self.duplicates.duplicates
+        m.duplicate_window_shortened = self.duplicates.shortened
+        m.reloads = dict(self.reloads)
 
     # -- subscribers ---------------------------------------------------------------
 
@@ -206,21 +271,31 @@ class DaemonServer:
     # -- start ---------------------------------------------------------------------
 
     async def start(self) -> tuple[str, int]:
-        """Subscribe, start the router, replay the journal, listen; answer (host, port)."""
+        """Subscribe, start the router, replay the journal, listen; answer (host, port).
+
+        Raise ForeignJournalFiles (a ConfigError) before anything starts when the
+        journal's path holds files the journal did not write.
+        """
+        if self.journal is not None:
+            self.journal.check_files()
         for sub, handler, source in self._build(self.loaded):
             self.router.subscribe(sub, handler)
             self.active[sub.key] = (sub, source)
         await self.router.start()
+        self.dead_letter_journal.start()
         self._spawn(self.health.run(), "lag-watchdog")
         self._spawn(self._sample(), "sampler")
         if self.journal is not None:
             self.journal.start()
             await self._replay(self.journal)
+        if self.loaded.config.record.enabled:
+            await self.recorder.start()
         app = self.app = build_app(self)
         server_config = self.loaded.config.server
         self._runner = web.AppRunner(
             app,
             access_log=log if server_config.access_log else None,
+            access_log_class=AccessLog,
             **runner_options(server_config),
         )
         await self._runner.setup()
@@ -239,7 +314,8 @@ class DaemonServer:
 
     async def _replay(self, journal: EventJournal) -> None:
         retry_s = self.loaded.config.lifecycle.drain_timeout_s
-        result = await replay(journal, self.router, retry_s)
+        window = self.duplicates
+        result = await replay(journal, self.router, retry_s, window.window_s, window.add_nowait)
         if result.refused:
             log.error("replay refused events; journal kept", refused=result.refused)
         self.replayed = result.published
@@ -252,12 +328,18 @@ class DaemonServer:
         cfg = self.loaded.config
         last_rate_t = last_ckpt_t = time.monotonic()
         last = self.router.stats()
+        # The base of the first span: requests answered before the first tick count too.
+        self.refusals.observe_nowait(
+            last_rate_t, *ingress_counts(self.metrics.http, INGRESS_ROUTES)
+        )
         while True:
             await asyncio.sleep(self.admission.config.sample_interval_s)
             stats = self.router.stats()
-            self.admission.observe_nowait(stats.pending - hub_pending(stats), self.capacity)
+            pending, capacity = load(self.router, stats.pending - hub_pending(stats), self.capacity)
+            self.admission.observe_nowait(pending, capacity)
             self.metrics.loop_lag_s = self.health.lag_s
             now = time.monotonic()
+            self.refusals.observe_nowait(now, *ingress_counts(self.metrics.http, INGRESS_ROUTES))
             if now - last_rate_t >= 1.0:
                 dt = now - last_rate_t
                 self.rates = {
@@ -274,17 +356,11 @@ class DaemonServer:
             ):
                 last_ckpt_t = now
                 cut = journal.appended
-                lost_before = self.dead_letter_journal.lost
-                await self._spill()
-                if self.dead_letter_journal.lost == lost_before:
-                    # Only when every journaled event is delivered or spilled: a dead
-                    # letter evicted before it reached the journal must stay replayable.
+                # Only when every journaled event is delivered or its dead letter is on
+                # disk: one whose dead letter could not be written must stay replayable.
+                with contextlib.suppress(OSError):  # logged and counted by the writer
+                    await self.dead_letter_journal.spill()
                     journal.request_checkpoint_nowait(cut)
-
-    async def _spill(self) -> dict[str, int]:
-        counts = await self.dead_letter_journal.spill()
-        self.metrics.dead_letters_spilled = self.dead_letter_journal.spilled
-        return counts
 
     # -- reload --------------------------------------------------------------------
 
@@ -305,6 +381,11 @@ class DaemonServer:
             log.error("reload refused: config invalid; old config kept", error=str(exc))
             self.reloads["refused"] += 1
             return ReloadReport(ok=False, error=str(exc))
+        except Exception as exc:  # unreadable file (a directory, no permission), a factory's bug
+            error = f"{self.loaded.path}: {type(exc).__name__}: {exc}"
+            log.error("reload refused: cannot read the config; old config kept", error=error)
+            self.reloads["refused"] += 1
+            return ReloadReport(ok=False, error=error)
         if self.stopping:
             # Drain owns every subscription now; a swap would race it.
             self.reloads["refused"] += 1
@@ -331,7 +412,10 @@ class DaemonServer:
             router.subscribe(sub, handler)
             self.active[sub.key] = (sub, source)
         self.admission.reconfigure_nowait(new.admission)
+        self.access.auth.reconfigure_nowait(new.auth)  # not when it would turn auth on or off
         self.health.config = new.health
+        if new.health != old.health:
+            self.refusals = self._refusal_window(new.health)
         configure(new.logging.level, new.logging.format)
         self.loaded = msgspec.structs.replace(self.loaded, config=new)
         ended = await asyncio.gather(*leaving, return_exceptions=True)
@@ -361,14 +445,22 @@ class DaemonServer:
         log.info("draining", timeout_s=timeout)
         report = await self.router.drain(timeout)
         self._log_dead_letter_samples()
-        spilled = await self._spill()
-        lost = self.dead_letter_journal.lost
+        dead = self.dead_letter_journal
+        unwritten = await dead.close()
+        pending = report.stats.pending
         if self.journal is not None:
             cut = self.journal.appended
-            if lost == 0:
+            if unwritten == 0 and pending == 0:
                 # Every journaled event is now delivered or in the dead-letter journal.
                 self.journal.request_checkpoint_nowait(cut)
             await self.journal.close()
+            # Otherwise the journal keeps them all: the next start replays them.
+            lost_reasons = {}
+        else:
+            lost_reasons = {"dead_letter_write_failed": unwritten, "pending_at_exit": pending}
+            lost_reasons = {k: n for k, n in lost_reasons.items() if n}
+        # Intake is refused since draining began: the recording is complete.
+        await self.recorder.stop()
         self.streams.close_all_nowait()
         for task in self._tasks:
             task.cancel()
@@ -390,14 +482,23 @@ class DaemonServer:
             dead_lettered=stats.dead_lettered,
             dropped=stats.dropped,
             unrouted=stats.unrouted,
-            spilled=spilled,
-            spilled_total=self.dead_letter_journal.spilled,
-            spill_lost=lost,
-            dead_letter_journal=str(self.dead_letter_journal.path),
+            spilled=dict(dead.by_reason),
+            spilled_total=dead.spilled,
+            spill_lost=unwritten,
+            dead_letter_journal=str(dead.path),
             identity_errors=stats.identity_errors(),
             abandoned_workers=report.abandoned_workers,
+            lost=sum(lost_reasons.values()),
+            lost_reasons=lost_reasons,
+            dead_letter_write_errors=dead.errors,
         )
-        log.info("stopped", **msgspec.structs.asdict(self.final))
+        self.metrics.dead_letters_spilled = dead.spilled
+        fields = msgspec.structs.asdict(self.final)
+        if self.final.lost:
+            why = ", ".join(f"{n} {cause}" for cause, n in lost_reasons.items())
+            log.error(f"stopped: {self.final.lost} accepted deliveries lost ({why})", **fields)
+        else:
+            log.info("stopped", **fields)
         return self.final
 
     def _log_dead_letter_samples(self, limit: int = 5) -> None:
@@ -432,6 +533,7 @@ class DaemonServer:
     async def serve(self, on_listening: Any = None) -> FinalReport:
         """Start, run until SIGTERM/SIGINT, shut down. ``on_listening(host, port)`` is called."""
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(_log_loop_exception)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop_nowait)
         loop.add_signal_handler(signal.SIGHUP, self._on_hup)
@@ -440,3 +542,14 @@ class DaemonServer:
             on_listening(host, port)
         await self._stop.wait()
         return await self.shutdown()
+
+
+def _log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """An exception nobody retrieved: one log line in the log's format, never a raw traceback."""
+    exc = context.get("exception")
+    log.error(
+        "unhandled exception in the event loop",
+        message=context.get("message", ""),
+        error=f"{type(exc).__name__}: {exc}" if exc is not None else "",
+        exc_info=exc,
+    )

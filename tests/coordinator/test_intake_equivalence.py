@@ -1,11 +1,11 @@
 """A module's inlined intake behaves exactly like its general path, and so do their queue tags.
 
-``DataCoordinator.offer_nowait`` inlines the common case of ``_offer_general``
-and queues the route's tuple where the general path queues an ``Entry``; the
-worker takes each kind its own way. The same random publishes go to a module
-used as is and to one whose fast dict is emptied after every publish (so it
-only ever takes the general path); everything observable must be equal, at
-intake and through the worker.
+``CoordinatorRouter.publish`` inlines the common case of its module's
+``DataCoordinator.offer_nowait`` and queues the route's tuple where the module
+queues an ``Entry``; the worker takes each kind its own way. The same random
+publishes go to a router used as is and to one whose module has its fast dicts
+emptied after every publish (so every event takes the module's own intake);
+everything observable must be equal, at intake and through the worker.
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ import asyncio
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from coordinator.backlog import copies_of
+from coordinator.config import CoordinatorConfig
 from coordinator.module import DataCoordinator
-from events import Ack, Category, Event, Subscription, TimeoutWatchdog
+from coordinator.router import CoordinatorRouter
+from events import Ack, Category, Event, Subscription
 from events.model import SubscriptionStats
 
 #: Few subjects, so most repeat and hit the route cache (the fast path needs a cached route).
@@ -70,15 +73,13 @@ def _event(n: int, spec: PublishSpec) -> Event:
     )
 
 
-def _module(subs: list[SubSpec], queue_size: int | None, seen: list[Seen]) -> DataCoordinator:
-    services = {f"s{index}" for index in range(len(subs))}
-    module = DataCoordinator(
-        Category.FILESYSTEM,
-        queue_size=queue_size,
-        workers=1,
-        watchdog=TimeoutWatchdog(),
-        services=services,
-    )
+def _router(
+    subs: list[SubSpec], queue_size: int | None, seen: list[Seen]
+) -> tuple[CoordinatorRouter, DataCoordinator]:
+    """A router with ``subs``, and its module that every published event goes to."""
+    sizes = {} if queue_size is None else {Category.FILESYSTEM.value: queue_size}
+    router = CoordinatorRouter(CoordinatorConfig(module_queue_size=sizes, seed=0))
+    module = router.modules[Category.FILESYSTEM]
     for index, (pattern, mailbox, mailbox_bytes, overflow, group) in enumerate(subs):
         sub = Subscription(
             service=f"s{index}",
@@ -93,8 +94,8 @@ def _module(subs: list[SubSpec], queue_size: int | None, seen: list[Seen]) -> Da
             copies = tuple((copy.depth, copy.nbytes) for copy in module.copies)
             seen.append((service, event.id, copies))
 
-        module.register(sub, record, seed=index)
-    return module
+        router.subscribe(sub, record)
+    return router, module
 
 
 def _queue(module: DataCoordinator) -> list[list[tuple[str, list[str]]]]:
@@ -104,10 +105,8 @@ def _queue(module: DataCoordinator) -> list[list[tuple[str, list[str]]]]:
         entries = []
         for index in range(0, len(level), 2):
             event, tag = level[index], level[index + 1]
-            if tag.__class__ is tuple:
-                live = list(tag)
-            else:
-                live = [c for c in tag.copies if tag.cancelled is None or c not in tag.cancelled]
+            copies, cancelled = copies_of(tag)
+            live = [c for c in copies if cancelled is None or c not in cancelled]
             entries.append((event.id, [copy.service for copy in live]))
         queued.append(entries)
     return queued
@@ -131,11 +130,11 @@ def _state(module: DataCoordinator) -> tuple[object, ...]:
     return counters, copies, _queue(module)
 
 
-async def _run_workers(module: DataCoordinator) -> None:
-    """Let the module's worker run everything queued, then stop."""
-    module.start_nowait()
-    module.close_nowait()
-    await asyncio.wait_for(asyncio.gather(*module.tasks), 10)
+async def _run_workers(router: CoordinatorRouter) -> None:
+    """Let the router's workers run everything queued, then stop."""
+    await router.start()
+    report = await router.drain(10.0)
+    assert (report.completed, report.stats.identity_errors()) == (True, [])
 
 
 @settings(max_examples=200, deadline=None)
@@ -175,19 +174,20 @@ def test_offer_fast_path_matches_general_path(
     """Same acks, counters, queue and deliveries whether or not intake takes its fast path."""
     seen_general: list[Seen] = []
     seen_normal: list[Seen] = []
-    general = _module(subs, queue_size, seen_general)
-    normal = _module(subs, queue_size, seen_normal)
+    general_router, general = _router(subs, queue_size, seen_general)
+    normal_router, normal = _router(subs, queue_size, seen_normal)
     expected: list[Ack] = []
     actual: list[Ack] = []
     for n, spec in enumerate(publishes):
         event = _event(n, spec)
-        expected.append(general.offer_nowait(event))
-        general._fast.clear()
-        actual.append(normal.offer_nowait(event))
+        expected.append(general_router.publish(event))
+        general.fast.clear()
+        general.single.clear()
+        actual.append(normal_router.publish(event))
     assert expected == actual
     assert _state(general) == _state(normal)
-    asyncio.run(_run_workers(general))
-    asyncio.run(_run_workers(normal))
+    asyncio.run(_run_workers(general_router))
+    asyncio.run(_run_workers(normal_router))
     assert seen_general == seen_normal
     assert _state(general) == _state(normal)
     # The worker took off exactly the bytes intake put on (events.event_size both ways).

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from events import Breaker, BreakerPolicy, RetryPolicy, backoff_ceiling, backoff_delay
 
@@ -85,3 +87,46 @@ def test_window_resets_old_failures() -> None:
         breaker.on_success()
     breaker.on_failure()
     assert breaker.state == "closed"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    outcomes=st.lists(st.sampled_from(["ok", "ok", "ok", "fail", "tick"]), max_size=80),
+    min_calls=st.integers(1, 5),
+    extra=st.integers(0, 6),
+    probes=st.integers(1, 3),
+)
+def test_deferred_closed_successes_count_like_on_success(
+    outcomes: list[str], min_calls: int, extra: int, probes: int
+) -> None:
+    """Adding successes to closed_successes while closed ends in the same states as on_success().
+
+    ``tick`` moves the clock past ``open_s``: an open breaker half-opens at the next call.
+    """
+    policy = BreakerPolicy(
+        failure_ratio=0.5,
+        min_calls=min_calls,
+        window=min_calls + extra,
+        open_s=1.0,
+        half_open_probes=probes,
+    )
+    clock = FakeClock()
+    eager, lazy = Breaker(policy, clock), Breaker(policy, clock)
+    expected: list[tuple[str, int, bool]] = []
+    actual: list[tuple[str, int, bool]] = []
+    for outcome in outcomes:
+        if outcome == "tick":
+            clock.now += 1.5
+            continue
+        for breaker, seen in ((eager, expected), (lazy, actual)):
+            allowed = breaker.allow()
+            if allowed and outcome == "fail":
+                breaker.on_failure()
+            elif allowed and breaker is lazy and breaker.state == "closed":
+                breaker.closed_successes += 1
+            elif allowed:
+                breaker.on_success()
+            seen.append((breaker.state, breaker.opened, allowed))
+    lazy._fold()
+    assert expected == actual
+    assert (eager._calls, eager._failures) == (lazy._calls, lazy._failures)

@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from daemon.server.http.guard import AccessCollector, Handler, guarded, hide_server_version
 from daemon.server.http.ops import Ops
+from daemon.server.http.record import RecordRoutes
 from daemon.server.http.stream import subscribe
 
 if TYPE_CHECKING:
@@ -14,20 +16,35 @@ if TYPE_CHECKING:
 
 
 def build_app(server: DaemonServer) -> web.Application:
-    """Routes bound to ``server``; ``client_max_size`` caps request bodies (413)."""
+    """Routes bound to ``server``; ``client_max_size`` caps request bodies (413).
+
+    Every route is added through ``post``/``get``, which guard it (Host, Origin, token,
+    monitor) by the class ``daemon.server.http.guard.ENDPOINTS`` gives its path.
+    """
+    hide_server_version()
     app = web.Application(client_max_size=server.loaded.config.server.client_max_size)
     ops = Ops(server)
     ingress = server.ingress
+    record = RecordRoutes(server)
 
     async def ws(request: web.Request) -> web.StreamResponse:
         return await subscribe(server, request)
 
-    app.router.add_post("/v1/events", ingress.post_event)
-    app.router.add_post("/v1/events:batch", ingress.post_batch)
-    app.router.add_get("/v1/subscribe", ws)
-    app.router.add_get("/healthz", ops.healthz)
-    app.router.add_get("/readyz", ops.readyz)
-    app.router.add_get("/metrics", ops.metrics)
-    app.router.add_get("/v1/status", ops.status)
-    app.router.add_get("/openapi.json", ops.openapi)
+    def post(path: str, handler: Handler) -> None:
+        app.router.add_post(path, guarded(server.access, path, handler))
+
+    def get(path: str, handler: Handler) -> None:
+        app.router.add_get(path, guarded(server.access, path, handler))
+
+    post("/v1/events", ingress.post_event)
+    post("/v1/events:batch", ingress.post_batch)
+    get("/v1/subscribe", ws)
+    get("/healthz", ops.healthz)
+    get("/readyz", ops.readyz)
+    get("/metrics", ops.metrics)
+    get("/v1/status", ops.status)
+    get("/openapi.json", ops.openapi)
+    ops.registry.register(AccessCollector(server.access))
+    post("/v1/record:start", record.start)
+    post("/v1/record:stop", record.stop)
     return app

@@ -10,19 +10,25 @@ reason; if the router refused every item the answer is 503.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import operator
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
+from daemon.jetstream.outgoing import NotStored
 from daemon.journal.event_journal import EventJournal
 from daemon.server.admission import DRAINING, OVERLOADED, RATE_LIMITED, Admission
+from daemon.server.auth import Principal
+from daemon.server.duplicates import DuplicateWindow
 from daemon.server.http.body import read_body
 from daemon.server.http.errors import IngressError, from_exception
+from daemon.server.http.guard import PRINCIPAL, Access
 from daemon.server.http.wire import (
     DECODERS,
     JSON_TYPES,
@@ -32,6 +38,7 @@ from daemon.server.http.wire import (
     Rejected,
 )
 from daemon.server.metrics import ServerMetrics, prefix_of
+from daemon.server.recorder import Recorder
 from events.errors import InvalidSubject
 from events.model import (
     CATEGORY_PATTERNS,
@@ -45,7 +52,6 @@ from events.router import Router
 from events.subjects import validate_subject
 
 _SUBJECT = operator.attrgetter("subject")
-_SOURCE = operator.attrgetter("source")
 _CATEGORY_BY_PREFIX = {p.split(".", 1)[0]: c for c, ps in CATEGORY_PATTERNS.items() for p in ps}
 _encoder = msgspec.json.Encoder()
 #: Bounds of the ingress's cache of valid subjects (entries, and their lengths added up).
@@ -82,17 +88,29 @@ class Ingress:
         metrics: ServerMetrics,
         *,
         max_batch: int,
+        access: Access,
         journal: EventJournal | None = None,
         max_body: int = 4 * 1024 * 1024,
+        duplicates: DuplicateWindow | None = None,
+        recorder: Recorder | None = None,
+        stored: Callable[[int], asyncio.Future[None]] | None = None,
     ) -> None:
         self.router = router
+        self.duplicates = duplicates if duplicates is not None else DuplicateWindow(120.0)
+        self.recorder = recorder
         self.admission = admission
+        self.access = access
         self.metrics = metrics
         self.max_batch = max_batch
         #: ``server.client_max_size``: the most bytes a body may inflate to.
         self.max_body = max_body
         self.journal = journal
-        self._id_prefix = os.urandom(4).hex()
+        # 64 random bits per process: server-made ids stay unique across restarts.
+        self._id_prefix = os.urandom(8).hex()
+        #: On JetStream: a future set once the last n accepted events are stored.
+        self.stored = stored
+        #: 202 waits (journal fsync or PubAck) before it is answered.
+        self.waits = journal is not None or stored is not None
         self._ids = itertools.count(1)
         self._subjects: dict[str, tuple[str, str, Category | None]] = {}
         self._subject_bytes = 0
@@ -170,6 +188,8 @@ class Ingress:
         event_id = item.id
         if event_id is None:
             event_id = f"{self._id_prefix}-{next(self._ids):x}"
+            while event_id in self.duplicates:  # a client sent this id first
+                event_id = f"{self._id_prefix}-{next(self._ids):x}"
         priority, seq, t_intended_ns = item.priority, item.seq, item.t_intended_ns
         if type(priority) is not int or type(seq) is not int or type(t_intended_ns) is not int:
             priority, seq, t_intended_ns = _whole_numbers(item, index)
@@ -233,20 +253,28 @@ class Ingress:
         if state == REJECT_INVALID:
             return IngressError(422, "invalid", "the router refused the event as invalid")
         if state == RATE_LIMITED:
-            return IngressError(429, "rate_limited", "source over its rate limit", retry)
+            return IngressError(429, "rate_limited", "principal over its rate limit", retry)
         return IngressError(503, OVERLOADED, f"router refused events: {state}", retry)
 
-    def _admit(self, events: list[Event]) -> None:
-        if self.admission.unlimited:
-            return  # draining and high water were checked before the body was read
-        verdict = self.admission.check_batch_nowait(map(_SOURCE, events))
-        if verdict:
-            for e in events:
-                self.metrics.count_ingress(self._subject_info(e.subject)[1], verdict)
-            raise self._unavailable(verdict)
+    def _admit(self, events: list[Event], principal: Principal) -> None:
+        """Refuse the whole request (403, 429, 503) or let every event through."""
+        self.access.authorise_publish_nowait(principal, events)
+        if not self.admission.unlimited:
+            verdict = self.admission.check_nowait(principal.name, len(events))
+            if verdict:
+                for e in events:
+                    self.metrics.count_ingress(self._subject_info(e.subject)[1], verdict)
+                self.access.count_nowait(principal.name, verdict, len(events))
+                raise self._unavailable(verdict)
+        # draining and high water were checked before the body was read
+        self.access.count_nowait(principal.name, "admitted", len(events))
 
     async def _durable(self, events: list[Event]) -> None:
-        """Wait until ``events``, already published, are in the journal.
+        """Wait until ``events``, already published, are in the journal (or the stream).
+
+        On JetStream (``stored``) 202 means the stream's PubAck arrived for each of
+        them; a publish that fails is retried by the router (deduped by id), so the
+        wait ends stored, or 503 ``not_stored`` if the daemon stops first.
 
         The order (publish, then append) cannot be swapped safely: only ``publish``
         decides acceptance (overloaded, draining), so an event journaled first and
@@ -257,11 +285,31 @@ class Ingress:
         says so, and the OpenAPI document tells clients to resend the same event
         ids (which subscribers dedupe on) rather than new ones.
         """
-        if self.journal is None or not events:
+        if self.stored is not None:
+            if not events:
+                return  # a duplicate: its first copy's request waited for the PubAck
+            # Before any await: these are still the last events the router accepted.
+            waiting = self.stored(len(events))
+            try:
+                await waiting
+            except NotStored as exc:
+                raise IngressError(
+                    503,
+                    "not_stored",
+                    f"{len(events)} event(s) accepted but the daemon stopped before the stream"
+                    f" confirmed them ({exc}); they are dead-lettered here as unpublished:"
+                    " resend the same event ids (the stream dedupes them)",
+                    1,
+                ) from None
+            return
+        if self.journal is None:
             return
         try:
+            # Even with no event: a duplicate's answer waits for the write that
+            # holds its first copy (a barrier), so "accepted" always means durable.
             await self.journal.append_nowait(events)
         except OSError as exc:
+            self.duplicates.forget_nowait(e.id for e in events)  # a resend must route
             raise IngressError(
                 503,
                 "journal_failed",
@@ -283,11 +331,16 @@ class Ingress:
                 body = await read_body(request, self.max_body)
             except web.HTTPRequestEntityTooLarge as exc:
                 raise IngressError(413, "too_large", f"body too large: {exc.text}") from None
-            event = self._publish_one_nowait(self._decode_nowait(decoders, body, False))
-            if self.journal is not None:
-                await self._durable([event])
+            event, fresh = self._publish_one_nowait(
+                self._decode_nowait(decoders, body, False), request[PRINCIPAL]
+            )
+            if self.waits:
+                await self._durable([event] if fresh else [])
             # The one-id answer spelled out: cheaper than building an Accepted struct.
-            response = self._raw_answer(b'{"accepted":[' + _encoder.encode(event.id) + b"]}")
+            if fresh:
+                response = self._raw_answer(b'{"accepted":[' + _encoder.encode(event.id) + b"]}")
+            else:
+                response = self._answer(Accepted([], duplicates=[event.id]))
         except IngressError as exc:
             response = from_exception(exc)
         self.metrics.count_request("events", response.status, time.perf_counter_ns() - t0)
@@ -301,19 +354,27 @@ class Ingress:
                 body = await read_body(request, self.max_body)
             except web.HTTPRequestEntityTooLarge as exc:
                 raise IngressError(413, "too_large", f"body too large: {exc.text}") from None
-            taken, rejected = self._publish_batch_nowait(self._decode_nowait(decoders, body, True))
-            if self.journal is not None:
+            taken, rejected, dups = self._publish_batch_nowait(
+                self._decode_nowait(decoders, body, True), request[PRINCIPAL]
+            )
+            if self.waits:
                 await self._durable(taken)
-            response = self._answer(Accepted([event.id for event in taken], rejected))
+            response = self._answer(Accepted([event.id for event in taken], rejected, dups))
         except IngressError as exc:
             response = from_exception(exc)
         self.metrics.count_request("events:batch", response.status, time.perf_counter_ns() - t0)
         return response
 
-    def _publish_one_nowait(self, item: IngressEvent | Event) -> Event:
+    def _publish_one_nowait(
+        self, item: IngressEvent | Event, principal: Principal
+    ) -> tuple[Event, bool]:
+        """Publish one event; answer it and False when it is a duplicate (not routed)."""
         event = self.to_event(item)
-        self._admit([event])
-        ack = self.router.publish(event)
+        self._admit([event], principal)
+        ack = self.duplicates.publish_one_nowait(event, self.router.publish)
+        if ack is None:
+            self.metrics.count_ingress(self._subject_info(event.subject)[1], "duplicate")
+            return event, False
         if not ack.ok:
             self.metrics.count_ingress(self._subject_info(event.subject)[1], ack.reason)
             raise self._unavailable(ack.reason)
@@ -321,12 +382,15 @@ class Ingress:
         accepted[event.subject] += 1  # a Counter: missing keys count from 0
         if len(accepted) > 65_536:
             self.metrics.fold_accepted()  # bounded: clients choose subjects
-        return event
+        recorder = self.recorder
+        if recorder is not None and recorder.active:
+            recorder.offer_nowait([event])
+        return event, True
 
     def _publish_batch_nowait(
-        self, items: list[IngressEvent | Event]
-    ) -> tuple[list[Event], list[Rejected]]:
-        """Validate all, admit all, then publish each; answer (accepted, refused items)."""
+        self, items: list[IngressEvent | Event], principal: Principal
+    ) -> tuple[list[Event], list[Rejected], list[str]]:
+        """Validate all, admit all, then publish each; answer (accepted, refused, duplicate ids)."""
         if not items:
             raise IngressError(422, "empty_batch", "a batch must hold at least one event")
         if len(items) > self.max_batch:
@@ -335,25 +399,21 @@ class Ingress:
             )
         to_event = self.to_event
         events = [to_event(item, i) for i, item in enumerate(items)]
-        self._admit(events)
-        publish = self.router.publish
-        acks = [publish(event) for event in events]
-        rejected = [
-            Rejected(index, events[index].id, ack.reason)
-            for index, ack in enumerate(acks)
-            if not ack.ok
-        ]
-        if rejected:
-            for r in rejected:
-                subject = events[r.index].subject
-                self.metrics.count_ingress(self._subject_info(subject)[1], r.reason)
-            taken = [event for event, ack in zip(events, acks, strict=True) if ack.ok]
-        else:
-            taken = events
+        self._admit(events, principal)
+        taken, refused, duplicates = self.duplicates.publish_nowait(events, self.router.publish)
+        rejected = [Rejected(index, events[index].id, ack.reason) for index, ack in refused]
+        for r in rejected:
+            subject = events[r.index].subject
+            self.metrics.count_ingress(self._subject_info(subject)[1], r.reason)
+        for d in duplicates:
+            self.metrics.count_ingress(self._subject_info(d.subject)[1], "duplicate")
         self.metrics.count_accepted(map(_SUBJECT, taken))
-        if not taken:
+        recorder = self.recorder
+        if recorder is not None and recorder.active and taken:
+            recorder.offer_nowait(taken)
+        if not taken and not duplicates:
             raise self._unavailable(rejected[0].reason)
-        return taken, rejected
+        return taken, rejected, [d.id for d in duplicates]
 
     @staticmethod
     def _raw_answer(body: bytes) -> web.Response:

@@ -13,6 +13,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from daemon.server.metrics import build_registry, exposition
+from daemon.server.transport import TransportCollector, status
 
 if TYPE_CHECKING:
     from daemon.server.server import DaemonServer
@@ -37,6 +38,8 @@ class Ops:
     def __init__(self, server: DaemonServer) -> None:
         self.server = server
         self.registry = build_registry(server.metrics, server.router.stats)
+        kind = server.loaded.config.transport.kind
+        self.registry.register(TransportCollector(server.router, kind))
         self._process = psutil.Process()
 
     def _count(self, route: str, status: int, t0: int) -> None:
@@ -57,15 +60,9 @@ class Ops:
         return _json(status, body)
 
     def readiness(self) -> tuple[bool, list[str]]:
-        """Ready when subscriptions are loaded, not draining, and below high water."""
-        s = self.server
-        reasons = []
-        if not s.ready:
-            reasons.append("draining" if s.stopping else "starting")
-        if s.admission.overloaded:
-            reasons.append(
-                f"above high water: {s.admission.pending} pending of {s.admission.capacity}"
-            )
+        """Ready when started, not draining, below high water, not refusing most intake,
+        and the journal and dead-letter file are writing (``DaemonServer.not_ready_reasons``)."""
+        reasons = self.server.not_ready_reasons()
         return not reasons, reasons
 
     async def readyz(self, request: web.Request) -> web.Response:
@@ -77,6 +74,7 @@ class Ops:
 
     async def metrics(self, request: web.Request) -> web.Response:
         t0 = time.perf_counter_ns()
+        self.server.refresh_metrics_nowait()
         body = exposition(self.registry)
         self._count("metrics", 200, t0)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -128,10 +126,13 @@ class Ops:
                 "draining": s.admission.draining,
                 "rejected": s.admission.rejected,
             },
+            "access": s.access.status_nowait(),
             "dead_letters": {
                 "store": stats.dead_letter_store,
                 "by_reason": stats.dead_lettered,
                 "spilled": s.dead_letter_journal.spilled,
+                "write_errors": s.dead_letter_journal.errors,
+                "buffered": s.dead_letter_journal.buffered,
                 "recent": recent,
             },
             "ingress": [
@@ -149,6 +150,8 @@ class Ops:
                 "dropped": s.streams.dropped,
                 "unsubscribed": s.streams.unsubscribed,
             },
+            "record": s.recorder.status(),
+            "transport": status(s.router, s.loaded.config),
             "journal": None
             if s.journal is None
             else {
@@ -158,6 +161,7 @@ class Ops:
                 "segments_closed": s.journal.segments_closed,
                 "segments_deleted": s.journal.segments_deleted,
                 "segments_kept": s.journal.segments_kept,
+                "errors": s.journal.errors,
                 "replayed": s.replayed,
             },
         }

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from daemon.server.http.errors import error_response
+from daemon.server.http.guard import PRINCIPAL
 from daemon.server.subscribers.streams import Stream, StreamLimit
 from events.errors import InvalidSubject
 from events.subjects import validate_pattern
@@ -51,6 +52,10 @@ async def subscribe(server: DaemonServer, request: web.Request) -> web.StreamRes
         validate_pattern(pattern)
     except InvalidSubject as exc:
         return error_response(422, "invalid_pattern", f"pattern: {exc}")
+    principal = request[PRINCIPAL]
+    refusal = server.access.subscribe_refusal_nowait(principal, pattern)
+    if refusal is not None:
+        return refusal
     ws = web.WebSocketResponse(heartbeat=30.0)
     if not ws.can_prepare(request).ok:
         # aiohttp's own refusal is a text/plain 400; every error here is JSON.
@@ -59,9 +64,15 @@ async def subscribe(server: DaemonServer, request: web.Request) -> web.StreamRes
         )
     if server.admission.draining:
         return error_response(503, "draining", "the daemon is shutting down", 1)
+    limit = server.admission.config.max_streams_per_principal
+    if not server.access.open_stream_nowait(principal.name, limit):
+        return error_response(
+            429, "too_many_streams", f"token {principal.name!r} holds {limit} streams already", 1
+        )
     try:
         hub, stream = server.streams.open_nowait(pattern)
     except StreamLimit as exc:
+        server.access.close_stream_nowait(principal.name)
         return error_response(503, "too_many_streams", str(exc), 1)
     sender: asyncio.Task[None] | None = None
     try:
@@ -81,6 +92,7 @@ async def subscribe(server: DaemonServer, request: web.Request) -> web.StreamRes
         else:
             await ws.close()
     finally:
+        server.access.close_stream_nowait(principal.name)
         server.streams.close_nowait(hub, stream)
         if sender is not None and not sender.done():
             sender.cancel()

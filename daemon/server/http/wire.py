@@ -39,10 +39,12 @@ class Rejected(msgspec.Struct, frozen=True):
 
 
 class Accepted(msgspec.Struct, frozen=True, omit_defaults=True):
-    """The 202 body: ids accepted, and (batch only) items the router refused."""
+    """The 202 body: ids accepted, (batch only) items the router refused, and ids not
+    routed again because they were accepted within the duplicate window."""
 
     accepted: list[str]
     rejected: list[Rejected] = []
+    duplicates: list[str] = []
 
 
 #: Per content type: decoders of (one IngressEvent, a batch of them, one Event, a batch

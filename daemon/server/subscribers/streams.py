@@ -2,13 +2,16 @@
 
 Sockets share a subscription per pattern: the first socket on a pattern
 registers a hub, later ones join it, and when the last one leaves the hub is
-unsubscribed (with a router that can: ``daemon.router.central.Unsubscribing``; otherwise
-it stays registered). Deliveries a hub gets while it has no socket are counted
-as ``unheard``. Each socket has a send buffer bounded in messages
-(``streams.send_buffer``) and in bytes (``streams.send_buffer_bytes``: a client
-that never reads cannot make the daemon hold more); the hub's handler never
-waits on a socket: a socket whose buffer overflows is a slow consumer, as NATS
-calls it, and is disconnected (close code 1008) and counted, and every message
+unsubscribed (with a router that can: ``daemon.router.central.Unsubscribing``;
+otherwise it stays registered). On a router shared by several daemon processes
+(JetStream) a hub subscribes for its process alone (``LocalSubscribing``), so
+each socket sees every event on its pattern whichever process accepted it.
+Deliveries a hub gets while it has no socket are counted as ``unheard``. Each
+socket has a send buffer bounded in messages (``streams.send_buffer``) and in
+bytes (``streams.send_buffer_bytes``: a client that never reads cannot make the
+daemon hold more); the hub's handler never waits on a socket: a socket whose
+buffer overflows is a slow consumer, as NATS calls it, and is disconnected
+(close code 1008) and counted, and every message
 lost that way, or offered to a closed socket, or left in its buffer when it
 closed, is counted as ``dropped``.
 """
@@ -17,12 +20,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from typing import Protocol, runtime_checkable
 
 from daemon.router.central import Unsubscribing
 from daemon.server.config import StreamsConfig
 from daemon.server.logs import get_logger
 from daemon.server.metrics import ServerMetrics
 from events.codecs import encode_json
+from events.delivery import Handler
 from events.errors import SwitchyardError
 from events.model import Event, RouterStats, SubscriptionStats
 from events.router import Router
@@ -49,6 +54,14 @@ def hub_pending(stats: RouterStats) -> int:
         for sub in stats.subscriptions
         if sub.service.startswith(HUB_SERVICE_PREFIX)
     )
+
+
+@runtime_checkable
+class LocalSubscribing(Protocol):
+    """A router shared by processes that can also subscribe for this process alone
+    (``JetStreamRouter``): a hub must see every event, whichever process took it."""
+
+    def subscribe_local(self, sub: Subscription, handler: Handler) -> None: ...
 
 
 class StreamLimit(SwitchyardError):
@@ -196,7 +209,11 @@ class StreamRegistry:
         hub = self.hubs.get(pattern)
         if hub is None:
             hub = StreamHub(pattern, self.metrics)
-            self.router.subscribe(self.subscription(pattern), hub)
+            router = self.router
+            if isinstance(router, LocalSubscribing):
+                router.subscribe_local(self.subscription(pattern), hub)
+            else:
+                router.subscribe(self.subscription(pattern), hub)
             self.hubs[pattern] = hub
         stream = Stream(self.config.send_buffer, self.config.send_buffer_bytes)
         hub.streams.append(stream)

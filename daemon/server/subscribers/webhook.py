@@ -11,6 +11,7 @@ import aiohttp
 
 from daemon.server.config import WebhookConfig, WebhooksConfig
 from daemon.server.metrics import ServerMetrics
+from daemon.server.redact import redact
 from events.codecs import encode_json
 from events.errors import Permanent, SwitchyardError
 from events.model import Event
@@ -51,6 +52,8 @@ class WebhookHandler:
         self.pool = pool
         self.metrics = metrics
         self.headers = {"Content-Type": "application/json", **cfg.headers}
+        #: The URL as messages show it: credentials and query values masked.
+        self.shown_url = redact(cfg.url)
 
     async def __call__(self, event: Event) -> None:
         service = self.cfg.service
@@ -62,12 +65,15 @@ class WebhookHandler:
                 await resp.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             self.metrics.count_webhook(service, "error")
-            raise WebhookFailed(f"webhook {service!r} {self.cfg.url}: {exc!r}") from exc
+            # The client's exception text can repeat the URL, credentials and all.
+            raise WebhookFailed(
+                f"webhook {service!r} {self.shown_url}: {redact(repr(exc))}"
+            ) from None  # the cause would repeat the raw URL in any traceback
         if 200 <= status < 300:
             self.metrics.count_webhook(service, "ok")
             return
         self.metrics.count_webhook(service, str(status))
-        message = f"webhook {service!r} {self.cfg.url} answered {status}"
+        message = f"webhook {service!r} {self.shown_url} answered {status}"
         if 400 <= status < 500 and status not in _RETRYABLE_4XX:
             raise Permanent(message)
         raise WebhookFailed(message)

@@ -93,34 +93,66 @@ def journal_for(router: CentralRouter, tmp: Path, segment_bytes: int) -> EventJo
     )
 
 
-async def test_dead_letter_journal_spills_each_entry_once(tmp_path: Path) -> None:
-    """Two spills write each dead letter once, with its reason, and count by reason."""
-    store = DeadLetterStore(10)
+async def test_dead_letter_journal_writes_each_entry_once_even_past_eviction(
+    tmp_path: Path,
+) -> None:
+    """Entries reach the file as they are added: three in a store of one are all written once."""
+    store = DeadLetterStore(1)
     journal = DeadLetterJournal(tmp_path / "dl.jsonl", store)
     store.add(DeadLetter(ev(1), "s", "failed", 3, "boom"))
-    first = await journal.spill()
     store.add(DeadLetter(ev(2), "s", "drain_timeout", 0))
+    first = await journal.spill()
+    store.add(DeadLetter(ev(3), "s", "failed", 1))
     second = await journal.spill()
     entries = [(d.event.id, d.reason) for d in read_dead_letters(tmp_path / "dl.jsonl")]
-    assert (first, second, entries) == (
+    assert (first, second, entries, store.evicted) == (
+        {"failed": 1, "drain_timeout": 1},
         {"failed": 1},
-        {"drain_timeout": 1},
-        [("e1", "failed"), ("e2", "drain_timeout")],
+        [("e1", "failed"), ("e2", "drain_timeout"), ("e3", "failed")],
+        2,
     )
 
 
 async def test_a_failed_dead_letter_spill_offers_the_same_entries_again(tmp_path: Path) -> None:
-    """A spill whose write fails takes nothing: the next one writes the entry, once."""
+    """A spill whose write fails takes nothing, counts the error: the next one writes once."""
     store = DeadLetterStore(10)
     (tmp_path / "blocker").write_text("a file where a directory should be")
     journal = DeadLetterJournal(tmp_path / "blocker" / "dl.jsonl", store)
     store.add(DeadLetter(ev(1), "s", "failed", 3, "boom"))
     with pytest.raises(OSError):
         await journal.spill()
+    failing = (journal.failing, journal.errors, journal.buffered)
     (tmp_path / "blocker").unlink()
     counts = await journal.spill()
     ids = [d.event.id for d in read_dead_letters(tmp_path / "blocker" / "dl.jsonl")]
-    assert (counts, ids, journal.spilled) == ({"failed": 1}, ["e1"], 1)
+    assert (failing, counts, ids, journal.spilled, journal.failing) == (
+        (True, 1, 1),
+        {"failed": 1},
+        ["e1"],
+        1,
+        False,
+    )
+
+
+async def test_the_writer_task_flushes_without_being_asked(tmp_path: Path) -> None:
+    """Started, the journal writes a dead letter on its own; close reports nothing lost."""
+    store = DeadLetterStore(10)
+    journal = DeadLetterJournal(tmp_path / "dl.jsonl", store, flush_interval_s=0.0)
+    journal.start()
+    store.add(DeadLetter(ev(1), "s", "failed", 3, "boom"))
+    await settle(lambda: journal.spilled == 1)
+    lost = await journal.close()
+    assert (lost, [d.event.id for d in read_dead_letters(tmp_path / "dl.jsonl")]) == (0, ["e1"])
+
+
+async def test_close_counts_what_could_not_be_written_as_lost(tmp_path: Path) -> None:
+    """A file that never becomes writable: close gives up and answers how many are lost."""
+    store = DeadLetterStore(10)
+    (tmp_path / "blocker").write_text("x")
+    journal = DeadLetterJournal(tmp_path / "blocker" / "dl.jsonl", store, retry_s=0.0)
+    store.add(DeadLetter(ev(1), "s", "failed", 3, "boom"))
+    store.add(DeadLetter(ev(2), "s", "failed", 3, "boom"))
+    assert (await journal.close(attempts=3), journal.errors) == (2, 3)
 
 
 async def test_event_journal_groups_fsyncs_and_replays_deduplicated(tmp_path: Path) -> None:
@@ -160,16 +192,17 @@ async def test_segments_close_at_their_size_and_replay_reads_them_in_order(
     tmp_path: Path,
 ) -> None:
     """Appends past segment_bytes open new files; a later journal replays all of them in order."""
-    journal = EventJournal(tmp_path / "j.jsonl", fsync_interval_s=0.001, segment_bytes=600)
+    journal = EventJournal(tmp_path / "j.jsonl", fsync_interval_s=0.001, segment_bytes=700)
     journal.start()
     for i in range(12):
-        await journal.append_nowait([ev(i, payload=b"x" * 100)])  # 291-byte lines
+        # 291-byte event lines, each write after a 30-byte stamp, behind a 37-byte header
+        await journal.append_nowait([ev(i, payload=b"x" * 100)])
     await journal.close()
     later = EventJournal(tmp_path / "j.jsonl")
-    events, _, _ = later.take_replay()
-    lines = [p.read_bytes().count(b"\n") for p in journal.files()]
+    events = [event for event, _ in later.take_replay()[0]]
+    lines = [p.read_bytes().count(b'"subject"') for p in journal.files()]
     assert (lines, [e.id for e in events]) == (
-        [3, 3, 3, 3],  # closed at the write that reached 600 bytes
+        [3, 3, 3, 3],  # closed at the write that reached 700 bytes
         [f"e{i}" for i in range(12)],
     )
 
@@ -307,10 +340,10 @@ async def test_dead_letters_are_spilled_before_their_segment_is_deleted(tmp_path
     )
 
 
-async def test_a_segment_is_kept_when_its_dead_letter_was_evicted_unspilled(
+async def test_a_segment_is_kept_while_its_dead_letters_cannot_be_written(
     tmp_path: Path,
 ) -> None:
-    """Two dead letters in a store of one before any spill: the segment stays for replay."""
+    """Two dead letters evicted from a store of one are safe; unwritable, their segment stays."""
     router = CentralRouter(RouterConfig(dead_letter_capacity=1))
 
     async def refuse(event: Event) -> None:
@@ -318,17 +351,29 @@ async def test_a_segment_is_kept_when_its_dead_letter_was_evicted_unspilled(
 
     router.subscribe(Subscription(service="a", pattern="fs.>"), refuse)
     await router.start()
-    journal = journal_for(router, tmp_path, segment_bytes=1)
+    (tmp_path / "blocker").write_text("a file where a directory should be")
+    dead = DeadLetterJournal(tmp_path / "blocker" / "dl.jsonl", router.dead_letters)
+    journal = EventJournal(
+        tmp_path / "j.jsonl",
+        0.001,
+        segment_bytes=1,
+        router=router,
+        dead_letters=dead,
+        reclaim_interval_s=3600.0,
+    )
     journal.start()
     pair = [ev(1), ev(2)]
     assert [router.publish(e).ok for e in pair] == [True, True]
     await journal.append_nowait(pair)
     await settle(lambda: router.stats().dead_lettered_total == 2)
-    deleted = await journal.reclaim()
+    refused = await journal.reclaim()
+    (tmp_path / "blocker").unlink()
+    reclaimed = await journal.reclaim()
     await journal.close()
     await router.drain(1.0)
+    written = [d.event.id for d in read_dead_letters(tmp_path / "blocker" / "dl.jsonl")]
     left = [e.id for e in read_journal(tmp_path / "j.jsonl")[0]]
-    assert (deleted, journal.segments_kept, left) == (0, 1, ["e1", "e2"])
+    assert (refused, reclaimed, written, left) == (0, 1, ["e1", "e2"], [])
 
 
 async def test_a_crash_with_unfinished_events_replays_every_one(tmp_path: Path) -> None:

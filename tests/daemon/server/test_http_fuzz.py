@@ -30,8 +30,8 @@ service = "sink"
 pattern = ">"
 factory = "daemon.server.subscribers.simulated:sink"
 
-[admission.sources]
-"tiny" = {{ rate = 1.0, burst = 1.0 }}
+[admission.principals]
+"anonymous" = {{ rate = 1000.0, burst = 20.0 }}
 """
 
 ALLOWED = {202, 400, 413, 415, 422, 429, 503}

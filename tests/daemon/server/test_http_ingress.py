@@ -20,9 +20,6 @@ service = "rec"
 pattern = ">"
 factory = "tests.daemon.server.support:recorder"
 args = {{ path = "{tmp}/delivered.txt" }}
-
-[admission.sources]
-"limited" = {{ rate = 1.0, burst = 2.0 }}
 """
 
 EVENT = {"subject": "fs.file.created", "source": "test"}
@@ -120,12 +117,13 @@ async def test_batch_limits(tmp_path: Path) -> None:
     assert (empty, big, body["error"]) == (422, 413, "too_large")
 
 
-async def test_source_over_its_bucket_gets_429(tmp_path: Path) -> None:
-    """A source with burst 2 gets two events in, then 429 with Retry-After, nothing taken."""
-    event = {**EVENT, "source": "limited"}
-    async with running(tmp_path, RECORDING) as (server, base), aiohttp.ClientSession() as s:
-        first, _, _ = await post(s, f"{base}/v1/events:batch", [event, event])
-        second, body, headers = await post(s, f"{base}/v1/events", event)
+async def test_principal_over_its_bucket_gets_429(tmp_path: Path) -> None:
+    """With auth off every client is "anonymous": burst 2 lets two events in, then 429 with
+    Retry-After and nothing taken, whatever source the next event names."""
+    limited = RECORDING + '[admission.principals]\n"anonymous" = {{ rate = 1.0, burst = 2.0 }}\n'
+    async with running(tmp_path, limited) as (server, base), aiohttp.ClientSession() as s:
+        first, _, _ = await post(s, f"{base}/v1/events:batch", [EVENT, EVENT])
+        second, body, headers = await post(s, f"{base}/v1/events", {**EVENT, "source": "new"})
         accepted = server.router.stats().accepted
     assert (
         first,

@@ -233,7 +233,7 @@ def test_half_sent_headers_are_closed_by_the_header_timeout(
     """A client that stops in the middle of its headers is disconnected, and it is counted."""
     addr = daemon(header_s=0.5)
     with socket.create_connection(addr, timeout=PATIENCE_S) as sock:
-        sock.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Ty")
+        sock.sendall(b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty")
         received = read_until_closed(sock)
     assert (received, metric(addr, "switchyard_http_connections_timed_out_total")) == (b"", 1.0)
 
@@ -244,7 +244,7 @@ def test_stalled_body_is_closed_by_the_body_timeout(
     """A client that sends 10 of the 100 body bytes it announced is disconnected."""
     addr = daemon(body_s=0.5)
     head = (
-        b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: 100\r\n\r\n"
     )
     with socket.create_connection(addr, timeout=PATIENCE_S) as sock:
@@ -313,7 +313,7 @@ def _open_unread_websocket(addr: tuple[str, int], pattern: str) -> socket.socket
     sock.connect(addr)
     key = base64.b64encode(os.urandom(16)).decode()
     handshake = (
-        f"GET /v1/subscribe?pattern={pattern} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        f"GET /v1/subscribe?pattern={pattern} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
     sock.sendall(handshake.encode())

@@ -2,7 +2,10 @@
 
 ``schemathesis run --checks all`` (a dev dependency) against a daemon subprocess,
 seeded, bounded in examples: every schema-valid request is accepted, every
-schema-violating one refused, every status and body documented. Two facts an
+schema-violating one refused, every status and body documented. Auth is on, with
+one token allowed everything that the fuzzer sends: the document declares bearer
+security, so with auth off every request without a token would count as accepted
+wrongly (and schemathesis checks the 401 without one). Two facts an
 HTTP fuzzer cannot know are stated in its configuration: ``GET /v1/subscribe``
 succeeds with ``101 Switching Protocols`` (a WebSocket), and a batch above
 ``max_batch`` is refused with 413; ``--request-retries 1`` because the fuzzer's
@@ -11,6 +14,7 @@ client may reuse a connection the daemon upgraded to a WebSocket.
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +24,8 @@ import pytest
 from tests.daemon.server.support import start_daemon, stop
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+#: The fuzzer's bearer token (a test fixture, not a secret), allowed everything.
+TOKEN = "schemathesis-fuzzer-token"
 
 CONFIG = """
 [server]
@@ -28,6 +34,15 @@ port = 0
 
 [lifecycle]
 dead_letter_journal = "{tmp}/dead.jsonl"
+
+[auth]
+enabled = true
+[[auth.tokens]]
+name = "fuzzer"
+sha256 = "{digest}"
+publish = [">"]
+subscribe = [">"]
+monitor = true
 
 [logging]
 format = "json"
@@ -60,7 +75,8 @@ checks.negative_data_rejection.expected-statuses = ["400", "413", "415", "422"]
 def test_schemathesis_finds_no_failure(tmp_path: Path) -> None:
     """Every check of schemathesis passes on every operation (seed 1, 25 examples each)."""
     config = tmp_path / "daemon.toml"
-    config.write_text(CONFIG.format(tmp=tmp_path))
+    digest = hashlib.sha256(TOKEN.encode()).hexdigest()
+    config.write_text(CONFIG.format(tmp=tmp_path, digest=digest))
     (tmp_path / "schemathesis.toml").write_text(SCHEMATHESIS_CONFIG)
     proc, base = start_daemon(config)
     try:
@@ -82,6 +98,8 @@ def test_schemathesis_finds_no_failure(tmp_path: Path) -> None:
                 "--no-shrink",
                 "--request-retries",
                 "1",
+                "--header",
+                f"Authorization: Bearer {TOKEN}",
             ],
             cwd=tmp_path,
             capture_output=True,

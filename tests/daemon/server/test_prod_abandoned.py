@@ -22,10 +22,10 @@ factory = "tests.daemon.server.support:deaf"
 """
 
 
-async def test_sigterm_with_a_deaf_handler_exits_1_and_reports_it(
+async def test_sigterm_with_a_deaf_handler_exits_3_and_reports_it(
     tmp_path: Path, anyio_backend: Any
 ) -> None:
-    """Drain gives up on the stuck worker; the process reports it, exits 1, and does not hang."""
+    """Drain gives up on the stuck worker; the process reports its event lost, exits 3, no hang."""
     if anyio_backend[1]:
         pytest.skip("a process test: one event-loop flavour is enough")
     proc, base = start_daemon(write_config(tmp_path, DEAF, drain_s=0.2))
@@ -42,5 +42,5 @@ async def test_sigterm_with_a_deaf_handler_exits_1_and_reports_it(
     finally:
         stop(proc)
     actual = (code, report["drain_completed"], report["abandoned_workers"], report["delivered"])
-    assert actual == (1, False, 1, 0)
-    assert report["deliveries"] == 1
+    assert actual == (3, False, 1, 0)
+    assert (report["deliveries"], report["lost_reasons"]) == (1, {"pending_at_exit": 1})

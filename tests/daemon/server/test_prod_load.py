@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from bench.http.driver import LoadConfig, histogram_delta, run_load
+from bench.http.driver import LoadConfig, LoadError, histogram_delta, run_load
 from daemon.server.metrics import LatencyHistogram, bucket_index, bucket_upper_us
 from tests.daemon.server.support import running
 
@@ -64,3 +66,38 @@ def test_histogram_delta_counts_only_the_new_deliveries() -> None:
     after = {"delivery_latency": {"fs": {"buckets_us": [[1024, 5], [2048, 10]]}}}
     delta = histogram_delta(before, after)
     assert (delta["count"], delta["p50_ms"], delta["p99_ms"]) == (10.0, 2.048, 2.048)
+
+
+BENCH_TOKEN = "bench-token-for-tests"
+AUTHED = (
+    SINK
+    + f"""
+[auth]
+enabled = true
+[[auth.tokens]]
+name = "bench"
+sha256 = "{hashlib.sha256(BENCH_TOKEN.encode()).hexdigest()}"
+publish = [">"]
+monitor = true
+"""
+)
+
+
+async def test_driver_drives_a_daemon_with_auth(tmp_path: Path) -> None:
+    """With the token every event is accepted and delivered, and the result (written to JSON)
+    does not hold the token; without it the driver stops naming --token."""
+    cfg = LoadConfig(
+        url="", pattern="steady", duration_s=0.3, base_rate=200, max_dispatch_lag_ms=1e6
+    )
+    async with running(tmp_path, AUTHED) as (_, base):
+        cfg = msgspec.structs.replace(cfg, url=base)
+        result = await run_load(cfg, BENCH_TOKEN)
+        with pytest.raises(LoadError) as refused:
+            await run_load(cfg)
+    encoded = msgspec.json.encode(result).decode()
+    assert (result.outcomes, result.delivered, BENCH_TOKEN in encoded) == (
+        {"202": result.events},
+        result.events,
+        False,
+    )
+    assert "--token" in str(refused.value)

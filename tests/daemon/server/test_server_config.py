@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from daemon.server.admission import ADMIT, DRAINING, OVERLOADED, RATE_LIMITED, Admission
-from daemon.server.config import AdmissionConfig, HandlerConfig, SourceLimit, load_config
+from daemon.server.config import AdmissionConfig, HandlerConfig, RateLimit, load_config
 from daemon.server.subscribers.inprocess import build_handler
 from events import ConfigError
 from events.config import CONFIG_DIR
@@ -87,37 +87,33 @@ class Clock:
 def test_token_bucket_refills_and_refuses_whole_requests() -> None:
     """Burst 2 at 1/s: two pass, a third is refused, one second later one more passes."""
     clock = Clock()
-    limits = {"s": SourceLimit(rate=1.0, burst=2.0)}
-    admission = Admission(AdmissionConfig(sources=limits), clock)
-    first = admission.check_batch_nowait(["s", "s"])
-    second = admission.check_batch_nowait(["s"])
+    limits = {"p": RateLimit(rate=1.0, burst=2.0)}
+    admission = Admission(AdmissionConfig(principals=limits), clock)
+    first = admission.check_nowait("p", 2)
+    second = admission.check_nowait("p", 1)
     clock.now = 1.0
-    third = admission.check_batch_nowait(["s"])
+    third = admission.check_nowait("p", 1)
     assert (first, second, third) == (ADMIT, RATE_LIMITED, ADMIT)
 
 
-def test_a_request_over_one_bucket_takes_no_tokens_from_another() -> None:
-    """All or nothing across sources: a refused request leaves every bucket untouched."""
+def test_a_refused_request_takes_no_tokens_and_principals_are_apart() -> None:
+    """All or nothing: a request over the bucket takes nothing; another principal (here
+    under the default limit) has a bucket of its own."""
     clock = Clock()
-    limits = {"a": SourceLimit(rate=1.0, burst=1.0), "b": SourceLimit(rate=1.0, burst=1.0)}
-    admission = Admission(AdmissionConfig(sources=limits), clock)
-    refused = admission.check_batch_nowait(["a", "b", "b"])
-    assert (refused, admission.check_batch_nowait(["a", "b"])) == (RATE_LIMITED, ADMIT)
+    config = AdmissionConfig(
+        principals={"a": RateLimit(rate=1.0, burst=2.0)},
+        default_limit=RateLimit(rate=1.0, burst=1.0),
+    )
+    admission = Admission(config, clock)
+    verdicts = [admission.check_nowait("a", 3), admission.check_nowait("a", 2)]
+    verdicts += [admission.check_nowait("b", 1), admission.check_nowait("b", 1)]
+    assert verdicts == [RATE_LIMITED, ADMIT, ADMIT, RATE_LIMITED]
 
 
 def test_high_water_and_draining_refuse_everything() -> None:
     """Pending above the fraction of capacity is OVERLOADED; draining wins over it."""
     admission = Admission(AdmissionConfig(high_water=0.5))
     admission.observe_nowait(pending=6, capacity=10)
-    overloaded = admission.check_batch_nowait(["x"])
+    overloaded = admission.check_nowait("x", 1)
     admission.draining = True
-    assert (overloaded, admission.check_batch_nowait(["x"])) == (OVERLOADED, DRAINING)
-
-
-def test_tracked_sources_are_bounded() -> None:
-    """Past max_tracked_sources, the least recently seen source's bucket is forgotten."""
-    config = AdmissionConfig(default_limit=SourceLimit(rate=1.0, burst=1.0), max_tracked_sources=2)
-    admission = Admission(config, Clock())
-    for source in ("a", "b", "c"):
-        admission.check_batch_nowait([source])
-    assert list(admission.buckets) == ["b", "c"]
+    assert (overloaded, admission.check_nowait("x", 1)) == (OVERLOADED, DRAINING)

@@ -1,0 +1,1 @@
+"""The fault suite: a daemon subprocess, a witness subscriber, seeded load, one fault per case."""

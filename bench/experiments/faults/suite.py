@@ -1,0 +1,100 @@
+"""Run the fault cases of one transport in turn and build the versioned report.
+
+Each case runs in its own directory of one temporary directory, which is
+removed afterwards unless a case failed or could not run (then its path is
+reported, with every process's log and file in it). A case that cannot run
+(a process that does not start) becomes an ``error`` row; the others still run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bench.experiments.faults import cases, config, ledger
+from bench.experiments.faults.trial import Trial
+from bench.host import environment
+from events.errors import ConfigError, SwitchyardError
+
+TRANSPORTS = ("memory", "jetstream")
+
+#: The cases of each transport the suite can run, in the order they run.
+CASES: dict[str, dict[str, cases.Case]] = {"memory": cases.MEMORY}
+
+
+def case_names(transport: str) -> list[str]:
+    """The cases of ``transport``, in the order they run; raises ConfigError for one this
+    daemon cannot run."""
+    if transport in CASES:
+        return list(CASES[transport])
+    if transport == "jetstream":
+        raise ConfigError(
+            "--transport jetstream: the daemon has no [transport] table on this branch yet"
+            " (issue 14); only --transport memory can run"
+        )
+    raise ConfigError(f"--transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
+
+
+async def _one(transport: str, name: str, trial: Trial, sizes: cases.Sizes) -> ledger.FaultRow:
+    try:
+        return await CASES[transport][name](trial, sizes)
+    except (SwitchyardError, OSError) as exc:
+        trial.say(f"could not run: {exc}")
+        return ledger.FaultRow(
+            fault=name, transport=transport, status="error", description="",
+            duration_s=trial.elapsed(), reason=str(exc),
+        )  # fmt: skip
+    finally:
+        await trial.close()
+
+
+def choose(transport: str, only: Sequence[str]) -> list[str]:
+    """The cases to run: every case of ``transport``, or those named in ``only``; raises
+    ConfigError for a transport or name the suite does not know."""
+    names = case_names(transport)
+    unknown = sorted(set(only) - set(names))
+    if unknown:
+        known = ", ".join(names)
+        raise ConfigError(f"--only: no fault named {', '.join(unknown)} (known: {known})")
+    return [n for n in names if not only or n in only]
+
+
+async def run_suite(
+    *,
+    transport: str,
+    chosen: Sequence[str],
+    config_path: Path,
+    short: bool,
+    seed: int,
+    progress: Callable[[str], None],
+    on_row: Callable[[ledger.FaultRow], None],
+) -> ledger.FaultsReport:
+    """The ``chosen`` cases of ``transport`` (see :func:`choose`), one after the other."""
+    base = config.load_base(config_path)
+    sizes = cases.SHORT if short else cases.FULL
+    began = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="switchyard-faults-"))
+    rows: list[ledger.FaultRow] = []
+    for name in chosen:
+        progress(f"[{name}] starting")
+        row = await _one(transport, name, Trial(name, workdir, base, seed, progress), sizes)
+        rows.append(row)
+        on_row(row)
+    if all(r.status in ("pass", "skip") for r in rows):
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        progress(f"kept the processes' files and logs in {workdir}")
+    argv = environment.command_line()
+    return ledger.FaultsReport(
+        schema=ledger.FAULTS_SCHEMA,
+        environment=environment.capture("uvloop", seed, "", argv),
+        transport=transport,
+        short=short,
+        config=str(config_path),
+        duration_s=time.monotonic() - began,
+        rows=tuple(rows),
+        passed=all(r.status in ("pass", "skip") for r in rows),
+    )

@@ -1,0 +1,66 @@
+"""The fault cases' daemon config: the user's file with the witness as the only subscriber."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bench.experiments.faults import config
+from events.errors import ConfigError
+
+
+def test_the_packaged_config_becomes_a_case_config_the_daemon_accepts(tmp_path: Path) -> None:
+    """Handlers dropped, one webhook on ``>``, port 0, files in the case's directory, the
+    journal as asked, the drain capped, every other table kept; ``--check-config`` passes."""
+    base = config.load_base(config.default_config())
+    tables = config.case_config(
+        base, tmp_path, url="http://127.0.0.1:9/hook", policy={"concurrency": 2},
+        journal=tmp_path / "j" / "events.jsonl", drain_timeout_s=2.0,
+    )  # fmt: skip
+    path = config.write_case_config(tables, tmp_path / "daemon.toml")
+    written = tomllib.loads(path.read_text())
+    expected = {
+        "handlers": None,
+        "webhooks": [{"service": "witness", "pattern": ">", "url": "http://127.0.0.1:9/hook",
+                      "policy": {"concurrency": 2}}],
+        "port": 0,
+        "journal": (True, str(tmp_path / "j" / "events.jsonl")),
+        "dead": str(tmp_path / "dead-letters.jsonl"),
+        "drain": 2.0,
+        "principals": base["admission"]["principals"],
+    }  # fmt: skip
+    actual = {
+        "handlers": written.get("handlers"),
+        "webhooks": written["webhooks"],
+        "port": written["server"]["port"],
+        "journal": (written["journal"]["enabled"], written["journal"]["path"]),
+        "dead": written["lifecycle"]["dead_letter_journal"],
+        "drain": written["lifecycle"]["drain_timeout_s"],
+        "principals": written["admission"]["principals"],
+    }
+    assert expected == actual
+    check = subprocess.run(
+        [sys.executable, "-m", "daemon", "--config", str(path), "--check-config"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    expected_check = (0, "valid (1 subscriptions)")
+    assert expected_check == (check.returncode, check.stdout.split(": ", 1)[1].strip())
+
+
+def test_toml_keys_and_strings_that_need_quoting_round_trip() -> None:
+    """Keys with dots or spaces are quoted, strings escaped; what is written reads back equal."""
+    tables = {"a": {"x.y": 'q"uote\n', "n": [1, 2.5, True], "t": {"k k": {"r": 1}}}, "v": 3}
+    assert tables == tomllib.loads(config.to_toml(tables))
+
+
+def test_an_unreadable_base_config_names_the_file(tmp_path: Path) -> None:
+    """A missing or non-TOML --config is a ConfigError naming the path."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server\n")
+    for path in (bad, tmp_path / "absent.toml"):
+        with pytest.raises(ConfigError, match=str(path)):
+            config.load_base(path)

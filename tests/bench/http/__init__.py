@@ -1,0 +1,1 @@
+"""Tests of bench/http: the load driver and the witness."""
