@@ -8,9 +8,10 @@ resolves the waiting requests.
 The journal is a series of segment files of bounded size (``journal_segments``).
 A full segment is closed and a new one begun; a closed segment is deleted once
 every delivery of its events has provably ended and the dead letters among them
-are in the dead-letter journal (``journal_reclaim`` says how that is proven from
-the router's counters). So under sustained load the disk holds the segments still
-needed, not everything since the last quiet moment. A checkpoint, taken by the
+are in the dead-letter journal (``daemon.journal.reclaim`` says how that is proven:
+per subscription from the central router's marks, else from its counters). So under
+sustained load, even with a subscriber backlogged, the disk holds the segments
+still needed, not everything since the last quiet moment. A checkpoint, taken by the
 server when the router has nothing pending, empties the journal at once.
 
 At start every segment left on disk is replayed in order (a line written twice by an
@@ -33,7 +34,7 @@ import msgspec
 import structlog
 
 from daemon.journal.dead_letters import DeadLetterJournal, SpilledDeadLetter, read_dead_letters
-from daemon.journal.reclaim import LowWater
+from daemon.journal.reclaim import LowWater, Marking
 from daemon.journal.replay import ReplayResult, replay
 from daemon.journal.segments import (
     ForeignJournalFiles,
@@ -322,8 +323,10 @@ class EventJournal:
             return
         self._active = None
         # The snapshot is taken after the segment's last write: its events are published.
-        stats = self.router.stats() if self.router is not None else None
-        self.low_water.seal_nowait(active.seq, active.size, stats, self._active_lost_open)
+        router = self.router
+        mark = router.progress_mark_nowait() if isinstance(router, Marking) else None
+        stats = router.stats() if router is not None and mark is None else None
+        self.low_water.seal_nowait(active.seq, active.size, stats, self._active_lost_open, mark)
         self.segments_closed += 1
         await asyncio.to_thread(active.close)
 
@@ -356,7 +359,9 @@ class EventJournal:
         router, dead_letters = self.router, self.dead_letters
         if router is None or dead_letters is None or not self.low_water.sealed:
             return 0
-        proven = self.low_water.observe_nowait(router.stats())
+        # A marking router needs no snapshot (building one walks every subscription).
+        unmarked = any(s.mark is None and not s.proven for s in self.low_water.sealed)
+        proven = self.low_water.observe_nowait(router.stats() if unmarked else None)
         if not proven:
             return 0
         self._reclaiming = True

@@ -1,8 +1,17 @@
 """When a closed journal segment may be deleted: proving that its events have ended.
 
 A segment is needed after a crash as long as one delivery of one of its events has
-not ended. The router does not report when a given event ends, only counters, so
-the proof is built from :class:`RouterStats` snapshots:
+not ended. Every event of a segment was published before the segment was closed
+(the ingress and the replay append an event in the same loop step that publishes
+it, and a segment is closed between writes), so it is enough to prove that every
+delivery not ended at the close has ended since.
+
+A router that can mark that moment (:class:`Marking`, the central router:
+``daemon.router.progress``) proves it per subscription, from how far its queue
+has moved and what its workers hold, so a segment is freed while subscriptions
+stay backlogged: after a crash the replay repeats about what had not ended, plus
+the open segment. For any other router the proof is built from :class:`RouterStats`
+snapshots, which needs each subscription busy at the close to be seen idle:
 
 * Every event of a segment was published before the segment was closed (the
   ingress and the replay append an event in the same loop step that publishes it,
@@ -33,23 +42,48 @@ router that lists no subscriptions), only a snapshot with nothing pending counts
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
 
 from events.model import RouterStats
 
 SubKey = tuple[str, str, str]
 
 
+class ProgressMark(Protocol):
+    """The deliveries a router had not ended at one moment."""
+
+    def passed_nowait(self) -> bool:
+        """True once all of them have ended (it may drop what it no longer needs)."""
+        ...
+
+
+@runtime_checkable
+class Marking(Protocol):
+    """A router that can mark the deliveries not ended now."""
+
+    def progress_mark_nowait(self) -> ProgressMark: ...
+
+
 class Sealed:
     """A closed segment waiting for its proof: the subscriptions still to see idle."""
 
-    __slots__ = ("lost_open", "seq", "size", "waiting")
+    __slots__ = ("lost_open", "mark", "seq", "size", "waiting")
 
-    def __init__(self, seq: int, size: int, waiting: set[SubKey] | None, lost_open: int) -> None:
+    def __init__(
+        self,
+        seq: int,
+        size: int,
+        waiting: set[SubKey] | None,
+        lost_open: int,
+        mark: ProgressMark | None = None,
+    ) -> None:
         self.seq = seq
         self.size = size
         #: Keys busy at the close and not seen idle since; None: wait for nothing pending.
         self.waiting = waiting
         self.lost_open = lost_open
+        #: The router's mark at the close, when it can make one (then ``waiting`` is unused).
+        self.mark = mark
 
     @property
     def proven(self) -> bool:
@@ -75,18 +109,38 @@ class LowWater:
     def __init__(self) -> None:
         self.sealed: list[Sealed] = []
 
-    def seal_nowait(self, seq: int, size: int, stats: RouterStats | None, lost_open: int) -> Sealed:
-        """Record segment ``seq`` closed now; ``stats`` is the router's state now, if known."""
+    def seal_nowait(
+        self,
+        seq: int,
+        size: int,
+        stats: RouterStats | None,
+        lost_open: int,
+        mark: ProgressMark | None = None,
+    ) -> Sealed:
+        """Record segment ``seq`` closed now; ``stats`` is the router's state now, if known.
+
+        With ``mark`` (the router's mark taken now) the proof is the mark's alone.
+        """
         waiting = None
-        if stats is not None:
+        if mark is None and stats is not None:
             waiting = set() if stats.pending == 0 else busy_keys(stats)
-        sealed = Sealed(seq, size, waiting, lost_open)
+        sealed = Sealed(seq, size, waiting, lost_open, mark)
         self.sealed.append(sealed)
         return sealed
 
-    def observe_nowait(self, stats: RouterStats) -> list[Sealed]:
-        """Take a later snapshot into account; answer the segments now proven ended."""
-        if stats.pending == 0:
+    def observe_nowait(self, stats: RouterStats | None) -> list[Sealed]:
+        """Take a later look into account; answer the segments now proven ended.
+
+        ``stats`` is a snapshot taken now, for the segments sealed without a mark.
+        """
+        for sealed in self.sealed:
+            mark = sealed.mark
+            if mark is not None and mark.passed_nowait():
+                sealed.mark = None
+                sealed.waiting = set()
+        if stats is None:
+            pass
+        elif stats.pending == 0:
             for sealed in self.sealed:
                 sealed.waiting = set()
         else:

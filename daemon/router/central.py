@@ -33,6 +33,7 @@ from typing import Protocol, runtime_checkable
 
 from daemon.router.config import RouterConfig
 from daemon.router.mailbox import Mailbox
+from daemon.router.progress import Mark
 from daemon.router.routes import INVALID, RouteTable, narrow_route, pick_members
 from daemon.router.subscriptions import Subscriptions
 from events.delivery import (
@@ -162,8 +163,9 @@ class CentralRouter:
             # One mailbox (fan-out 1): the loops below, unrolled.
             if box.count >= box.capacity or box.nbytes + size > box.capacity_bytes:
                 return self._reject(REJECT_OVERLOADED)
-            box.deliveries += 1
-            box.levels[PRIORITY_MAX - priority].append(event)
+            level = PRIORITY_MAX - priority
+            box.pushed[level] += 1
+            box.levels[level].append(event)
             box.count += 1
             box.nbytes += size
             if box.waiters:
@@ -178,7 +180,7 @@ class CentralRouter:
                 return self._reject(REJECT_OVERLOADED)
         level = PRIORITY_MAX - priority
         for box in boxes:
-            box.deliveries += 1
+            box.pushed[level] += 1
             box.levels[level].append(event)
             box.count += 1
             box.nbytes += size
@@ -235,6 +237,7 @@ class CentralRouter:
         slice_s = self.config.worker_slice_s
         while True:
             if not box.count:
+                slot.event = None  # holds nothing: what it held has ended
                 if box.closing:
                     return
                 await box.wait()
@@ -250,6 +253,7 @@ class CentralRouter:
                 box.nbytes -= len(event.subject) + len(event.payload)
                 if event.headers:
                     box.nbytes -= header_bytes(event.headers)
+                slot.event = event
                 budget -= 1
                 if breaker.state == "closed":
                     # Pipeline.run's first attempt and its success, inlined; any
@@ -329,6 +333,11 @@ class CentralRouter:
             what="router",
             abandoned=len(ended.abandoned),
         )
+
+    def progress_mark_nowait(self) -> Mark:
+        """A mark of every delivery not ended now; its ``passed_nowait`` says when they have."""
+        subs = self._subs
+        return Mark(subs.live(), subs.live)
 
     def _observed_pending(self) -> int:
         """Deliveries not yet ended, counted where they are rather than from the counters.

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from events.delivery import DL_OVERFLOW, DROP_OVERFLOW, Pipeline
+from events.delivery import DL_OVERFLOW, DROP_OVERFLOW, Pipeline, WorkerSlot
 from events.model import PRIORITY_MAX, Event, event_size
 from events.subscription import Subscription
 
@@ -39,12 +39,14 @@ class Mailbox:
         "capacity_bytes",
         "closing",
         "count",
-        "deliveries",
         "levels",
         "nbytes",
         "pipeline",
         "policy",
+        "pushed",
+        "slots",
         "sub",
+        "unqueued",
         "waiters",
     )
 
@@ -59,12 +61,23 @@ class Mailbox:
         self.levels: tuple[deque[Event], ...] = tuple(deque() for _ in range(LEVELS))
         self.count = 0
         self.nbytes = 0
-        #: Deliveries created for this subscription; the router copies it into
-        #: ``Pipeline.deliveries`` for stats (one counter bump fewer per event).
-        self.deliveries = 0
+        #: Deliveries ever queued at each level (index as ``levels``): with the
+        #: level's length it tells how many have left it, which is what proves,
+        #: off the hot path, that every delivery queued before a moment has started
+        #: (``daemon.router.progress``). Bumped instead of one total per event.
+        self.pushed = [0] * LEVELS
+        #: Deliveries created that never entered a level (too big to ever fit).
+        self.unqueued = 0
+        #: The slots of this mailbox's workers: what each holds in flight.
+        self.slots: list[WorkerSlot] = []
         #: Set by drain: idle workers exit instead of parking.
         self.closing = False
         self.waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def deliveries(self) -> int:
+        """Deliveries created for this subscription (the router copies it into stats)."""
+        return sum(self.pushed) + self.unqueued
 
     @property
     def pending(self) -> int:
@@ -82,8 +95,9 @@ class Mailbox:
 
     def push_nowait(self, event: Event, size: int) -> None:
         """Queue a new delivery that fits (the caller checked :meth:`admits_nowait`)."""
-        self.deliveries += 1
-        self.levels[PRIORITY_MAX - event.priority].append(event)
+        level = PRIORITY_MAX - event.priority
+        self.pushed[level] += 1
+        self.levels[level].append(event)
         self.count += 1
         self.nbytes += size
         if self.waiters:
@@ -97,7 +111,7 @@ class Mailbox:
         rather than emptying the mailbox for nothing.
         """
         if size > self.capacity_bytes:
-            self.deliveries += 1
+            self.unqueued += 1
             self._displaced_nowait(event)
             return
         while not self.admits_nowait(size):

@@ -94,6 +94,7 @@ class Subscriptions:
             slot.task = task
             self.watchdog.slots.append(slot)
             self.workers.setdefault(box, []).append(slot)
+            box.slots.append(slot)
             self.tasks.append(task)
 
     def remove_nowait(

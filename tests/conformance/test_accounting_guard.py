@@ -21,7 +21,7 @@ pytestmark = pytest.mark.anyio
 
 def _count_a_ghost_in_daemon(router: Router) -> None:
     assert isinstance(router, CentralRouter)
-    router._boxes[0].deliveries += 1
+    router._boxes[0].unqueued += 1  # deliveries = pushed + unqueued
 
 
 def _count_a_ghost_in_coordinator(router: Router) -> None:

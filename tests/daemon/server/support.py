@@ -37,6 +37,21 @@ def recorder(path: str, delay_ms: float = 0.0) -> Handler:
     return handler
 
 
+def stalling(path: str, deliver: int, delay_ms: float = 0.0) -> Handler:
+    """Record the first ``deliver`` events like :func:`recorder`, then hold every later one."""
+    record = recorder(path, delay_ms)
+    left = deliver
+
+    async def handler(event: Event) -> None:
+        nonlocal left
+        if left <= 0:
+            await asyncio.Event().wait()
+        left -= 1
+        await record(event)
+
+    return handler
+
+
 def blocked() -> Handler:
     """A handler that waits until cancelled: it keeps events pending (for high-water tests)."""
 
