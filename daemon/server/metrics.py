@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -360,6 +360,8 @@ def build_registry(metrics: ServerMetrics, stats: Callable[[], RouterStats]) -> 
     """A registry of the daemon's own (not the process-global default one)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DaemonCollector(metrics, stats))
+    # process_resident_memory_bytes, CPU seconds, open fds: the dashboard's RSS panel.
+    ProcessCollector(registry=registry)
     return registry
 
 

@@ -116,7 +116,7 @@ def test_the_rules_cover_what_operators_are_paged_for() -> None:
 
 
 def test_the_dashboard_has_the_operator_panels() -> None:
-    """Ingress, latency percentiles, depth, breakers, dead letters and loop lag are drawn;
+    """Ingress, latency percentiles, depth, breakers, dead letters, loop lag and RSS are drawn;
     panel ids are unique and every query goes through the datasource variable."""
     dash = json.loads(DASHBOARD.read_text())
     named = set().union(*(names_in(e) for e in dashboard_exprs()))
@@ -124,6 +124,7 @@ def test_the_dashboard_has_the_operator_panels() -> None:
         "switchyard_ingress_events_total", "switchyard_delivery_latency_seconds_bucket",
         "switchyard_subscription_depth", "switchyard_subscription_breaker_open",
         "switchyard_router_dead_lettered_total", "switchyard_event_loop_lag_seconds",
+        "process_resident_memory_bytes",
     }  # fmt: skip
     ids = [p["id"] for p in dash["panels"]]
     sources = {t["datasource"]["uid"] for p in dash["panels"] for t in p["targets"]}
