@@ -1,7 +1,7 @@
 """Inject faults into a running daemon and account for every event it accepted.
 
   python -m bench faults [--config PATH] [--json FILE] [--short] [--seed N]
-                         [--transport memory] [--only kill-9,full-disk]
+                         [--transport memory|jetstream] [--only kill-9,full-disk]
 
 Each fault is one case: the daemon (``python -m daemon --config … --port 0``) runs
 as a subprocess with one webhook subscriber, the witness (bench/http/witness.py,
@@ -10,7 +10,11 @@ goes through the HTTP ingress and every id answered 202 is kept; then the fault:
 kill -9 mid-load (restart with the journal, replay), SIGTERM with a backlog over
 20,000 (journal off), the subscriber's endpoint down, a subscriber that never
 answers, the journal on a small tmpfs that fills up (skipped, with the reason,
-where no tmpfs can be mounted). Logic: bench/experiments/faults/.
+where no tmpfs can be mounted). ``--transport jetstream`` (default config
+``configs/daemon-jetstream.toml``) runs its own cases on a nats-server each case
+starts: kill -9 of one of two daemons sharing the stream mid-load, and the
+nats-server stopped and restarted on its port and store mid-load; there
+dead-lettered also counts the dead-letter stream. Logic: bench/experiments/faults/.
 
 Per fault one row: accepted; delivered (accepted ids the witness saw);
 dead-lettered (accepted ids in the dead-letter file); journaled (accepted ids
@@ -63,7 +67,7 @@ def _print_row(row: ledger.FaultRow) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = args.config if args.config is not None else config.default_config()
+    path = args.config if args.config is not None else config.default_config(args.transport)
     only = [name.strip() for name in args.only.split(",") if name.strip()]
     chosen = suite.choose(args.transport, only)
     config.load_base(path)  # an unreadable config is a usage error before anything starts

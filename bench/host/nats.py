@@ -7,6 +7,10 @@ handshake (``daemon.jetstream.EmbeddedNats``), stopped when the command ends
 however it ends (an error, Ctrl-C, SIGTERM or SIGHUP). If ``SWITCHYARD_NATS_URL``
 already names a server, that one is used and left running.
 
+The fault suite's JetStream cases use :class:`OwnServer` instead: a server per
+case whose store is a folder the case keeps, so it can be stopped and started
+again on the same port and store mid-load.
+
 Run workers find the server through the environment: ``SWITCHYARD_NATS_URL``,
 and the server's pid under :data:`bench.host.external.VARIABLE` so each run
 records the server's CPU over its own window. Every router the registry builds
@@ -25,6 +29,7 @@ import re
 import signal
 import socket
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
@@ -71,6 +76,40 @@ class NatsHost:
     def leftovers(self) -> list[str]:
         """Namespaced streams present now that were not there when the command began."""
         return sorted(set(list_streams(self.url)) - self.streams_before)
+
+
+class OwnServer:
+    """A ``nats-server -js`` on a store folder that outlives it, restartable on its port.
+
+    Starting and stopping wait on a thread (the server's log handshake, its exit), so
+    the event loop, and any load it drives, keeps running meanwhile.
+    """
+
+    def __init__(self, store: Path) -> None:
+        self.store = store
+        self.url = ""
+        self.port: int | None = None
+        self._server: EmbeddedNats | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._server.pid if self._server is not None else None
+
+    async def start(self) -> str:
+        """Start the server (on the port it had, once it ran); answers its URL."""
+        if self._server is not None:
+            raise ConfigError("OwnServer.start: the server is already running")
+        server = EmbeddedNats(port=self.port, store_dir=self.store)
+        self._server = server
+        self.url = await asyncio.to_thread(server.start)
+        self.port = server.port
+        return self.url
+
+    async def stop(self) -> None:
+        """Stop the server (SIGTERM; the store stays); nothing when it is not running."""
+        server, self._server = self._server, None
+        if server is not None:
+            await asyncio.to_thread(server.stop)
 
 
 def _redacted(url: str) -> str:

@@ -26,9 +26,11 @@ from events.errors import ConfigError
 SERVICE = "witness"
 
 
-def default_config() -> Path:
-    """The packaged daemon config (``configs/daemon.toml``)."""
-    return Path(str(CONFIG_DIR / "daemon.toml"))
+def default_config(transport: str = "memory") -> Path:
+    """The packaged daemon config of ``transport`` (``configs/daemon.toml``, or
+    ``configs/daemon-jetstream.toml`` for ``jetstream``)."""
+    name = "daemon-jetstream.toml" if transport == "jetstream" else "daemon.toml"
+    return Path(str(CONFIG_DIR / name))
 
 
 def load_base(path: Path) -> dict[str, Any]:
@@ -50,9 +52,13 @@ def case_config(
     policy: dict[str, Any],
     journal: Path | None,
     drain_timeout_s: float | None,
+    transport: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``base`` with the tables a case owns replaced (see the module docstring)."""
+    """``base`` with the tables a case owns replaced (see the module docstring); ``transport``
+    overrides fields of its ``[transport]`` table (a JetStream case's server and ack wait)."""
     tables = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    if transport is not None:
+        tables["transport"] = {**tables.get("transport", {}), **transport}
     tables.pop("handlers", None)
     tables["server"] = {**tables.get("server", {}), "host": "127.0.0.1", "port": 0}
     lifecycle = {

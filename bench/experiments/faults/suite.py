@@ -11,34 +11,41 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from bench.experiments.faults import cases, config, ledger
+from bench.experiments.faults import cases, config, jetstream_cases, ledger
 from bench.experiments.faults.trial import Trial
 from bench.host import environment
 from events.errors import ConfigError, SwitchyardError
 
 TRANSPORTS = ("memory", "jetstream")
 
+AnyCase = Callable[[Trial, Any], Awaitable[ledger.FaultRow]]
+
 #: The cases of each transport the suite can run, in the order they run.
-CASES: dict[str, dict[str, cases.Case]] = {"memory": cases.MEMORY}
+CASES: dict[str, dict[str, AnyCase]] = {
+    "memory": dict(cases.MEMORY),
+    "jetstream": dict(jetstream_cases.JETSTREAM),
+}
+
+#: Each transport's sizes: (full, ``--short``).
+SIZES: dict[str, tuple[Any, Any]] = {
+    "memory": (cases.FULL, cases.SHORT),
+    "jetstream": (jetstream_cases.FULL, jetstream_cases.SHORT),
+}
 
 
 def case_names(transport: str) -> list[str]:
-    """The cases of ``transport``, in the order they run; raises ConfigError for one this
-    daemon cannot run."""
+    """The cases of ``transport``, in the order they run; raises ConfigError for a transport
+    the suite does not know."""
     if transport in CASES:
         return list(CASES[transport])
-    if transport == "jetstream":
-        raise ConfigError(
-            "--transport jetstream: the daemon has no [transport] table on this branch yet"
-            " (issue 14); only --transport memory can run"
-        )
     raise ConfigError(f"--transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
 
 
-async def _one(transport: str, name: str, trial: Trial, sizes: cases.Sizes) -> ledger.FaultRow:
+async def _one(transport: str, name: str, trial: Trial, sizes: Any) -> ledger.FaultRow:
     try:
         return await CASES[transport][name](trial, sizes)
     except (SwitchyardError, OSError) as exc:
@@ -74,7 +81,8 @@ async def run_suite(
 ) -> ledger.FaultsReport:
     """The ``chosen`` cases of ``transport`` (see :func:`choose`), one after the other."""
     base = config.load_base(config_path)
-    sizes = cases.SHORT if short else cases.FULL
+    full, smaller = SIZES[transport]
+    sizes = smaller if short else full
     began = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="switchyard-faults-"))
     rows: list[ledger.FaultRow] = []

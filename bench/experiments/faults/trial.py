@@ -4,8 +4,10 @@ A :class:`Trial` owns a fresh directory under the suite's temporary one. It
 starts the witness, writes the case's daemon config (bench/experiments/faults/
 config.py), starts and signals daemons, drives the seeded load through the HTTP
 ingress (bench/http/driver.py's :func:`offer`) and, at the end, stops the witness
-and counts where every accepted id ended (ledger.py). Its methods are the
-vocabulary the cases (cases.py) are written in.
+and counts where every accepted id ended (ledger.py). For the JetStream cases it
+also owns a ``nats-server`` (its store in the case's directory, so a restart on
+the same port and store finds the stream again). Its methods are the vocabulary
+the cases (cases.py, jetstream_cases.py) are written in.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import aiohttp
 
 from bench.experiments.faults import config, ledger
 from bench.experiments.faults.processes import Child, start_daemon, start_witness
+from bench.host.nats import OwnServer
 from bench.http.driver import LoadConfig, Offered, offer
 from bench.http.witness import read_ids
 
@@ -49,6 +52,7 @@ class Trial:
         self.witness: Child | None = None
         self.daemons: list[Child] = []
         self.accepted: list[str] = []
+        self.nats: OwnServer | None = None
         self.began = time.monotonic()
 
     def say(self, text: str) -> None:
@@ -67,10 +71,11 @@ class Trial:
         policy: dict[str, Any],
         journal: Path | None,
         drain_timeout_s: float | None,
+        transport: dict[str, Any] | None = None,
     ) -> Path:
         tables = config.case_config(
             self.base, self.dir, url=url, policy={**ROOMY, **policy}, journal=journal,
-            drain_timeout_s=drain_timeout_s,
+            drain_timeout_s=drain_timeout_s, transport=transport,
         )  # fmt: skip
         return config.write_case_config(tables, self.dir / "daemon.toml")
 
@@ -87,12 +92,14 @@ class Trial:
         rate: float,
         at_s: float | None = None,
         action: Callable[[], None] | None = None,
+        also: tuple[Child, ...] = (),
     ) -> Offered:
-        """Offer ``events`` at ``rate`` (steady, light profile, seeded); keep the accepted ids."""
+        """Offer ``events`` at ``rate`` (steady, light profile, seeded) to ``daemon`` (and, in
+        turn, to each of ``also``); keep the accepted ids."""
         cfg = LoadConfig(
             url=daemon.url, pattern="steady", profile="light", seed=self.seed,
             duration_s=events / rate, base_rate=rate, batch=100, connections=16,
-            source="bench-faults",
+            source="bench-faults", also=tuple(d.url for d in also),
         )  # fmt: skip
         self.say(f"offering {events:,} events at {rate:,.0f}/s")
         offered = await offer(cfg, at_s, action)
@@ -130,6 +137,33 @@ class Trial:
         self.say(f"pending after settling: {left}")
         return left
 
+    async def witnessed_all(self, timeout_s: float) -> int:
+        """Wait (bounded) until the witness has every accepted id; answers how many it lacks."""
+        deadline = time.monotonic() + timeout_s
+        missing = len(set(self.accepted) - set(read_ids(self.witness_out)))
+        while missing and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)  # polling another process's file, not modelling work
+            missing = len(set(self.accepted) - set(read_ids(self.witness_out)))
+        self.say(f"accepted ids the witness has not seen after settling: {missing}")
+        return missing
+
+    async def start_nats(self) -> str:
+        """Start a ``nats-server -js`` whose store is in the case's directory; answers its URL."""
+        self.nats = OwnServer(self.dir / "nats")
+        url = await self.nats.start()
+        self.say(f"nats-server pid {self.nats.pid} at {url}")
+        return url
+
+    async def restart_nats(self, down_s: float) -> None:
+        """Stop the nats-server, stay down ``down_s``, start it again on the same port and store."""
+        server = self.nats
+        assert server is not None, "restart_nats before start_nats"
+        self.say(f"stopping nats-server pid {server.pid}")
+        await server.stop()
+        await asyncio.sleep(down_s)  # the outage the case injects, not modelled work
+        await server.start()
+        self.say(f"nats-server back, pid {server.pid} on port {server.port}")
+
     async def terminate(self, daemon: Child, timeout_s: float) -> tuple[int, dict[str, Any] | None]:
         """SIGTERM and wait for the daemon's exit (a hang past ``timeout_s`` is killed)."""
         self.say(f"SIGTERM to pid {daemon.pid}")
@@ -143,16 +177,22 @@ class Trial:
         """Stop whatever still runs (the witness last: it must see every delivery)."""
         for daemon in self.daemons:
             await daemon.stop(10.0)
+        if self.nats is not None:
+            await self.nats.stop()
         if self.witness is not None:
             await self.witness.stop(10.0)
 
-    def count(self, journal: Path | None) -> ledger.Tally:
-        """Where every accepted id ended, read from the files the processes left."""
+    def count(
+        self, journal: Path | None, dead_stream: frozenset[str] = frozenset()
+    ) -> ledger.Tally:
+        """Where every accepted id ended, read from the files the processes left (and
+        ``dead_stream``: the ids a JetStream dead-letter stream holds)."""
         dead, unreadable = ledger.dead_lettered_ids(self.dir / "dead-letters.jsonl", config.SERVICE)
         if unreadable:
             self.say(f"{unreadable} dead-letter lines could not be read")
         journaled = ledger.journaled_ids(journal) if journal is not None else set()
-        return ledger.tally(self.accepted, read_ids(self.witness_out), dead, journaled)
+        witnessed = read_ids(self.witness_out)
+        return ledger.tally(self.accepted, witnessed, dead | dead_stream, journaled)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.began

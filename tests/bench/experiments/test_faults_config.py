@@ -51,6 +51,28 @@ def test_the_packaged_config_becomes_a_case_config_the_daemon_accepts(tmp_path: 
     assert expected_check == (check.returncode, check.stdout.split(": ", 1)[1].strip())
 
 
+def test_the_jetstream_config_keeps_its_transport_with_the_case_overrides(tmp_path: Path) -> None:
+    """``--transport jetstream`` starts from the packaged JetStream config: its [transport] table
+    is kept, the case's server and ack wait replace those fields, the journal stays off, and
+    ``--check-config`` accepts it (which connects to nothing)."""
+    base = config.load_base(config.default_config("jetstream"))
+    override = {"kind": "jetstream", "url": "nats://127.0.0.1:9", "ack_wait_s": 1.0}
+    tables = config.case_config(
+        base, tmp_path, url="http://127.0.0.1:9/hook", policy={"concurrency": 2},
+        journal=None, drain_timeout_s=None, transport=override,
+    )  # fmt: skip
+    path = config.write_case_config(tables, tmp_path / "daemon.toml")
+    written = tomllib.loads(path.read_text())
+    expected = ({**base["transport"], **override}, False)
+    assert expected == (written["transport"], written["journal"]["enabled"])
+    check = subprocess.run(
+        [sys.executable, "-m", "daemon", "--config", str(path), "--check-config"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    expected_code = 0
+    assert expected_code == check.returncode, check.stdout + check.stderr
+
+
 def test_toml_keys_and_strings_that_need_quoting_round_trip() -> None:
     """Keys with dots or spaces are quoted, strings escaped; what is written reads back equal."""
     tables = {"a": {"x.y": 'q"uote\n', "n": [1, 2.5, True], "t": {"k k": {"r": 1}}}, "v": 3}
