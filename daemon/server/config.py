@@ -446,6 +446,12 @@ class DaemonConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return paths
 
 
+def _resolved_paths(config: DaemonConfig, config_path: str) -> dict[str, tuple[str, str]]:
+    """Every configured path and the config file: key -> (as written, resolved)."""
+    paths = {**config.configured_paths(), "the config file": config_path}
+    return {key: (path, str(Path(path).resolve())) for key, path in paths.items()}
+
+
 def check_paths(config: DaemonConfig, config_path: str) -> None:
     """Refuse a journal path equal to, or a prefix of, another configured path.
 
@@ -453,10 +459,9 @@ def check_paths(config: DaemonConfig, config_path: str) -> None:
     ended: another file under such a name would be read as a segment. The config
     file itself counts as a configured path. Raise ConfigError naming both keys.
     """
-    paths = {**config.configured_paths(), "the config file": config_path}
-    journal = str(Path(paths.pop("journal.path")).resolve())
-    for key, other in paths.items():
-        resolved = str(Path(other).resolve())
+    paths = _resolved_paths(config, config_path)
+    journal = paths.pop("journal.path")[1]
+    for key, (other, resolved) in paths.items():
         if resolved.startswith(journal):
             how = "equal to" if resolved == journal else "a prefix of"
             raise ConfigError(
@@ -603,12 +608,11 @@ def check_record_path(config: DaemonConfig, path: str) -> None:
     The recorder writes ``record.path`` and ``record.path.N``, so a record path equal
     to or a prefix of another configured path (or the other way round) is refused.
     """
-    paths = {**config.configured_paths(), "the config file": path}
+    paths = _resolved_paths(config, path)
     if "record.path" not in paths:
         return
-    record = str(Path(paths.pop("record.path")).resolve())
-    for name, other in paths.items():
-        resolved = str(Path(other).resolve())
+    record = paths.pop("record.path")[1]
+    for name, (other, resolved) in paths.items():
         if resolved.startswith(record) or record.startswith(resolved):
             raise ConfigError(
                 f"{path}: record.path {config.record.path!r} overlaps {name} {other!r}:"
