@@ -1,6 +1,6 @@
 """Inject faults into a running daemon and account for every event it accepted.
 
-  python -m bench faults [--config PATH] [--json FILE] [--short] [--seed N]
+  python -m bench faults [--config PATH] [--json FILE] [--short] [--seed N] [--auth]
                          [--transport memory|jetstream] [--only kill-9,full-disk]
 
 Each fault is one case: the daemon (``python -m daemon --config … --port 0``) runs
@@ -15,6 +15,11 @@ where no tmpfs can be mounted). ``--transport jetstream`` (default config
 starts: kill -9 of one of two daemons sharing the stream mid-load, and the
 nats-server stopped and restarted on its port and store mid-load; there
 dead-lettered also counts the dead-letter stream. Logic: bench/experiments/faults/.
+
+With ``[auth] enabled = true`` in the config, or ``--auth``, every case runs
+with authentication on: the suite adds its own principal, ``bench-faults``
+(publish ``>``, monitor), with a random token it makes for the run and never
+writes down, and sends it on every request; the config's other tokens stay.
 
 Per fault one row: accepted; delivered (accepted ids the witness saw);
 dead-lettered (accepted ids in the dead-letter file); journaled (accepted ids
@@ -56,6 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.seed(parser, "seed of the load schedule")
     parser.add_argument("--transport", choices=suite.TRANSPORTS, default="memory")
     parser.add_argument("--only", default="", help="comma-separated fault names to run")
+    parser.add_argument(
+        "--auth",
+        action="store_true",
+        help="run with [auth] on even if the config has it off (the suite makes its own token;"
+        " automatic when the config enables auth)",
+    )
 
 
 def _progress(line: str) -> None:
@@ -70,9 +81,11 @@ def run(args: argparse.Namespace) -> int:
     path = args.config if args.config is not None else config.default_config(args.transport)
     only = [name.strip() for name in args.only.split(",") if name.strip()]
     chosen = suite.choose(args.transport, only)
-    config.load_base(path)  # an unreadable config is a usage error before anything starts
+    base = config.load_base(path)  # an unreadable config is a usage error before anything starts
     print(f"fault suite: transport {args.transport}, config {path}, seed {args.seed}"
-          + (", short" if args.short else ""), flush=True)  # fmt: skip
+          + (", short" if args.short else "")
+          + (", auth on" if config.wants_auth(base, args.auth) else ""),
+          flush=True)  # fmt: skip
     print(ledger.header(), flush=True)
     report = uvloop.run(
         suite.run_suite(
@@ -83,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             progress=_progress,
             on_row=_print_row,
+            auth=args.auth,
         )
     )
     for row in report.rows:

@@ -399,14 +399,19 @@ class Offered(msgspec.Struct, frozen=True):
 
 
 async def offer(
-    cfg: LoadConfig, at_s: float | None = None, action: Callable[[], None] | None = None
+    cfg: LoadConfig,
+    at_s: float | None = None,
+    action: Callable[[], None] | None = None,
+    token: str | None = None,
 ) -> Offered:
     """Send the schedule to ``cfg.url`` whatever the daemon does meanwhile, and keep the ids it
     accepted; ``action`` runs once ``at_s`` seconds into the schedule (a fault injected
-    mid-load). No readiness check and no settling: the caller owns the daemon's life."""
+    mid-load); ``token`` goes as ``Authorization: Bearer`` on every request. No readiness
+    check and no settling: the caller owns the daemon's life."""
     schedule, run, url = _prepare(cfg)
     connector = aiohttp.TCPConnector(limit=cfg.connections)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         _begin(run)
         timer = None
         if action is not None and at_s is not None:

@@ -6,7 +6,8 @@ counted (ledger.py):
 
 - ``kill-9``: journal on, witness answering at once; SIGKILL halfway through the
   load (the rest of the load meets a dead port), restart on the same journal,
-  replay, settle, SIGTERM.
+  replay, then a second load (a third the size, fresh ids) while the replayed
+  events are still being delivered, settle, SIGTERM.
 - ``sigterm-backlog``: journal off, a witness slower than the load (one request at
   a time, each answered after a delay) so the backlog passes 20,000; SIGTERM.
 - ``subscriber-down``: journal off, the webhook points at a closed port (bound, not
@@ -139,10 +140,17 @@ async def kill9(trial: Trial, sizes: Sizes) -> ledger.FaultRow:
     status = await trial.status(second)
     replayed = (status or {}).get("journal", {}) or {}
     trial.say(f"replayed {replayed.get('replayed')} events")
+    # New load on top of the replay: the restarted daemon must take both without mixing up
+    # what it replays with what it is newly given.
+    resumed = await trial.load(second, sizes.kill_events // 3, sizes.kill_rate)
     await trial.settle(second, sizes.settle_s)
     code, final = await trial.terminate(second, _stop_timeout(trial))
     await trial.close()
-    notes = (f"first daemon killed (exit {killed}), replayed {replayed.get('replayed')}",)
+    notes = (
+        f"first daemon killed (exit {killed}), replayed {replayed.get('replayed')}",
+        f"after the restart {len(resumed.accepted_ids):,} of {resumed.events:,} new events"
+        f" accepted: {resumed.outcomes}",
+    )
     return _row(
         trial,
         "kill -9 mid-load, restart with the journal, replay",

@@ -13,6 +13,8 @@ TOML reads for strings, numbers, booleans, arrays and, with ``=``, inline tables
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,34 @@ from events.errors import ConfigError
 
 #: The service name of the one subscriber every case configures.
 SERVICE = "witness"
+
+#: The principal the suite adds, with a token it makes, when a case runs with auth on.
+PRINCIPAL = "bench-faults"
+
+
+def wants_auth(base: dict[str, Any], force: bool) -> bool:
+    """Whether the cases run with ``[auth]`` on: the user's config enables it, or ``--auth``."""
+    auth = base.get("auth", {})
+    return force or (isinstance(auth, dict) and auth.get("enabled") is True)
+
+
+def new_token() -> str:
+    """A fresh random bearer token for the suite's own principal (never written to disk)."""
+    return secrets.token_urlsafe(32)
+
+
+def _with_principal(auth: dict[str, Any], token: str) -> dict[str, Any]:
+    """``auth`` enabled, with the suite's principal (publish everything, monitor) added in
+    place of any token of the same name; the user's other tokens are kept as they are."""
+    mine = {
+        "name": PRINCIPAL,
+        "sha256": hashlib.sha256(token.encode()).hexdigest(),
+        "publish": [">"],
+        "subscribe": [],
+        "monitor": True,
+    }
+    kept = [t for t in auth.get("tokens", []) if t.get("name") != PRINCIPAL]
+    return {**auth, "enabled": True, "tokens": [*kept, mine]}
 
 
 def default_config(transport: str = "memory") -> Path:
@@ -53,10 +83,14 @@ def case_config(
     journal: Path | None,
     drain_timeout_s: float | None,
     transport: dict[str, Any] | None = None,
+    token: str | None = None,
 ) -> dict[str, Any]:
     """``base`` with the tables a case owns replaced (see the module docstring); ``transport``
-    overrides fields of its ``[transport]`` table (a JetStream case's server and ack wait)."""
+    overrides fields of its ``[transport]`` table (a JetStream case's server and ack wait);
+    ``token``, when given, turns ``[auth]`` on with the suite's principal holding it."""
     tables = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    if token is not None:
+        tables["auth"] = _with_principal(tables.get("auth", {}), token)
     if transport is not None:
         tables["transport"] = {**tables.get("transport", {}), **transport}
     tables.pop("handlers", None)

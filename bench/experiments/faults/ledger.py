@@ -198,6 +198,8 @@ class FaultsReport(msgspec.Struct, frozen=True):
     duration_s: float
     rows: tuple[FaultRow, ...]
     passed: bool
+    #: Whether the cases ran with ``[auth]`` on, driven with the suite principal's token.
+    auth: bool = False
 
 
 def header() -> str:

@@ -78,9 +78,15 @@ async def run_suite(
     seed: int,
     progress: Callable[[str], None],
     on_row: Callable[[ledger.FaultRow], None],
+    auth: bool = False,
 ) -> ledger.FaultsReport:
-    """The ``chosen`` cases of ``transport`` (see :func:`choose`), one after the other."""
+    """The ``chosen`` cases of ``transport`` (see :func:`choose`), one after the other; with
+    ``auth`` (or when the config enables it) every case runs with ``[auth]`` on and drives
+    the daemon with a token the suite makes for its own principal."""
     base = config.load_base(config_path)
+    token = config.new_token() if config.wants_auth(base, auth) else None
+    if token is not None:
+        progress(f"auth on: the suite publishes and reads status as {config.PRINCIPAL!r}")
     full, smaller = SIZES[transport]
     sizes = smaller if short else full
     began = time.monotonic()
@@ -88,7 +94,7 @@ async def run_suite(
     rows: list[ledger.FaultRow] = []
     for name in chosen:
         progress(f"[{name}] starting")
-        row = await _one(transport, name, Trial(name, workdir, base, seed, progress), sizes)
+        row = await _one(transport, name, Trial(name, workdir, base, seed, progress, token), sizes)
         rows.append(row)
         on_row(row)
     if all(r.status in ("pass", "skip") for r in rows):
@@ -105,4 +111,5 @@ async def run_suite(
         duration_s=time.monotonic() - began,
         rows=tuple(rows),
         passed=all(r.status in ("pass", "skip") for r in rows),
+        auth=token is not None,
     )

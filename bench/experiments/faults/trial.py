@@ -41,6 +41,7 @@ class Trial:
         base: dict[str, Any],
         seed: int,
         progress: Callable[[str], None],
+        token: str | None = None,
     ) -> None:
         self.name = name
         self.dir = workdir / name
@@ -48,6 +49,8 @@ class Trial:
         self.base = base
         self.seed = seed
         self.progress = progress
+        #: The suite principal's bearer token while the case runs with auth on (config.py).
+        self.token = token
         self.witness_out = self.dir / "witness.ids"
         self.witness: Child | None = None
         self.daemons: list[Child] = []
@@ -75,7 +78,7 @@ class Trial:
     ) -> Path:
         tables = config.case_config(
             self.base, self.dir, url=url, policy={**ROOMY, **policy}, journal=journal,
-            drain_timeout_s=drain_timeout_s, transport=transport,
+            drain_timeout_s=drain_timeout_s, transport=transport, token=self.token,
         )  # fmt: skip
         return config.write_case_config(tables, self.dir / "daemon.toml")
 
@@ -102,7 +105,7 @@ class Trial:
             source="bench-faults", also=tuple(d.url for d in also),
         )  # fmt: skip
         self.say(f"offering {events:,} events at {rate:,.0f}/s")
-        offered = await offer(cfg, at_s, action)
+        offered = await offer(cfg, at_s, action, self.token)
         self.accepted += offered.accepted_ids
         got = len(offered.accepted_ids)
         self.say(f"accepted {got:,} of {offered.events:,}: {offered.outcomes}")
@@ -112,8 +115,9 @@ class Trial:
         """The daemon's ``/v1/status``, or None when it does not answer."""
         try:
             timeout = aiohttp.ClientTimeout(total=10)
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
             async with (
-                aiohttp.ClientSession(timeout=timeout) as session,
+                aiohttp.ClientSession(timeout=timeout, headers=headers) as session,
                 session.get(f"{daemon.url}/v1/status") as resp,
             ):
                 if resp.status != 200:

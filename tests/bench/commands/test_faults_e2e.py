@@ -1,10 +1,9 @@
 """``python -m bench faults --short`` end to end: a real daemon subprocess per fault, a witness
 process, seeded load over HTTP; nothing the daemon accepted may be lost.
 
-The suite runs once (a module fixture, as a subprocess the way a user types it) and each
-fault is one test of its row. SIGTERM with a backlog over 20,000 loses events on this
-branch (issue 12, defect 1: the dead-letter store keeps 10,000 and evicts the rest before
-they reach the file): that case is an expected failure until the fix lands.
+The suite runs once (a module fixture, as a subprocess the way a user types it, with
+``--auth`` so the load and status requests go through token authentication) and each
+fault is one test of its row.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ class Finished(msgspec.Struct, frozen=True):
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory: pytest.TempPathFactory) -> Finished:
     out = tmp_path_factory.mktemp("faults") / "faults.json"
-    argv = [sys.executable, "-m", "bench", "faults", "--short", "--json", str(out)]
+    argv = [sys.executable, "-m", "bench", "faults", "--short", "--auth", "--json", str(out)]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=280, check=False)
     assert out.exists(), done.stdout + done.stderr
     report = msgspec.json.decode(out.read_bytes(), type=ledger.FaultsReport)
@@ -63,17 +62,20 @@ def test_nothing_accepted_is_lost(short_run: Finished, fault: str) -> None:
 
 
 def test_the_record_and_the_exit_code_agree_with_the_rows(short_run: Finished) -> None:
-    """Every fault ran, in order, under the versioned schema; the printed table has one line per
-    fault; the exit code is 0 when all passed, 3 when any failed; progress went to stderr."""
+    """Every fault ran, in order, under the versioned schema, with auth on; the printed table has
+    one line per fault; the exit code is 0 when all passed, 3 when any failed; progress went to
+    stderr."""
     report = short_run.report
     failed = any(row.status == "FAIL" for row in report.rows)
     expected = (
+        True,
         ledger.FAULTS_SCHEMA,
         list(cases.MEMORY),
         exits.EXIT_INVALID if failed else exits.EXIT_OK,
         True,
     )
     actual = (
+        report.auth,
         report.schema,
         [row.fault for row in report.rows],
         short_run.code,
@@ -94,8 +96,10 @@ def test_the_sigterm_case_met_a_backlog_over_20000(short_run: Finished) -> None:
 
 
 def test_the_kill_9_case_replayed_after_the_crash(short_run: Finished) -> None:
-    """The killed daemon exits -9, and the restarted one replays the journal and exits 0."""
+    """The killed daemon exits -9, and the restarted one replays the journal, accepts new load on
+    top of the replay, and exits 0."""
     row = _row(short_run, "kill-9")
     assert row.notes[0].startswith("first daemon killed (exit -9), replayed ")
+    assert row.notes[1].startswith("after the restart ")
     expected = 0
     assert expected == row.exit_code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 import tomllib
@@ -86,3 +87,50 @@ def test_an_unreadable_base_config_names_the_file(tmp_path: Path) -> None:
     for path in (bad, tmp_path / "absent.toml"):
         with pytest.raises(ConfigError, match=str(path)):
             config.load_base(path)
+
+
+def test_a_token_turns_auth_on_with_the_suites_principal_next_to_the_users(
+    tmp_path: Path,
+) -> None:
+    """With a token the case config enables auth, keeps the user's tokens, adds
+    ``bench-faults`` (publish ``>``, monitor) holding the token's SHA-256 and never the token
+    itself, and ``--check-config`` accepts it."""
+    user = {"name": "ingest", "sha256": "a" * 64, "publish": ["fs.>"]}
+    base = {**config.load_base(config.default_config()), "auth": {"tokens": [user]}}
+    token = config.new_token()
+    tables = config.case_config(
+        base, tmp_path, url="http://127.0.0.1:9/hook", policy={}, journal=None,
+        drain_timeout_s=None, token=token,
+    )  # fmt: skip
+    path = config.write_case_config(tables, tmp_path / "daemon.toml")
+    written = tomllib.loads(path.read_text())
+    mine = {
+        "name": "bench-faults",
+        "sha256": hashlib.sha256(token.encode()).hexdigest(),
+        "publish": [">"],
+        "subscribe": [],
+        "monitor": True,
+    }
+    expected = (True, [user, mine], False)
+    assert expected == (
+        written["auth"]["enabled"],
+        written["auth"]["tokens"],
+        token in path.read_text(),
+    )
+    check = subprocess.run(
+        [sys.executable, "-m", "daemon", "--config", str(path), "--check-config"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    expected_code = 0
+    assert expected_code == check.returncode, check.stdout + check.stderr
+
+
+@pytest.mark.parametrize(
+    ("auth", "force", "expected"),
+    [({}, False, False), ({"enabled": False}, True, True), ({"enabled": True}, False, True)],
+)
+def test_auth_runs_when_the_config_enables_it_or_when_asked(
+    auth: dict[str, object], force: bool, expected: bool
+) -> None:
+    """The suite runs with auth on when the user's config enables it, or with ``--auth``."""
+    assert expected == config.wants_auth({"auth": auth}, force)
