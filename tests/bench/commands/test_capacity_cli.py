@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bench.cli import main
-from bench.commands.capacity import migration_summary
 from bench.experiments.capacity import SearchOutcome, StepResult
 from bench.experiments.capacity_step import size
+from bench.report.capacity_text import migration_summary
 
 
 @pytest.mark.parametrize(

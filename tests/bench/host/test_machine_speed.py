@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.commands.capacity import speed_line
 from bench.host import machine_speed
+from bench.report.capacity_text import speed_line
 
 
 def test_spread_of_known_samples() -> None:
