@@ -290,7 +290,10 @@ class Outgoing:
             self.stored += 1
         if not self.count:
             self._empty.set()
-        self._wake.set()
+        if self.queue:
+            # Room for one more in flight. With nothing queued the publisher sleeps on:
+            # ``offer_nowait`` wakes it (a wake per PubAck would cost a task step each).
+            self._wake.set()
 
     def _retry_nowait(self, entry: Entry, kind: str) -> None:
         self.retried += 1
