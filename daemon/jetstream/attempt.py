@@ -98,6 +98,15 @@ class Transport:
             return False
         return True
 
+    def ack_failed_nowait(self, msg: Msg, exc: Exception) -> bool:
+        """An ack failed: True if it counts as acked anyway (the streams are gone)."""
+        if self.streams_deleted:
+            return True
+        # The server redelivers it after ack_wait: pending, not lost.
+        self.ack_errors += 1
+        log.debug("ack of %s failed: %r", msg.reply, exc)
+        return False
+
     async def dead_letter(
         self,
         msg: Msg,
@@ -196,8 +205,12 @@ async def run_attempt(
             if slot.timed_out:
                 _forgive_timeout(slot)  # it swallowed our cancellation and finished: it counts
             breaker.on_success()
-            if await transport.settle(msg, "ack"):
-                pipeline.delivered += 1
+            try:
+                await msg.ack()  # the path every delivery takes: no ``settle`` dispatch
+            except nats.errors.Error as exc:
+                if not transport.ack_failed_nowait(msg, exc):
+                    return
+            pipeline.delivered += 1
             return
         breaker.on_failure()
         if attempt < sub.retry.attempts:

@@ -32,6 +32,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable
 
 import msgspec
 from nats.aio.msg import Msg
@@ -165,25 +166,24 @@ class Lane:
             return False
         return bool(self.eligible(subject, targets))
 
-    async def on_message(self, msg: Msg) -> None:
-        """Put a pulled message in a member's queue (or settle it at once if none may take it)."""
-        transport = self.transport
-        assert transport is not None and self.puller is not None
+    def on_message(self, msg: Msg) -> Awaitable[None] | None:
+        """Put a pulled message in a member's queue; answer None, or (when none may take
+        it) the settling the puller must await.
+
+        Synchronous on the path every delivered message takes: a coroutine per
+        message only where the message is settled at once (undecodable, skipped,
+        given back).
+        """
         try:
             event = msgpack_decoder.decode(msg.data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             self.undecodable += 1
             log.error("undecodable message on %s (%s): terminated", msg.subject, exc)
-            await transport.settle(msg, "term")
-            self.puller.released_nowait()
-            return
+            return self._settle_now(msg, "term")
         if not self.active:
             # Every member left: give it back at once (another process, or a member
             # that joins later, takes it); this lane's puller is stopping.
-            if await transport.settle(msg, "nak"):
-                transport.returned += 1
-            self.puller.released_nowait()
-            return
+            return self._settle_now(msg, "nak")
         members = self.eligible(event.subject, event.targets)
         if members and self.late:
             seq = stream_sequence(msg)
@@ -192,9 +192,7 @@ class Lane:
             # Routed here by the filter but meant for none of the members (or stored
             # before the member it matches joined): not a delivery.
             self.skipped += 1
-            await transport.settle(msg, "ack")
-            self.puller.released_nowait()
-            return
+            return self._settle_now(msg, "ack")
         if self.local:
             self.received += 1
         member = members[0]
@@ -202,6 +200,15 @@ class Lane:
             member = min(members, key=lambda m: len(m.queue) + m.busy)
         member.queue.append((msg, event, time.monotonic()))
         member.wake_one()
+        return None
+
+    async def _settle_now(self, msg: Msg, verb: str) -> None:
+        """Settle a message no member takes (``nak``: counted returned); release its credit."""
+        transport = self.transport
+        assert transport is not None and self.puller is not None
+        if await transport.settle(msg, verb) and verb == "nak":
+            transport.returned += 1
+        self.puller.released_nowait()
 
     async def work(self, member: Member, slot: WorkerSlot) -> None:
         """One worker of ``member``: take queued messages through an attempt each."""

@@ -204,23 +204,28 @@ class Outgoing:
         await nc.subscribe(f"{self._inbox}.*", cb=self._on_reply, pending_msgs_limit=-1)
 
     async def run(self, nc: Client) -> None:
-        """Publish until cancelled; never raises on a failed publish (it is retried)."""
+        """Publish until cancelled; never raises on a failed publish (it is retried).
+
+        Sends in bursts of up to ``SEND_BATCH`` (bounded by the PubAcks allowed in
+        flight and the first hold), the clock read once per burst, then yields.
+        """
         queue = self.queue
         in_flight = self.in_flight
         reply_prefix = f"{self._inbox}."
         sweep_every = self.timeout_s / 4
         next_sweep = time.monotonic() + sweep_every
-        sent = 0
+        publish = nc.publish
         while True:
             now = time.monotonic()
             if now >= next_sweep:
                 self._sweep_nowait(now)
                 next_sweep = now + sweep_every
+            room = min(self.max_in_flight - len(in_flight), len(queue), SEND_BATCH)
+            hold = self._holds[0] if self._holds else None
             if (
-                not queue
-                or len(in_flight) >= self.max_in_flight
+                room <= 0
                 or now < self._pause_until
-                or (self._holds and queue[0].index >= self._holds[0])
+                or (hold is not None and queue[0].index >= hold)
             ):
                 self._wake.clear()
                 wait_s = min(sweep_every, max(self._pause_until - now, 0.0) or sweep_every)
@@ -230,22 +235,29 @@ class Outgoing:
                 except TimeoutError:
                     pass
                 continue
-            entry = queue.popleft()
-            self._token += 1
             token = self._token
-            in_flight[token] = (now, entry)
-            try:
-                await nc.publish(
-                    entry.subject, entry.data, reply=f"{reply_prefix}{token}", headers=entry.headers
-                )
-            except (nats.errors.Error, OSError) as exc:
-                del in_flight[token]
-                queue.appendleft(entry)
-                self._failed_nowait(type(exc).__name__)
-                continue
-            sent += 1
-            if sent % SEND_BATCH == 0:
-                await asyncio.sleep(0)
+            while room and queue:
+                entry = queue[0]
+                if hold is not None and entry.index >= hold:
+                    break
+                queue.popleft()
+                token += 1
+                in_flight[token] = (now, entry)
+                try:
+                    await publish(
+                        entry.subject,
+                        entry.data,
+                        reply=f"{reply_prefix}{token}",
+                        headers=entry.headers,
+                    )
+                except (nats.errors.Error, OSError) as exc:
+                    del in_flight[token]
+                    queue.appendleft(entry)
+                    self._failed_nowait(type(exc).__name__)
+                    break
+                room -= 1
+            self._token = token
+            await asyncio.sleep(0)
 
     async def _on_reply(self, msg: Msg) -> None:
         token = msg.subject.rpartition(".")[2]
@@ -278,7 +290,10 @@ class Outgoing:
             self.stored += 1
         if not self.count:
             self._empty.set()
-        self._wake.set()
+        if self.queue:
+            # Room for one more in flight. With nothing queued the publisher sleeps on:
+            # ``offer_nowait`` wakes it (a wake per PubAck would cost a task step each).
+            self._wake.set()
 
     def _retry_nowait(self, entry: Entry, kind: str) -> None:
         self.retried += 1

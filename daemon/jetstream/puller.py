@@ -53,7 +53,7 @@ class Puller:
         durable: str,
         capacity: int,
         expires_s: float,
-        on_message: Callable[[Msg], Awaitable[None]],
+        on_message: Callable[[Msg], Awaitable[None] | None],
         blocked: Callable[[], bool] = lambda: False,
     ) -> None:
         self.nc = nc
@@ -149,7 +149,9 @@ class Puller:
             if self.outstanding:
                 self.outstanding -= 1
             self.held += 1
-            await self.on_message(msg)
+            settling = self.on_message(msg)
+            if settling is not None:
+                await settling
             return
         if status == HEARTBEAT:
             return

@@ -5,10 +5,13 @@
    one the server never took by the deadline leaves its events held, and they
    end as ``unpublished`` in step 5.
 2. Every buffered event is published and its PubAck awaited.
-3. The workers keep consuming until this router's consumers hold nothing on the
-   server (nothing queued, nothing un-acked: NAK'd retries included) and
-   nothing is held locally; with ``drain_backlog = false`` only until nothing is
-   held locally (the backlog stays for the other processes sharing the consumers).
+3. With ``drain_backlog = true`` the workers keep consuming until this router's
+   consumers hold nothing on the server (nothing queued, nothing un-acked: NAK'd
+   retries included) and nothing is held locally. With ``drain_backlog = false``
+   (the daemon's default: its consumers are shared and durable) pulling stops at
+   once, what is queued here unstarted is NAK'd for immediate redelivery, and
+   only the handlers already running are waited for: the stream keeps the rest
+   for the other processes sharing the consumers, or for this service's restart.
 4. Then pulling stops (the inboxes are unsubscribed, so nothing given back
    comes back here); workers still busy are cancelled (``events.lifecycle``),
    and what they held or still had queued is NAK'd without delay: the server
@@ -79,6 +82,8 @@ async def drain_router(router: JetStreamRouter, timeout_s: float) -> DrainReport
         connected = False
     declared = await _declarations(router, left())
     flushed = connected and declared and await router.outgoing.flush(left())
+    if flushed and not router.config.drain_backlog:
+        await _hand_back(router)
     settled = flushed and await _settle(router, deadline)
     for lane in router.lanes.values():
         if lane.puller is not None:
@@ -126,6 +131,15 @@ async def _declarations(router: JetStreamRouter, timeout_s: float) -> bool:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
     return not pending
+
+
+async def _hand_back(router: JetStreamRouter) -> None:
+    """Stop pulling and NAK what is queued unstarted: the backlog is the other processes'."""
+    for lane in router.lanes.values():
+        if lane.puller is not None:
+            await lane.puller.close()
+    for lane in router.lanes.values():
+        await lane.give_back_queued()
 
 
 async def _settle(router: JetStreamRouter, deadline: float) -> bool:
@@ -235,6 +249,8 @@ async def _close(router: JetStreamRouter) -> int:
     try:
         async with asyncio.timeout(CLOSE_TIMEOUT_S):
             await nc.close()
-    except (TimeoutError, nats.errors.Error) as exc:
+    except (TimeoutError, nats.errors.Error, RuntimeError) as exc:
+        # RuntimeError: nats-py writes its pending buffer to a transport the lost
+        # server already closed (uvloop refuses); the connection is gone either way.
         log.warning("drain: closing the NATS connection: %r", exc)
     return discarded

@@ -378,7 +378,7 @@ class TransportConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     credentials: str = ""
     ack_wait_s: float = 30.0
     prefetch: int = 32
-    drain_backlog: bool = True
+    drain_backlog: bool = False
     #: ``--embedded-nats`` keeps the server's store here (empty: a temporary folder).
     embedded_store_dir: str = ""
 

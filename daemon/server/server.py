@@ -46,7 +46,7 @@ from daemon.server.refusals import RefusalWindow, ingress_counts
 from daemon.server.subscribers.inprocess import build_handler
 from daemon.server.subscribers.streams import StreamRegistry, hub_pending
 from daemon.server.subscribers.webhook import WebhookHandler, WebhookPool
-from daemon.server.transport import build_router, load, stored_hook
+from daemon.server.transport import build_router, exit_losses, exit_terms, load, stored_hook
 from events.delivery import DeadLetterStore, Handler
 from events.errors import ConfigError
 from events.model import Event
@@ -87,10 +87,14 @@ class FinalReport(msgspec.Struct, frozen=True):
     #: Accepted deliveries that ended nowhere: not delivered, not in the dead-letter
     #: file, not left in the event journal for a replay. Non-zero: the CLI exits 3.
     lost: int = 0
-    #: ``lost`` by cause: ``dead_letter_write_failed``, ``pending_at_exit``.
+    #: ``lost`` by cause: ``dead_letter_write_failed``, ``pending_at_exit`` (in memory),
+    #: ``unpublished`` (shared JetStream: accepted, never confirmed stored).
     lost_reasons: dict[str, int] = {}
     #: Failed writes of the dead-letter file over the run (each retried).
     dead_letter_write_errors: int = 0
+    #: Shared JetStream consumers: this process's terms of the cluster-wide identity
+    #: (``daemon.server.transport.exit_terms``); information, not part of ``lost``.
+    transport: dict[str, int | None] = {}
 
 
 class ReloadReport(msgspec.Struct, frozen=True):
@@ -457,7 +461,8 @@ class DaemonServer:
             # Otherwise the journal keeps them all: the next start replays them.
             lost_reasons = {}
         else:
-            lost_reasons = {"dead_letter_write_failed": unwritten, "pending_at_exit": pending}
+            lost_reasons = {"dead_letter_write_failed": unwritten}
+            lost_reasons.update(exit_losses(self.router, report.stats))
             lost_reasons = {k: n for k, n in lost_reasons.items() if n}
         # Intake is refused since draining began: the recording is complete.
         await self.recorder.stop()
@@ -491,6 +496,7 @@ class DaemonServer:
             lost=sum(lost_reasons.values()),
             lost_reasons=lost_reasons,
             dead_letter_write_errors=dead.errors,
+            transport=exit_terms(self.router, stats),
         )
         self.metrics.dead_letters_spilled = dead.spilled
         fields = msgspec.structs.asdict(self.final)

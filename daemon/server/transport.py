@@ -19,8 +19,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from daemon.jetstream import JetStreamRouter
+from daemon.jetstream.shutdown import DL_UNPUBLISHED
 from daemon.router.central import CentralRouter
 from daemon.server.config import DaemonConfig
+from events.model import RouterStats
 from events.router import Router
 
 #: What the ingress awaits before answering 202 (``count`` events just accepted).
@@ -52,6 +54,51 @@ def load(router: Router, pending: int, capacity: int) -> tuple[int, int]:
     if isinstance(router, JetStreamRouter):
         return router.outgoing.count, router.config.outgoing_max_events
     return pending, capacity
+
+
+def exit_losses(router: Router, stats: RouterStats) -> dict[str, int]:
+    """Deliveries this process can prove it lost at exit, by cause (its drain is over).
+
+    In memory that is every delivery still pending: no other process will end
+    it. On shared JetStream consumers this process's ``pending`` (deliveries it
+    routed less those it ended) proves nothing: another daemon ends part of what
+    this one accepted, this one ends part of theirs, and a redelivery after a
+    kill -9 ends a second time, so the number is any sign once processes share
+    the work. What the stream keeps is not lost. What is: an accepted event the
+    stream never confirmed (no PubAck before drain ended), whose deliveries were
+    dead-lettered ``unpublished`` (the dead-letter file has the event; no
+    consumer will ever see it). An ephemeral router ends its own backlog at
+    drain, so its ``pending`` counts as in memory.
+    """
+    if isinstance(router, JetStreamRouter) and not router.config.ephemeral:
+        return {"unpublished": router.unpublished.get(DL_UNPUBLISHED, 0)}
+    return {"pending_at_exit": stats.pending}
+
+
+def exit_terms(router: Router, stats: RouterStats) -> dict[str, int | None]:
+    """Shared JetStream: this process's terms of the cluster-wide identity, for the final
+    report (information, not an exit verdict); empty in memory.
+
+    Summed over every daemon sharing the stream, ``stored`` (events the stream
+    took, once each) routes into delivered + dead-lettered + what the stream
+    still holds (``stream_backlog``, as last read by the process that stopped
+    last), less the deliveries handled twice (a redelivery of a message whose
+    handler ran but whose ack never arrived: ``redelivered`` bounds them).
+    """
+    if not isinstance(router, JetStreamRouter) or router.config.ephemeral:
+        return {}
+    t = router.transport_stats()
+    return {
+        "accepted_here": stats.accepted,
+        "stored": t.stored,
+        "duplicates": t.duplicates,
+        "delivered_here": stats.delivered,
+        "dead_lettered_here": stats.dead_lettered_total,
+        "redelivered": t.redelivered,
+        "returned": t.returned,
+        "routed_less_ended_here": stats.pending,
+        "stream_backlog": t.server_pending,
+    }
 
 
 def status(router: Router, config: DaemonConfig) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -230,3 +231,107 @@ def test_a_websocket_on_one_daemon_sees_events_posted_to_another(
         stop(a)
         stop(b)
     assert seen == ["w1", "w2", "w3"]
+
+
+def test_daemons_sharing_a_consumer_exit_0_when_nothing_is_lost(
+    nats_url: str, tmp_path: Path
+) -> None:
+    """Everything is posted to a slow daemon, so the fast one handles most of it: each one's
+    own accepted - delivered is far from 0 (opposite signs), yet both exit 0 reporting no
+    loss, and their transport terms sum to what was accepted."""
+    table = transport(nats_url, secrets.token_hex(4))
+    slow_dir, fast_dir = tmp_path / "slow", tmp_path / "fast"
+    slow, slow_base = start_daemon(config(slow_dir, table, delay_ms=20.0, concurrency=1))
+    fast, _ = start_daemon(config(fast_dir, table, delay_ms=0.0))
+    accepted: list[str] = []
+    try:
+        for batch in range(10):
+            accepted += post(slow_base, [f"s{n}" for n in range(batch * 30, batch * 30 + 30)])[1][
+                "accepted"
+            ]
+        wait_until(lambda: set(accepted) <= set(handled(slow_dir, fast_dir)))
+        slow.send_signal(signal.SIGTERM)
+        fast.send_signal(signal.SIGTERM)
+        finals = [final_report(slow, timeout_s=40), final_report(fast, timeout_s=40)]
+    finally:
+        stop(slow)
+        stop(fast)
+    terms = [f["transport"] for f in finals]
+    summed = [sum(t[key] for t in terms) for key in ("accepted_here", "stored", "delivered_here")]
+    expected = ([0, 0], [0, 0], [{}, {}], [300, 300, 300], True)
+    actual = (
+        [slow.returncode, fast.returncode],
+        [f["lost"] for f in finals],
+        [f["lost_reasons"] for f in finals],
+        summed,
+        terms[0]["routed_less_ended_here"] > 0 > terms[1]["routed_less_ended_here"],
+    )
+    assert expected == actual, terms
+
+
+def test_sigterm_leaves_the_backlog_to_the_next_daemon(nats_url: str, tmp_path: Path) -> None:
+    """A daemon stopped with a backlog in the shared stream finishes what it runs, gives the
+    rest back and exits 0 without handling it all; a daemon started later handles the rest:
+    every accepted id is handled."""
+    table = transport(nats_url, secrets.token_hex(4), prefetch=4)
+    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
+    first, base = start_daemon(config(first_dir, table, delay_ms=20.0, concurrency=1))
+    try:
+        accepted: list[str] = []
+        for batch in range(8):
+            accepted += post(base, [f"b{n}" for n in range(batch * 25, batch * 25 + 25)])[1][
+                "accepted"
+            ]
+        wait_until(lambda: len(handled(first_dir)) >= 3)
+        final = terminate(first)
+        left_behind = len(set(accepted) - set(handled(first_dir)))
+        second, _ = start_daemon(config(second_dir, table))
+        try:
+            wait_until(lambda: set(accepted) <= set(handled(first_dir, second_dir)))
+            terminate(second)
+        finally:
+            stop(second)
+    finally:
+        stop(first)
+    expected = (0, 0, True, True, 200)
+    actual = (
+        first.returncode,
+        final["lost"],
+        final["drain_completed"],
+        left_behind > 0,
+        len(set(handled(first_dir, second_dir))),
+    )
+    assert expected == actual, final
+
+
+def test_an_accepted_event_never_stored_makes_the_exit_non_zero(tmp_path: Path) -> None:
+    """The server goes away; an accepted event waits for its PubAck; SIGTERM ends the drain
+    without it: the event is dead-lettered 'unpublished', counted lost, and the exit is 3."""
+    server = EmbeddedNats(store_dir=tmp_path / "nats")
+    try:
+        url = server.start()
+    except ServerBinaryMissing as exc:
+        pytest.skip(f"no nats-server: {exc}")
+    proc, base = start_daemon(config(tmp_path / "d", transport(url, secrets.token_hex(4))))
+    answers: list[int] = []
+
+    def post_catching() -> None:
+        try:
+            answers.append(post(base, ["never"])[0])
+        except urllib.error.HTTPError as exc:
+            answers.append(exc.code)
+
+    try:
+        assert post(base, ["before"])[0] == 202
+        server.stop()
+        poster = threading.Thread(target=post_catching)
+        poster.start()
+        wait_until(lambda: status(base)["transport"]["outgoing"] == 1)
+        final = terminate(proc)
+        poster.join(timeout=30)
+    finally:
+        stop(proc)
+        server.stop()
+    expected = (3, 1, {"unpublished": 1}, [503])
+    actual = (proc.returncode, final["lost"], final["lost_reasons"], answers)
+    assert expected == actual, final
