@@ -66,17 +66,17 @@ class DeadLetterStore:
 class WorkerSlot:
     """What the watchdog needs to know of one worker task: its deadline, if busy.
 
-    ``event`` is the delivery the worker holds (None while it waits for work), for
-    a router that proves deliveries ended without being told of each end.
+    ``run`` numbers the worker's current run of deliveries (0 while it waits for
+    work), for a router that proves deliveries ended without being told of each end.
     """
 
-    __slots__ = ("deadline", "event", "task", "timed_out")
+    __slots__ = ("deadline", "run", "task", "timed_out")
 
     def __init__(self) -> None:
         self.deadline = 0.0
         self.timed_out = False
         self.task: asyncio.Task[None] | None = None
-        self.event: Event | None = None
+        self.run = 0
 
 
 class TimeoutWatchdog:
