@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 from coordinator.backlog import abandon_behind_nowait
 from coordinator.registration import Registration
 from events.delivery import Pipeline, WorkerSlot, failed_attempt
-from events.model import header_bytes
 
 if TYPE_CHECKING:
     from coordinator.module import DataCoordinator
@@ -56,11 +55,8 @@ async def run_worker(module: DataCoordinator, slot: WorkerSlot) -> None:
             level = levels[0] or levels[1] or levels[2] or levels[3]
             event = level.popleft()
             tag = level.popleft()
+            size = level.popleft()  # its charge, measured once at publish
             module.depth -= 1
-            # events.event_size, inlined (the equivalence tests hold it to it).
-            size = len(event.subject) + len(event.payload)
-            if event.headers:
-                size += header_bytes(event.headers)
             if tag.__class__ is Registration:
                 # One copy, nothing behind it to account for if cancelled: the common
                 # case, with Pipeline.run's first attempt and its success inlined; a
