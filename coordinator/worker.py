@@ -35,7 +35,8 @@ async def run_worker(module: DataCoordinator, slot: WorkerSlot) -> None:
     slice_s = module.worker_slice_s
     # The pipelines' clock (their deadlines) also times the slice: one read per event.
     clock = module.clock
-    levels = module.levels
+    # The four priority levels as locals, highest first: the pop tests each in turn.
+    top, high, normal, low = module.levels
     loop = asyncio.get_running_loop()
     last: Registration | None = None
     while True:
@@ -52,7 +53,7 @@ async def run_worker(module: DataCoordinator, slot: WorkerSlot) -> None:
         while True:
             budget -= 1
             # Highest priority first; depth > 0, so some level has an event.
-            level = levels[0] or levels[1] or levels[2] or levels[3]
+            level = top or high or normal or low
             event = level.popleft()
             tag = level.popleft()
             size = level.popleft()  # its charge, measured once at publish
@@ -81,7 +82,8 @@ async def run_worker(module: DataCoordinator, slot: WorkerSlot) -> None:
                     except BaseException as exc:
                         await run(event, slot, failed_attempt(exc))
                     else:
-                        slot.deadline = 0.0
+                        # The deadline stays until the next stamp or the end of the run
+                        # (nothing awaits in between, so the watchdog cannot see it).
                         if slot.timed_out:
                             # The handler swallowed the watchdog's cancellation: it counts.
                             Pipeline.forgive_timeout(slot)
@@ -91,6 +93,7 @@ async def run_worker(module: DataCoordinator, slot: WorkerSlot) -> None:
                             breaker.on_success()
                         pipeline.delivered += 1
                 else:
+                    slot.deadline = 0.0  # run() may wait for the breaker first
                     await run(event, slot)
                 if not budget or not module.depth:
                     break
@@ -98,6 +101,7 @@ async def run_worker(module: DataCoordinator, slot: WorkerSlot) -> None:
                 if now >= until:
                     break
                 continue
+            slot.deadline = 0.0  # Pipeline.run may wait for a breaker first
             cancelled: set[Registration] | None = None
             if tag.__class__ is tuple:
                 copies = tag
@@ -125,6 +129,7 @@ async def run_worker(module: DataCoordinator, slot: WorkerSlot) -> None:
             now = clock()
             if now >= until:
                 break
+        slot.deadline = 0.0
         if module.depth:
             # Batch or time slice used up: a long backlog must not starve
             # publishers and the other modules.

@@ -237,7 +237,8 @@ class CentralRouter:
         timeout_s = pipeline.timeout_s
         # The deadline's clock also times the slice: one clock read per delivery.
         clock = pipeline.clock
-        levels = box.levels
+        # The four priority levels as locals, highest first: the pop tests each in turn.
+        top, high, normal, low = box.levels
         batch = self.config.worker_batch
         slice_s = self.config.worker_slice_s
         runs = 0
@@ -257,7 +258,7 @@ class CentralRouter:
             while True:
                 # Mailbox.pop_nowait, inlined: this loop is the router's hot path.
                 # (In-flight is derived from the counters, so it needs no bookkeeping here.)
-                level = levels[0] or levels[1] or levels[2] or levels[3]
+                level = top or high or normal or low
                 event = level.popleft()
                 box.nbytes -= level.popleft()  # the charge publish put behind it
                 box.count -= 1
@@ -271,7 +272,8 @@ class CentralRouter:
                     except BaseException as exc:
                         await run(event, slot, failed_attempt(exc))
                     else:
-                        slot.deadline = 0.0
+                        # The deadline stays until the next stamp or the end of the run
+                        # (nothing awaits in between, so the watchdog cannot see it).
                         if slot.timed_out:
                             # The handler swallowed the watchdog's cancellation: it counts.
                             pipeline.forgive_timeout(slot)
@@ -281,12 +283,14 @@ class CentralRouter:
                             breaker.on_success()
                         pipeline.delivered += 1
                 else:
+                    slot.deadline = 0.0  # run() may wait for the breaker first
                     await run(event, slot)
                 if not budget or not box.count:
                     break
                 now = clock()
                 if now >= until:
                     break
+            slot.deadline = 0.0
             if box.count:
                 # Batch or time slice used up: a long backlog must not starve
                 # publishers and other workers.
