@@ -234,8 +234,8 @@ class CentralRouter:
         run = pipeline.run
         handler = pipeline.handler
         breaker = pipeline.breaker
-        timeout_s = pipeline.timeout_s
-        # The deadline's clock also times the slice: one clock read per delivery.
+        # A deadline the watchdog stamps when it first sees the delivery (TimeoutWatchdog).
+        unstamped = -pipeline.timeout_s
         clock = pipeline.clock
         # The four priority levels as locals, highest first: the pop tests each in turn.
         top, high, normal, low = box.levels
@@ -253,8 +253,7 @@ class CentralRouter:
             runs += 1
             slot.run = runs
             budget = batch
-            now = clock()
-            until = now + slice_s
+            until = clock() + slice_s
             while True:
                 # Mailbox.pop_nowait, inlined: this loop is the router's hot path.
                 # (In-flight is derived from the counters, so it needs no bookkeeping here.)
@@ -266,7 +265,9 @@ class CentralRouter:
                 if breaker.state == "closed":
                     # Pipeline.run's first attempt and its success, inlined; any
                     # failure goes back to run(), which judges it and retries.
-                    slot.deadline = now + timeout_s
+                    # No clock read: the watchdog starts the timeout when it first
+                    # sees this delivery in flight, never before it began.
+                    slot.deadline = unstamped
                     try:
                         await handler(event)
                     except BaseException as exc:
@@ -287,8 +288,9 @@ class CentralRouter:
                     await run(event, slot)
                 if not budget or not box.count:
                     break
-                now = clock()
-                if now >= until:
+                # The slice is checked every 8th delivery: a clock read each time cost
+                # ~45 ns a delivery; a CPU-heavy backlog overruns it by at most 7.
+                if not budget & 7 and clock() >= until:
                     break
             slot.deadline = 0.0
             if box.count:
