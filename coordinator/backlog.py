@@ -1,10 +1,11 @@
 """A module queue's backlog as drain sees it: live deliveries counted, the rest given up.
 
-The module queue holds, per priority (index 0 is priority 3), alternating
-slots: an event, then its tag: the one copy (a :class:`Registration`) or the
+The module queue holds, per priority (index 0 is priority 3), three slots per
+event: the event, then its tag: the one copy (a :class:`Registration`) or the
 route's tuple of copies when all use ``reject``, else an :class:`Entry` whose
-``cancelled`` copies were displaced (and so already ended). What is still to run
-is the copy, every copy of a tuple, and the ``live`` copies of an entry.
+``cancelled`` copies were displaced (and so already ended); then its charge
+against the copies' byte bounds. What is still to run is the copy, every copy
+of a tuple, and the ``live`` copies of an entry.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def queued_deliveries(levels: tuple[deque[Any], ...]) -> int:
     """Deliveries waiting in the queue (counted in it, not derived from counters)."""
     queued = 0
     for level in levels:
-        for index in range(1, len(level), 2):
+        for index in range(1, len(level), 3):
             tag = level[index]
             if tag.__class__ is Registration:
                 queued += 1
@@ -40,6 +41,7 @@ def abandon_queued_nowait(levels: tuple[deque[Any], ...]) -> int:
         while level:
             event = level.popleft()
             tag = level.popleft()
+            level.popleft()  # its charge: the copies' counts are the caller's to reset
             copies, cancelled = copies_of(tag)
             for copy in copies:
                 if cancelled is None or copy not in cancelled:

@@ -44,7 +44,8 @@ class CoordinatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     #: Events a worker handles back to back before yielding to the event loop.
     worker_batch: int = 512
     #: A worker yields to the event loop after this long busy (seconds), so a CPU-heavy
-    #: backlog cannot hold up publishers and other modules for a whole batch.
+    #: backlog cannot hold up publishers and other modules for a whole batch. Checked
+    #: every 8th delivery of the inlined case (a clock read each time cost ~45 ns).
     worker_slice_s: float = 0.001
     #: Seed of the backoff jitter (copy i uses seed + i); None draws from the OS.
     seed: int | None = None

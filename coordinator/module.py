@@ -119,10 +119,11 @@ class DataCoordinator:
         self.clock = time.monotonic
         self.copies: list[Registration] = []
         #: Queued events, one FIFO per priority (index 0 is priority 3). Each event takes
-        #: two slots: the event, then its copies: the one copy itself, or the route's tuple,
+        #: three slots: the event, then its copies: the one copy itself, or the route's tuple,
         #: when all are ``reject`` (nothing to allocate per event; only
         #: ``CoordinatorRouter.publish`` queues these), else an :class:`Entry` that can record
-        #: displaced deliveries.
+        #: displaced deliveries; then its charge against the copies' byte bounds (its
+        #: ``event_size``, computed once at publish, so the worker need not measure it).
         #:
         #: Two slots read by position, not one named record, because a record costs
         #: memory: with a ``gc=False`` Struct (event, copies) per ``reject``-only event in
@@ -212,6 +213,7 @@ class DataCoordinator:
             level = self.levels[PRIORITY_MAX - priority]
             level.append(event)
             level.append(entry)
+            level.append(size)
             self.depth += 1
             if self.idle:
                 self.wake_one()
@@ -236,8 +238,9 @@ class DataCoordinator:
             if not victim.live:
                 level = self.levels[PRIORITY_MAX - victim.event.priority]
                 index = level.index(victim)
+                del level[index + 1]  # its charge
                 del level[index]
-                del level[index - 1]
+                del level[index - 1]  # its event
                 self.depth -= 1
         copy.push_nowait(entry, priority)
 

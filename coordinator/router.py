@@ -138,10 +138,11 @@ class CoordinatorRouter:
         ):
             return self._hand_over(event, module)
         # events.event_size, inlined (the equivalence tests hold it to it).
-        size = len(event.subject) + len(event.payload)
+        subject = event.subject
+        size = len(subject) + len(event.payload)
         if event.headers:
             size += header_bytes(event.headers)
-        copy = module.single.get(event.subject)
+        copy = module.single.get(subject)
         if copy is not None:
             # One copy (fan-out 1): no loop, and the copy itself is the queue tag.
             if copy.depth >= copy.capacity or copy.nbytes + size > copy.capacity_bytes:
@@ -151,7 +152,7 @@ class CoordinatorRouter:
             copy.nbytes += size
             tag: Registration | tuple[Registration, ...] = copy
         else:
-            copies = module.fast.get(event.subject)
+            copies = module.fast.get(subject)
             if not copies:
                 return self._hand_over(event, module)
             for copy in copies:
@@ -165,6 +166,7 @@ class CoordinatorRouter:
         level = module.levels[PRIORITY_MAX - priority]
         level.append(event)
         level.append(tag)
+        level.append(size)
         module.depth += 1
         module.accepted += 1
         if module.idle:

@@ -66,17 +66,20 @@ class DeadLetterStore:
 class WorkerSlot:
     """What the watchdog needs to know of one worker task: its deadline, if busy.
 
-    ``event`` is the delivery the worker holds (None while it waits for work), for
-    a router that proves deliveries ended without being told of each end.
+    ``deadline`` is 0.0 when idle, the clock time a handler must finish by, or
+    ``-timeout_s`` for a delivery begun without reading the clock: the watchdog
+    then stamps it (``now + timeout_s``) the first time it sees it.
+    ``run`` numbers the worker's current run of deliveries (0 while it waits for
+    work), for a router that proves deliveries ended without being told of each end.
     """
 
-    __slots__ = ("deadline", "event", "task", "timed_out")
+    __slots__ = ("deadline", "run", "task", "timed_out")
 
     def __init__(self) -> None:
         self.deadline = 0.0
         self.timed_out = False
         self.task: asyncio.Task[None] | None = None
-        self.event: Event | None = None
+        self.run = 0
 
 
 class TimeoutWatchdog:
@@ -93,7 +96,16 @@ class TimeoutWatchdog:
         now = self.clock()
         fired = 0
         for slot in self.slots:
-            if slot.deadline and now >= slot.deadline and not slot.timed_out:
+            deadline = slot.deadline
+            if not deadline:
+                continue
+            if deadline < 0.0:
+                # Unstamped (``-timeout_s``): the delivery began since the last look, at
+                # ``now`` at the latest, so its timeout counts from now: never early, and
+                # late by at most the time since it began (about a tick).
+                slot.deadline = now - deadline
+                continue
+            if now >= deadline and not slot.timed_out:
                 if slot.task is None or slot.task.done():
                     continue
                 slot.timed_out = True

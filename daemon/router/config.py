@@ -26,7 +26,8 @@ class RouterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Deliveries a worker runs back to back before yielding to the event loop.
     worker_batch: int = 512
     #: A worker yields to the event loop after this long busy (seconds), so a CPU-heavy
-    #: backlog cannot hold up publishers and other workers for a whole batch.
+    #: backlog cannot hold up publishers and other workers for a whole batch. Checked
+    #: every 8th delivery (a clock read each time cost ~45 ns a delivery).
     worker_slice_s: float = 0.001
     #: Seed of the backoff jitter (subscription i uses seed + i); None draws from the OS.
     seed: int | None = None

@@ -9,9 +9,13 @@ subscription's overflow policy decides: ``reject`` refuses it (the router checks
 counting each as dropped or dead-lettered with reason ``overflow``.
 
 Priorities 0 (low) .. 3 (critical) each get a FIFO deque; workers take from the
-highest non-empty one, so order is FIFO within a priority. Displacement takes
-the oldest event of the lowest non-empty priority: under pressure the least
-important, longest-waiting work goes first.
+highest non-empty one, so order is FIFO within a priority. A level holds each
+event followed by its charge against the byte bound (the size publish computed),
+so what leaves is charged back exactly what entered without measuring the event
+again: two ``len`` calls a delivery less on the worker's side (docs/benchmarks.md,
+"Routing hot path", second pass). :meth:`Mailbox.queued` counts events, not items.
+Displacement takes the oldest event of the lowest non-empty priority: under
+pressure the least important, longest-waiting work goes first.
 
 All state changes are synchronous (``*_nowait``); the only await is
 :meth:`wait`, where an idle worker parks until a push wakes it. A push wakes one
@@ -23,9 +27,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from itertools import islice
+from typing import Any
 
 from events.delivery import DL_OVERFLOW, DROP_OVERFLOW, Pipeline, WorkerSlot
-from events.model import PRIORITY_MAX, Event, event_size
+from events.model import PRIORITY_MAX, Event
 from events.subscription import Subscription
 
 LEVELS = PRIORITY_MAX + 1
@@ -57,8 +63,10 @@ class Mailbox:
         self.policy = sub.overflow
         self.capacity = sub.mailbox
         self.capacity_bytes = sub.mailbox_bytes
-        #: One deque per priority, highest first (index 0 is priority 3).
-        self.levels: tuple[deque[Event], ...] = tuple(deque() for _ in range(LEVELS))
+        #: One deque per priority, highest first (index 0 is priority 3): each event
+        #: followed by its charge (``event_size`` at publish), so twice its length.
+        #: Typed ``Any``: the worker's inlined pop cannot afford a ``cast`` call.
+        self.levels: tuple[deque[Any], ...] = tuple(deque() for _ in range(LEVELS))
         self.count = 0
         self.nbytes = 0
         #: Deliveries ever queued at each level (index as ``levels``): with the
@@ -89,6 +97,10 @@ class Mailbox:
         """Deliveries a worker holds: derived from the counters, so workers need not count."""
         return self.deliveries - self.pipeline.ended - self.count
 
+    def queued(self, level: int) -> int:
+        """Events waiting at ``level`` (index as :attr:`levels`)."""
+        return len(self.levels[level]) >> 1
+
     def admits_nowait(self, size: int) -> bool:
         """Would an event of ``size`` bytes (``event_size``) fit without displacing anything?"""
         return self.count < self.capacity and self.nbytes + size <= self.capacity_bytes
@@ -97,7 +109,9 @@ class Mailbox:
         """Queue a new delivery that fits (the caller checked :meth:`admits_nowait`)."""
         level = PRIORITY_MAX - event.priority
         self.pushed[level] += 1
-        self.levels[level].append(event)
+        queue = self.levels[level]
+        queue.append(event)
+        queue.append(size)
         self.count += 1
         self.nbytes += size
         if self.waiters:
@@ -122,17 +136,14 @@ class Mailbox:
         """The next delivery: the oldest of the highest non-empty priority."""
         for level in self.levels:
             if level:
-                event = level.popleft()
-                self.count -= 1
-                self.nbytes -= event_size(event)
-                return event
+                return self._take_nowait(level)
         raise IndexError("pop from an empty mailbox")
 
     def take_all_nowait(self) -> list[Event]:
         """Remove and return every queued event (drain gives them up), in delivery order."""
         taken: list[Event] = []
         for level in self.levels:
-            taken.extend(level)
+            taken.extend(islice(level, 0, None, 2))
             level.clear()
         self.count = 0
         self.nbytes = 0
@@ -166,11 +177,14 @@ class Mailbox:
     def _evict_nowait(self) -> Event:
         for level in reversed(self.levels):
             if level:
-                event = level.popleft()
-                self.count -= 1
-                self.nbytes -= event_size(event)
-                return event
+                return self._take_nowait(level)
         raise IndexError("evict from an empty mailbox")
+
+    def _take_nowait(self, level: deque[Any]) -> Event:
+        event: Event = level.popleft()
+        self.nbytes -= level.popleft()
+        self.count -= 1
+        return event
 
     def _displaced_nowait(self, event: Event) -> None:
         if self.policy == "dead_letter":

@@ -7,21 +7,22 @@ count of ends cannot prove it. Two facts of :class:`Mailbox` can:
 
 * Each priority level is FIFO, and every way out of a level (a worker's pop, an
   eviction, a drain taking all) leaves from its front. So once
-  ``pushed[L] - len(levels[L])`` has reached what ``pushed[L]`` was at the
+  ``pushed[L] - queued(L)`` has reached what ``pushed[L]`` was at the
   moment, every delivery queued at level L before it has left the queue.
 * A delivery that left the queue either ended in the same step (evicted, taken
-  by drain or unsubscribe) or is held by the worker that popped it, in its
-  :class:`WorkerSlot`, until it ends; the worker holds nothing while it waits.
-  So once every worker busy at that point has been seen holding another
-  delivery, or nothing, those have ended too.
+  by drain or unsubscribe) or was popped by a worker, which ends it before it
+  pops the next. A worker numbers each run of deliveries it starts (one batch,
+  between two yields of the loop) in its :class:`WorkerSlot` (``run``, never
+  reused by that worker; 0 while it waits for work). So once every worker busy
+  at that point has been seen in a later run, or idle, those have ended too.
+  The worker writes one number per batch, not per delivery: the proof may wait
+  for the rest of a batch, and the hot path pays nothing per delivery for it.
 
 A :class:`Mark` records the first fact's targets for each mailbox with pending
 deliveries; :meth:`Mark.passed_nowait` checks them and, once a mailbox's queue
 has moved past them, the second fact. A mailbox no longer live (retired after an
 unsubscribe) has ended everything. Mailboxes subscribed later are not involved.
 
-An event object can sit in one mailbox twice (published twice); a worker seen
-holding that object again is then taken as still busy, which only delays a proof.
 Pure synchronous state: the caller decides how often to check.
 """
 
@@ -31,7 +32,6 @@ from collections.abc import Callable, Iterable
 
 from daemon.router.mailbox import Mailbox
 from events.delivery import WorkerSlot
-from events.model import Event
 
 
 class BoxMark:
@@ -43,8 +43,8 @@ class BoxMark:
         self.box = box
         #: ``pushed`` per level at the moment: what must have left each level.
         self.targets = tuple(box.pushed)
-        #: Workers busy when the queue was first seen past the targets, with what they held.
-        self.held: list[tuple[WorkerSlot, Event]] | None = None
+        #: Workers busy when the queue was first seen past the targets, with their run.
+        self.held: list[tuple[WorkerSlot, int]] | None = None
 
     def passed_nowait(self) -> bool:
         """True once every delivery this mailbox had at the moment has ended."""
@@ -52,14 +52,13 @@ class BoxMark:
         if box.pending == 0:
             return True  # everything it ever had has ended
         if self.held is None:
-            levels = box.levels
             pushed = box.pushed
             for level, target in enumerate(self.targets):
-                if pushed[level] - len(levels[level]) < target:
+                if pushed[level] - box.queued(level) < target:
                     return False
-            self.held = [(slot, slot.event) for slot in box.slots if slot.event is not None]
+            self.held = [(slot, slot.run) for slot in box.slots if slot.run]
         if self.held:
-            self.held = [(slot, event) for slot, event in self.held if slot.event is event]
+            self.held = [(slot, run) for slot, run in self.held if slot.run == run]
         return not self.held
 
 

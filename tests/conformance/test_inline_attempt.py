@@ -35,6 +35,7 @@ from events import (
     TimeoutWatchdog,
     WorkerSlot,
 )
+from tests.conformance.helpers import until
 
 TICK_S = 0.005
 TIMEOUT_S = 0.02
@@ -178,3 +179,90 @@ def test_inlined_first_attempt_matches_pipeline_run(
     expected = asyncio.run(_reference(sub, script))
     actual = asyncio.run(_through_router(name, sub, script))
     assert expected == actual
+
+
+@pytest.mark.parametrize("name", sorted(ROUTERS))
+def test_a_success_leaves_no_deadline_behind_for_a_breaker_wait(name: str) -> None:
+    """A worker that succeeds inline, then meets an open breaker, waits without a timeout firing.
+
+    After an inline success the worker leaves the deadline to the next stamp. Here
+    another worker's failure opens the breaker while the first worker's handler is
+    suspended, so its next event goes to ``Pipeline.run``, which waits out the open
+    breaker (longer than the handler timeout) before any attempt: a deadline left
+    from the success would have the watchdog cancel that wait.
+    """
+
+    async def scenario() -> tuple[list[str], dict[str, int], int, list[str]]:
+        gate = asyncio.Event()
+        calls: list[str] = []
+
+        async def handler(ev: Event) -> None:
+            calls.append(ev.id)
+            if ev.id == "e1":
+                await gate.wait()  # worker A, suspended until B has failed
+            elif ev.id == "e2":
+                gate.set()
+                raise RuntimeError("opens the breaker")
+
+        sub = Subscription(
+            service="s",
+            pattern="fs.>",
+            concurrency=2,
+            timeout_s=TIMEOUT_S,
+            retry=RetryPolicy(attempts=1),
+            breaker=BreakerPolicy(
+                failure_ratio=0.5, min_calls=1, window=4, open_s=5 * TIMEOUT_S, half_open_probes=1
+            ),
+        )
+        router, _ = ROUTERS[name]()
+        router.subscribe(sub, handler)
+        # e0 warms the route cache (the coordinator queues a first, uncached event on
+        # its general path), so e1 onwards take the inlined one.
+        for event in _events([["ok"]] * 5):
+            assert router.publish(event).ok
+        await router.start()
+        report = await router.drain(10.0)
+        stats = report.stats
+        return calls, stats.dead_lettered, stats.delivered, stats.identity_errors()
+
+    calls, dead_lettered, delivered, errors = asyncio.run(scenario())
+    # A: e0, then e1 (held); B: e2 fails and opens the breaker, then waits with e3;
+    # A's e1 succeeds and A waits with e4.
+    assert (sorted(calls), dead_lettered, delivered, errors) == (
+        ["e0", "e1", "e2", "e3", "e4"],
+        {"failed": 1},
+        4,
+        [],
+    )
+
+
+@pytest.mark.parametrize("name", sorted(ROUTERS))
+def test_an_idle_worker_keeps_no_deadline_from_its_last_success(name: str) -> None:
+    """A worker idle for longer than the timeout after an inline success is not cancelled.
+
+    The deadline a success leaves is cleared when the worker's run ends, before it
+    parks: otherwise the watchdog would cancel the parked worker and the next event
+    would wait for nobody.
+    """
+
+    async def scenario() -> tuple[int, dict[str, int], list[str]]:
+        router, _ = ROUTERS[name]()
+
+        async def handler(ev: Event) -> None:
+            return None
+
+        router.subscribe(Subscription(service="s", pattern="fs.>", timeout_s=TIMEOUT_S), handler)
+        first, second, third = _events([["ok"]] * 3)
+        await router.start()
+        # The first publish is the coordinator's general path; the second is inlined.
+        for event in (first, second):
+            assert router.publish(event).ok
+        await until(lambda: router.stats().delivered == 2)
+        # Parked past the success's deadline, with the watchdog ticking.
+        await asyncio.sleep(4 * TIMEOUT_S)
+        assert router.publish(third).ok
+        await until(lambda: router.stats().delivered == 3)
+        stats = (await router.drain(10.0)).stats
+        return stats.delivered, stats.dead_lettered, stats.identity_errors()
+
+    assert asyncio.run(scenario()) == (3, {}, [])

@@ -98,16 +98,17 @@ def _router(
     return router, module
 
 
-def _queue(module: DataCoordinator) -> list[list[tuple[str, list[str]]]]:
-    """Per priority, each queued event's id and the services of its deliveries still to run."""
+def _queue(module: DataCoordinator) -> list[list[tuple[str, list[str], int]]]:
+    """Per priority, each queued event's id, the services of its deliveries still to run
+    and its charge against the copies' byte bounds."""
     queued = []
     for level in module.levels:
         entries = []
-        for index in range(0, len(level), 2):
-            event, tag = level[index], level[index + 1]
+        for index in range(0, len(level), 3):
+            event, tag, charge = level[index], level[index + 1], level[index + 2]
             copies, cancelled = copies_of(tag)
             live = [c for c in copies if cancelled is None or c not in cancelled]
-            entries.append((event.id, [copy.service for copy in live]))
+            entries.append((event.id, [copy.service for copy in live], charge))
         queued.append(entries)
     return queued
 

@@ -157,3 +157,25 @@ async def test_handler_raising_cancelled_error_is_a_failure() -> None:
     pipeline, slot, store = make(handler)
     await run_in_task(pipeline, slot)
     assert (pipeline.dead_lettered, store.entries[0].attempts) == ({"failed": 1}, 3)
+
+
+def test_watchdog_stamps_an_unstamped_deadline_then_fires_after_the_timeout() -> None:
+    """``-timeout_s`` means begun, unstamped: the first look stamps it; only a later one fires."""
+    now = [100.0]
+    watchdog = TimeoutWatchdog(tick_s=0.01, clock=lambda: now[0])
+
+    async def scenario() -> list[tuple[int, float, bool]]:
+        slot = WorkerSlot()
+        slot.task = asyncio.create_task(asyncio.sleep(3600))
+        watchdog.slots.append(slot)
+        slot.deadline = -0.5
+        seen = []
+        for t in (100.0, 100.4, 100.5):
+            now[0] = t
+            seen.append((watchdog.check_nowait(), slot.deadline, slot.timed_out))
+        slot.task.cancel()
+        await asyncio.gather(slot.task, return_exceptions=True)
+        return seen
+
+    expected = [(0, 100.5, False), (0, 100.5, False), (1, 100.5, True)]
+    assert expected == asyncio.run(scenario())

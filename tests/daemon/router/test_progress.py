@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import count
+
 from daemon.router.mailbox import Mailbox
 from daemon.router.progress import Mark
 from events import Category, DeadLetterStore, Event, Subscription
@@ -28,17 +30,22 @@ def box_with_slots(workers: int = 1) -> Mailbox:
     return box
 
 
-def take(box: Mailbox, slot: WorkerSlot) -> Event:
-    """What a worker does when it pops: it then holds the delivery."""
-    event = slot.event = box.pop_nowait()
-    return event
+#: Run numbers, never reused (a worker numbers its runs from its own counter).
+_runs = count(1)
+
+
+def take(box: Mailbox, slot: WorkerSlot, *, new_run: bool = True) -> Event:
+    """What a worker does when it pops, by default as the first delivery of a new run."""
+    if new_run:
+        slot.run = next(_runs)
+    return box.pop_nowait()
 
 
 def finish(box: Mailbox, slot: WorkerSlot, *, idle: bool = False) -> None:
     """The held delivery ends as delivered; an idle worker then holds nothing."""
     box.pipeline.delivered += 1
     if idle:
-        slot.event = None
+        slot.run = 0
 
 
 def test_a_mark_passes_once_older_deliveries_end_while_newer_ones_stay_queued() -> None:
@@ -92,7 +99,7 @@ def test_levels_are_checked_each_against_its_own_target() -> None:
         order.append(take(box, slot).id)
         results.append(mark.passed_nowait())
         finish(box, slot)
-    slot.event = None
+    slot.run = 0
     results.append(mark.passed_nowait())
     # e0 (priority 0) is taken last; held by the worker until it ends.
     assert (order, results) == (["e1", "e2", "e0"], [False, False, False, True])
@@ -120,3 +127,26 @@ def test_a_mark_with_nothing_pending_has_passed_at_once() -> None:
     mark = Mark([box], lambda: [box])
     box.push_nowait(ev(0), 0)
     assert (mark.boxes, mark.passed_nowait()) == ([], True)
+
+
+def test_a_worker_still_in_the_same_run_holds_the_mark_back() -> None:
+    """Runs, not deliveries, are what the worker numbers: the proof waits for the run to end."""
+    box = box_with_slots()
+    slot = box.slots[0]
+    for i in range(2):
+        box.push_nowait(ev(i), 0)
+    take(box, slot)  # e0, first of a run
+    mark = Mark([box], lambda: [box])
+    box.push_nowait(ev(2), 0)
+    seen = []
+    finish(box, slot)
+    take(box, slot, new_run=False)  # e1, same run
+    seen.append(mark.passed_nowait())  # e1 may still be held: not proved
+    finish(box, slot)
+    take(box, slot, new_run=False)  # e2, same run: e0 and e1 ended, but the run says nothing
+    seen.append(mark.passed_nowait())
+    finish(box, slot)
+    slot.run = next(_runs)  # a new run starts: everything of the last one has ended
+    seen.append(mark.passed_nowait())
+    expected = [False, False, True]
+    assert expected == seen

@@ -138,11 +138,15 @@ def _router(subs: list[SubSpec]) -> CentralRouter:
     return router
 
 
-def _contents(router: CentralRouter) -> list[tuple[list[list[str]], int, int, int]]:
-    """Each mailbox: its queued ids per priority, count, bytes and deliveries."""
+def _contents(router: CentralRouter) -> list[tuple[list[list[str | int]], int, int, int]]:
+    """Each mailbox: its queued ids and charges per priority, count, bytes and deliveries."""
     return [
         (
-            [[event.id for event in level] for level in box.levels],
+            # Each queued id and the charge behind it (Mailbox.levels).
+            [
+                [item if isinstance(item, int) else item.id for item in level]
+                for level in box.levels
+            ],
             box.count,
             box.nbytes,
             box.deliveries,
