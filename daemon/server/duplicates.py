@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from events.model import Ack, Event
 
@@ -49,6 +49,8 @@ class DuplicateWindow:
         self.max_bytes = max_bytes
         self.clock = clock
         self._at: dict[str, float] = {}
+        #: The remembered ids, read-only for callers (the ingress checks the ids it makes).
+        self.remembered: Mapping[str, float] = self._at
         # Two parallel deques, not one of tuples: a tuple per id would be a GC-tracked
         # allocation per accepted event, which the collector then keeps walking.
         self._times: deque[float] = deque()
@@ -105,6 +107,20 @@ class DuplicateWindow:
         if at is not None and now - at < self.window_s:
             self.duplicates += 1
             return None
+        ack = publish(event)
+        if ack.ok:
+            self.add_nowait(event.id, now)
+        return ack
+
+    def publish_new_nowait(self, event: Event, publish: Callable[[Event], Ack]) -> Ack:
+        """Publish ``event``, whose id is in no window (the ingress made it), and record it.
+
+        The window lookup is skipped: the ingress makes each id once and checks it
+        against :attr:`remembered` first (a client may have sent it).
+        """
+        now = self.clock()
+        if self._times and self._times[0] <= now - self.window_s:
+            self.expire_nowait(now)
         ack = publish(event)
         if ack.ok:
             self.add_nowait(event.id, now)
