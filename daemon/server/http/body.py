@@ -43,10 +43,8 @@ def received_body_nowait(request: web.Request, limit: int) -> bytes | None:
         return None
     body = content.read_nowait(-1)
     if len(body) > limit:
-        raise _too_large(
-            f"body too large: Maximum request body size {limit} exceeded,"
-            f" actual body size {len(body)}"
-        )
+        # aiohttp's words, as the streaming path answers
+        raise _too_large(f"body too large: Maximum request body size {limit} exceeded.")
     return body
 
 

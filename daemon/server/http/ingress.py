@@ -390,7 +390,7 @@ class Ingress:
             counts[key] = counts.get(key, 0) + 1
         else:
             self._limit([event], principal)
-        if item.id is None:  # made here, unique: no resend of it can be in the window
+        if item.id is None:  # made here and checked against the window by to_event
             ack: Ack | None = self.duplicates.publish_new_nowait(event, self.router.publish)
         else:
             ack = self.duplicates.publish_one_nowait(event, self.router.publish)
