@@ -56,7 +56,7 @@ def pattern_covers(allowed: Sequence[str], asked: Sequence[str]) -> bool:
 class Principal:
     """One authenticated identity and its allow lists; verdicts on subjects are cached."""
 
-    __slots__ = ("monitor", "name", "publish", "publish_all", "subscribe", "verdicts")
+    __slots__ = ("admitted", "monitor", "name", "publish", "publish_all", "subscribe", "verdicts")
 
     def __init__(
         self,
@@ -72,6 +72,8 @@ class Principal:
         #: Allowed every subject: the ingress skips the per-subject check.
         self.publish_all = (">",) in self.publish
         self.verdicts: dict[str, bool] = {}
+        #: The key of its admitted-events count: made once, not per request.
+        self.admitted = (name, "admitted")
 
     @classmethod
     def of(cls, token: TokenConfig) -> Principal:

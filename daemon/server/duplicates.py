@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from events.model import Ack, Event
 
@@ -49,6 +49,8 @@ class DuplicateWindow:
         self.max_bytes = max_bytes
         self.clock = clock
         self._at: dict[str, float] = {}
+        #: The remembered ids, read-only for callers (the ingress checks the ids it makes).
+        self.remembered: Mapping[str, float] = self._at
         # Two parallel deques, not one of tuples: a tuple per id would be a GC-tracked
         # allocation per accepted event, which the collector then keeps walking.
         self._times: deque[float] = deque()
@@ -83,6 +85,10 @@ class DuplicateWindow:
         self._times.append(at)
         self._ids.append(event_id)
         self.bytes += len(event_id) + ENTRY_OVERHEAD
+        self._shorten_nowait()
+
+    def _shorten_nowait(self) -> None:
+        """Forget the oldest ids while a bound is exceeded, counting each as shortened."""
         while self.bytes > self.max_bytes or len(self._ids) > self.max_ids:
             self._pop_oldest_nowait()
             self.shortened += 1
@@ -108,6 +114,27 @@ class DuplicateWindow:
         ack = publish(event)
         if ack.ok:
             self.add_nowait(event.id, now)
+        return ack
+
+    def publish_new_nowait(self, event: Event, publish: Callable[[Event], Ack]) -> Ack:
+        """Publish ``event``, whose id is in no window (the ingress made it), and record it.
+
+        The window lookup is skipped: the ingress makes each id once and checks it
+        against :attr:`remembered` first (a client may have sent it).
+        """
+        now = self.clock()
+        if self._times and self._times[0] <= now - self.window_s:
+            self.expire_nowait(now)
+        ack = publish(event)
+        if ack.ok:
+            # add_nowait inlined: this runs once per single-event request.
+            event_id = event.id
+            self._at[event_id] = now
+            self._times.append(now)
+            self._ids.append(event_id)
+            self.bytes += len(event_id) + ENTRY_OVERHEAD
+            if self.bytes > self.max_bytes or len(self._ids) > self.max_ids:
+                self._shorten_nowait()
         return ack
 
     def publish_nowait(

@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from daemon.server.http.guard import AccessCollector, Handler, guarded, hide_server_version
+from daemon.server.http.guard import (
+    AccessCollector,
+    Handler,
+    PrincipalHandler,
+    guarded,
+    guarded_publish,
+    hide_server_version,
+)
 from daemon.server.http.ops import Ops
 from daemon.server.http.record import RecordRoutes
 from daemon.server.http.stream import subscribe
@@ -33,11 +40,14 @@ def build_app(server: DaemonServer) -> web.Application:
     def post(path: str, handler: Handler) -> None:
         app.router.add_post(path, guarded(server.access, path, handler))
 
+    def publish(path: str, handler: PrincipalHandler) -> None:
+        app.router.add_post(path, guarded_publish(server.access, path, handler))
+
     def get(path: str, handler: Handler) -> None:
         app.router.add_get(path, guarded(server.access, path, handler))
 
-    post("/v1/events", ingress.post_event)
-    post("/v1/events:batch", ingress.post_batch)
+    publish("/v1/events", ingress.post_event)
+    publish("/v1/events:batch", ingress.post_batch)
     get("/v1/subscribe", ws)
     get("/healthz", ops.healthz)
     get("/readyz", ops.readyz)

@@ -113,17 +113,17 @@ class GuardedConnection(asyncio.Protocol):
         inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
-        inner = self.inner
-        if inner is None:
-            # Refused: its request is read (so closing now cannot reset it) and ignored.
-            if self.transport is not None:
-                self.transport.close()
-            return
+        # A refused connection stays in HEADERS: the common case is tested first.
         if self.phase is BODY and self.payload.is_eof():
             # The previous body is read: these bytes begin the next request.
             self.phase = HEADERS
-            self.since = self.guard.loop.time()
-        inner.data_received(data)
+            self.since = self.guard.clock()
+        inner = self.inner
+        if inner is not None:
+            inner.data_received(data)
+        elif self.transport is not None:
+            # Refused: its request is read (so closing now cannot reset it) and ignored.
+            self.transport.close()
 
     def eof_received(self) -> bool | None:
         if self.inner is not None:
@@ -169,6 +169,7 @@ class ConnectionGuard:
         #: Refused connections waiting (up to REFUSED_LINGER_S) to be closed.
         self.lingering = 0
         self.loop = asyncio.get_running_loop()
+        self.clock = self.loop.time
         self._server: web.Server | None = None
         shortest = min(config.header_timeout_s, config.body_timeout_s)
         self.tick = min(1.0, max(0.05, shortest / 4))
@@ -180,7 +181,7 @@ class ConnectionGuard:
         self._server = server
         factory = server.request_factory
         live = self.live
-        loop = self.loop
+        clock = self.clock
 
         def request_factory(
             message: Any, payload: Any, protocol: Any, writer: Any, task: Any
@@ -189,7 +190,7 @@ class ConnectionGuard:
             conn = live.get(protocol)
             if conn is not None:
                 conn.phase = DONE if message.upgrade else BODY
-                conn.since = loop.time()
+                conn.since = clock()
                 conn.payload = payload
             return factory(message, payload, protocol, writer, task)
 

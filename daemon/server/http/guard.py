@@ -1,18 +1,22 @@
 """Who may reach which endpoint: the permission table, Host and Origin checks, the guard.
 
-Every route is registered wrapped by :func:`guarded`: a ``Host`` this daemon does not
-serve answers 421 (DNS rebinding), a WebSocket upgrade from an ``Origin`` not allowed
-answers 403, then the endpoint's class in :data:`ENDPOINTS` decides: ``open`` needs
-nothing, everything else a valid bearer token (401), ``monitor`` also the token's
-``monitor`` flag (403). A path no route serves gets aiohttp's 404, unguarded. Publish
-and subscribe permissions depend on the subjects and the pattern, so the ingress and
-the stream endpoint ask :class:`Access` once they know them. The authenticated
-:class:`~daemon.server.auth.Principal` rides on the request under :data:`PRINCIPAL`.
+Every route is registered wrapped by :func:`guarded` (or :func:`guarded_publish`): a
+``Host`` this daemon does not serve answers 421 (DNS rebinding), a WebSocket upgrade
+from an ``Origin`` not allowed answers 403, then the endpoint's class in
+:data:`ENDPOINTS` decides: ``open`` needs nothing, everything else a valid bearer token
+(401), ``monitor`` also the token's ``monitor`` flag (403). A path no route serves gets
+aiohttp's 404, unguarded. Publish and subscribe permissions depend on the subjects and
+the pattern, so the ingress and the stream endpoint ask :class:`Access` once they know
+them. The authenticated :class:`~daemon.server.auth.Principal` rides on the request
+under :data:`PRINCIPAL`, or is passed to the publish handlers as an argument.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import ipaddress
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -211,18 +215,17 @@ def _unauthenticated(request: web.Request, header: str | None) -> web.Response:
     return response
 
 
-def guarded(access: Access, path: str, handler: Handler) -> Handler:
-    """``handler`` behind the Host, Origin, token and monitor checks :data:`ENDPOINTS`
-    names for ``path``; every route of the app is registered through it.
+#: A route handler told the authenticated principal (the publish routes).
+PrincipalHandler = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
+#: What the gate of a route answers: the principal, a refusal, or None (an open route).
+Verdict = Principal | web.Response | None
 
-    A wrapper per route rather than an aiohttp middleware: with any middleware, aiohttp
-    adds a second one of its own and a per-request context manager, which cost about as
-    much again as the checks (measured: docs/benchmarks.md).
-    """
-    kind = ENDPOINTS.get(path, TOKEN)
+
+def _gate(access: Access, kind: str) -> Callable[[web.Request], Verdict]:
+    """The Host, Origin, token and monitor checks of an endpoint of class ``kind``."""
     hosts = access.hosts
 
-    async def guard(request: web.Request) -> web.StreamResponse:
+    def gate(request: web.Request) -> Verdict:
         headers = request.headers
         host = headers.get("Host")
         if host is not None and not (
@@ -235,7 +238,7 @@ def guarded(access: Access, path: str, handler: Handler) -> Handler:
                 f"Host {host!r} is not served here; add it to [server] allowed_hosts",
             )
         if kind == OPEN:
-            return await handler(request)
+            return None
         if kind == SUBSCRIBE and not access.origin_allowed_nowait(headers.get("Origin")):
             access.refuse_nowait("origin")
             return error_response(
@@ -255,11 +258,71 @@ def guarded(access: Access, path: str, handler: Handler) -> Handler:
                 "forbidden",
                 f"token {principal.name!r} may not read {request.path} (needs monitor = true)",
             )
-        request[PRINCIPAL] = principal
-        return await handler(request)
+        return principal
 
+    return gate
+
+
+async def _answered(response: web.Response) -> web.Response:
+    return response
+
+
+def _route(guard: Callable[[web.Request], Awaitable[web.StreamResponse]], kind: str) -> Handler:
+    """``guard`` made acceptable to aiohttp as a route handler, marked with its class.
+
+    The guards are plain functions returning the handler's coroutine (or an answered
+    refusal), not coroutines awaiting it: a coroutine layer costs about a microsecond
+    per request (docs/benchmarks.md, "Ingress hot path"). aiohttp only accepts
+    coroutine functions as handlers, so each guard is marked as one.
+    """
+    if sys.version_info >= (3, 12):
+        inspect.markcoroutinefunction(guard)
+    else:
+        guard._is_coroutine = asyncio.coroutines._is_coroutine  # type: ignore[attr-defined]
     guard.guarded_as = kind  # type: ignore[attr-defined]  # tests check every route has it
     return guard
+
+
+def guarded(access: Access, path: str, handler: Handler) -> Handler:
+    """``handler`` behind the Host, Origin, token and monitor checks :data:`ENDPOINTS`
+    names for ``path``; the principal rides on the request under :data:`PRINCIPAL`.
+
+    A wrapper per route rather than an aiohttp middleware: with any middleware, aiohttp
+    adds a second one of its own and a per-request context manager, which cost about as
+    much again as the checks (measured: docs/benchmarks.md).
+    """
+    kind = ENDPOINTS.get(path, TOKEN)
+    gate = _gate(access, kind)
+
+    def guard(request: web.Request) -> Awaitable[web.StreamResponse]:
+        verdict = gate(request)
+        if verdict is None:
+            return handler(request)
+        if type(verdict) is Principal:
+            request[PRINCIPAL] = verdict
+            return handler(request)
+        assert isinstance(verdict, web.Response)
+        return _answered(verdict)
+
+    return _route(guard, kind)
+
+
+def guarded_publish(access: Access, path: str, handler: PrincipalHandler) -> Handler:
+    """Like :func:`guarded`, for a handler that takes the principal as an argument
+    (the ingress: one request-storage write and read less per request)."""
+    kind = ENDPOINTS.get(path, TOKEN)
+    if kind == OPEN:
+        raise ValueError(f"{path} is open: it has no principal to pass")
+    gate = _gate(access, kind)
+
+    def guard(request: web.Request) -> Awaitable[web.StreamResponse]:
+        verdict = gate(request)
+        if type(verdict) is Principal:
+            return handler(request, verdict)
+        assert isinstance(verdict, web.Response)
+        return _answered(verdict)
+
+    return _route(guard, kind)
 
 
 def _local_ip(request: web.Request) -> str | None:

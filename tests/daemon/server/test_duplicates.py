@@ -76,3 +76,21 @@ def test_expired_entries_leave_memory() -> None:
     clock.now += 2.0
     window.publish_nowait([ev("z")], lambda e: Ack.accepted())
     assert (len(window), window.bytes, window.shortened) == (1, ENTRY_OVERHEAD + 1, 0)
+
+
+def test_a_server_made_id_is_remembered_once_accepted_and_not_when_refused() -> None:
+    """publish_new_nowait (ids the ingress made, never looked up) still fills the window:
+    an accepted id's resend is a duplicate, a refused id's resend is routed, bounds hold."""
+    clock = Clock()
+    window = DuplicateWindow(10.0, max_ids=2, clock=clock)
+    answers = iter([Ack.accepted(), Ack.rejected("overloaded"), Ack.accepted(), Ack.accepted()])
+
+    def publish(event: Event) -> Ack:
+        return next(answers)
+
+    acks = [window.publish_new_nowait(ev(i), publish) for i in ("m1", "m2", "m3")]
+    resent_refused = window.publish_one_nowait(ev("m2"), publish)
+    resent_accepted = window.publish_one_nowait(ev("m3"), publish)
+    assert [a.ok for a in acks] == [True, False, True]
+    assert (resent_refused, resent_accepted) == (Ack.accepted(), None)
+    assert (len(window), window.shortened, "m1" in window) == (2, 1, False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import warnings
 from pathlib import Path
 
 import pytest
@@ -76,3 +78,20 @@ def test_every_route_is_guarded_by_its_entry_in_the_endpoint_table(tmp_path: Pat
     }
     classes = {key: getattr(handler, "guarded_as", None) for key, handler in routes.items()}
     assert classes == {key: ENDPOINTS.get(key[1]) for key in routes}
+
+
+def test_guards_are_registered_as_they_are_without_a_warning(tmp_path: Path) -> None:
+    """The guards are plain functions marked as coroutine functions: aiohttp takes each
+    as the route's handler itself (no wrapper of its own around a "bare function", no
+    DeprecationWarning), and calling one answers an awaitable."""
+    server = DaemonServer(load_config(write_config(tmp_path, "")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        app = build_app(server)
+    handlers = [r.handler for r in app.router.routes() if r.resource]
+    assert [True] * len(handlers) == [
+        asyncio.iscoroutinefunction(h)
+        and hasattr(h, "guarded_as")
+        and not hasattr(h, "__wrapped__")
+        for h in handlers
+    ]
