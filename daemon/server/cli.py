@@ -45,7 +45,8 @@ EXIT_CODES = f"""exit codes:
      including a journal path over files the journal did not write
   {EXIT_LOST}  something accepted was lost: the final report's "lost" counts it and
      "lost_reasons" says why (the dead-letter file could not be written, or drain
-     gave up on workers whose handlers ignore cancellation, without a journal)"""
+     gave up on workers whose handlers ignore cancellation, without a journal; on
+     JetStream, "unpublished": events whose PubAck never came, answered 503)"""
 
 
 def build_parser() -> argparse.ArgumentParser:
