@@ -198,7 +198,10 @@ def measure(
         used = nats_cpu.since(before).get(SERVER_NAME)
     finally:
         for server in servers:
-            finals.append(final_of(server.stop(timeout_s=settings.drain_s + 30)))
+            final = final_of(server.stop(timeout_s=settings.drain_s + 30))
+            # A daemon that says it lost something exits non-zero: the point must say so.
+            final["exit_code"] = server.proc.returncode
+            finals.append(final)
         uvloop.run(delete_streams(url, namespace))
     return point_of(n, result, finals, used, offered_eps, driver_cpu_s)
 
@@ -215,6 +218,9 @@ def point_of(
     reasons = list(result.invalid_reasons)
     if len(finals) < n or not all(f.get("drain_completed") for f in finals):
         reasons.append("a daemon did not drain completely")
+    codes = [f.get("exit_code") for f in finals]
+    if any(code not in (0, None) for code in codes):
+        reasons.append(f"a daemon exited non-zero (exit codes {codes})")
     lost = result.accepted - result.delivered
     if lost:
         reasons.append(f"{lost} accepted events not delivered")

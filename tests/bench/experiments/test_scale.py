@@ -7,8 +7,14 @@ from typing import Any
 
 import pytest
 
-from bench.experiments.scale import ScalePoint, analyse
-from bench.http.driver import histogram_delta, merge_statuses
+from bench.experiments.scale import ScalePoint, analyse, point_of
+from bench.http.driver import (
+    LoadConfig,
+    LoadResult,
+    Percentiles,
+    histogram_delta,
+    merge_statuses,
+)
 
 
 def point(n: int, throughput: float, **fields: Any) -> ScalePoint:
@@ -87,3 +93,32 @@ def test_statuses_of_several_daemons_are_summed() -> None:
         histogram_delta({}, merged)["count"],
     )
     assert actual == ((6, 6, 0, {"x": 3}), 2.0, 6.0)
+
+
+def _load_result() -> LoadResult:
+    none = Percentiles(0, 0.0, 0.0, 0.0, 0.0)
+    return LoadResult(
+        config=LoadConfig(url="http://127.0.0.1:9"), schedule_hash="", events=100, requests=1,
+        sent_window_s=1.0, accepted=100, accepted_per_s=100.0, outcomes={"202": 100},
+        acceptance=none, dispatch_lag=none, delivered=100, deliveries=100,
+        delivered_per_s=100.0, daemon_cpu_s=1.0, daemon_cpu_us_per_event=10.0, settle_s=0.0,
+        pending_after=0, dead_lettered={}, delivery_latency={}, identity_errors=[], phases=[],
+        valid=True, invalid_reasons=[],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("codes", "expected"),
+    [
+        ([0, 0], (True, ())),
+        ([0, 3], (False, ("a daemon exited non-zero (exit codes [0, 3])",))),
+    ],
+)
+def test_a_daemon_exiting_non_zero_makes_the_point_invalid(
+    codes: list[int], expected: tuple[bool, tuple[str, ...]]
+) -> None:
+    """A point is valid only if every daemon drained and exited 0: a daemon that reports a
+    loss exits 3, and the point names the exit codes."""
+    finals: list[dict[str, object]] = [{"drain_completed": True, "exit_code": c} for c in codes]
+    made = point_of(2, _load_result(), finals, 1.0, 1e9)
+    assert expected == (made.valid, made.reasons)
