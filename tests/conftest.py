@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+#: The session's nats-server while it runs (its log is shown with a failed test's report).
+_SERVER: list[Any] = []
+
 
 @pytest.fixture(
     params=[
@@ -35,6 +38,7 @@ def nats_url() -> Iterator[str]:
         url = server.start()
     except ServerBinaryMissing as exc:
         pytest.skip(f"no nats-server: {exc}")
+    _SERVER.append(server)
     previous = os.environ.get("SWITCHYARD_NATS_URL")
     os.environ["SWITCHYARD_NATS_URL"] = url
     try:
@@ -44,4 +48,17 @@ def nats_url() -> Iterator[str]:
             os.environ.pop("SWITCHYARD_NATS_URL", None)
         else:
             os.environ["SWITCHYARD_NATS_URL"] = previous
+        _SERVER.clear()
         server.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed test while nats-server runs shows the server's warnings and errors too
+    (a JetStream flake may be the server's side: a delivery it logged as failed)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and _SERVER:
+        lines = [line for line in _SERVER[0].log_tail if "[ERR]" in line or "[WRN]" in line]
+        if lines:
+            report.sections.append((f"nats-server log ({report.when})", "\n".join(lines)))

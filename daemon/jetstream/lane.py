@@ -126,6 +126,9 @@ class Lane:
         self.ack_wait_s = 0.0
         self.skipped = 0
         self.undecodable = 0
+        #: The highest stream sequence of an event this process stored for this lane (its
+        #: PubAck's): the consumer has not seen them all while it has not delivered past it.
+        self.stored_seq = 0
         #: Some member joined late: messages are matched against ``since_seq``.
         self.late = False
         #: Every member left and the puller is stopping: a new member needs a new lane.

@@ -80,6 +80,8 @@ class Route(Protocol):
     """Where an entry's deliveries go (a lane): named on its dead letters."""
 
     label: str
+    #: The highest stream sequence of an event stored for this route (from its PubAck).
+    stored_seq: int
 
 
 class NotStored(Exception):
@@ -283,6 +285,10 @@ class Outgoing:
             self._settled_nowait(entry.index)
         if entry.watch is not None:
             entry.watch.stored_nowait()
+        seq = reply.seq
+        for route in entry.routes:
+            if seq > route.stored_seq:
+                route.stored_seq = seq
         if reply.duplicate:
             self.duplicates += 1
             self.on_duplicate(entry)

@@ -10,9 +10,10 @@ a message (ack, nak with delay, term, in-progress, metadata) is nats-py's.
 
 Credit: at most ``capacity`` messages are requested or held at once. When half
 of it is free (or nothing is outstanding) a new request asks for the room; a
-request that expires (status 408) or is refused (409) returns its unfilled
-count. A request that vanished (server restart) is forgotten once it is past
-its expiry, so the consumer never stalls for good.
+request that ends with a status (expired 408, refused 409, or any other but the
+100 heartbeat) returns its unfilled count. A request that vanished (server
+restart) is forgotten ``VANISHED_GRACE_S`` past its expiry, checked on time, so
+the consumer never stalls for good.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ NO_MESSAGES = "404"
 PENDING_MESSAGES = "Nats-Pending-Messages"
 #: How often a loop paused by open breakers looks again (seconds).
 BLOCKED_POLL_S = 0.01
+#: A request still counted this long past its expiry was lost (server restart, seconds).
+VANISHED_GRACE_S = 1.0
 
 
 class Puller:
@@ -93,33 +96,59 @@ class Puller:
         """Ask for messages whenever there is room; renew requests as they expire."""
         request_ns = int(self.expires_s * 1e9)
         while True:
+            # Cleared before the state is read: a wake-up during this turn's publish
+            # (statuses, releases) makes the next turn start at once instead of being lost.
+            self._wake.clear()
             now = time.monotonic()
-            if self.outstanding and now > self._deadline + 1.0:
-                # Requests past their expiry that never answered were lost (server restart).
-                self.outstanding = 0
-            room = self.capacity - self.held - self.outstanding
-            blocked = self.blocked()
-            if (
-                not self.paused
-                and not blocked
-                and room > 0
-                and (room >= self.threshold or not self.outstanding)
-            ):
-                body = json.dumps({"batch": room, "expires": request_ns}).encode()
+            batch = self.plan_nowait(now)
+            if batch:
+                body = json.dumps({"batch": batch, "expires": request_ns}).encode()
                 try:
                     await self.nc.publish(self.next_subject, body, reply=self._inbox)
                 except nats.errors.Error as exc:
                     log.warning("pull request on %s failed: %r", self.durable, exc)
                 else:
-                    self.outstanding += room
-                    self.requests += 1
-                    self._deadline = now + self.expires_s
-            self._wake.clear()
+                    self.requested_nowait(now, batch)
             try:
-                async with asyncio.timeout(BLOCKED_POLL_S if blocked else self.expires_s / 2):
+                async with asyncio.timeout(self.wait_nowait(now)):
                     await self._wake.wait()
             except TimeoutError:
                 pass
+
+    def plan_nowait(self, now: float) -> int:
+        """How many messages to request at ``now`` (0: none); forgets lost requests first."""
+        if self.outstanding and now > self._deadline + VANISHED_GRACE_S:
+            # Requests past their expiry that never answered were lost (server restart).
+            self.outstanding = 0
+        room = self.capacity - self.held - self.outstanding
+        if (
+            not self.paused
+            and not self.blocked()
+            and room > 0
+            and (room >= self.threshold or not self.outstanding)
+        ):
+            return room
+        return 0
+
+    def requested_nowait(self, now: float, batch: int) -> None:
+        """A request for ``batch`` messages went out at ``now``."""
+        self.outstanding += batch
+        self.requests += 1
+        self._deadline = now + self.expires_s
+
+    def wait_nowait(self, now: float) -> float:
+        """How long the loop may sleep at ``now`` unless woken.
+
+        Never past the moment outstanding requests count as lost: a request the
+        server ended without a word is forgotten then, not up to half an expiry later.
+        """
+        if self.blocked():
+            return BLOCKED_POLL_S
+        wait = self.expires_s / 2
+        if self.outstanding:
+            lost_at = self._deadline + VANISHED_GRACE_S
+            wait = min(wait, max(lost_at - now, 0.0) + BLOCKED_POLL_S)
+        return wait
 
     def resize_nowait(self, capacity: int) -> None:
         """Hold up to ``capacity`` messages from now on (members joined or left)."""
@@ -142,6 +171,15 @@ class Puller:
         self.outstanding = 0
         self._wake.set()
 
+    def describe(self) -> str:
+        """The credit state, for a log line when a drain runs out of time."""
+        since = time.monotonic() - (self._deadline - self.expires_s)
+        return (
+            f"{self.outstanding} requested, {self.held} held, capacity {self.capacity},"
+            f" {self.requests} requests (last {since:.2f}s ago), {self.conflicts} refused,"
+            f" paused={self.paused}, blocked={self.blocked()}"
+        )
+
     async def _on_msg(self, msg: Msg) -> None:
         headers = msg.headers
         status = headers.get("Status") if headers else None
@@ -155,20 +193,23 @@ class Puller:
             return
         if status == HEARTBEAT:
             return
-        if status in (REQUEST_EXPIRED, CONFLICT, NO_MESSAGES):
-            unfilled = headers.get(PENDING_MESSAGES) if headers else None
-            if unfilled is not None and unfilled.isdigit():
-                self.outstanding = max(0, self.outstanding - int(unfilled))
-            else:
-                self.outstanding = 0
-            if status == CONFLICT:
-                self.conflicts += 1
-                log.warning(
-                    "consumer %s refused a pull: %s",
-                    self.durable,
-                    headers.get("Description", "") if headers else "",
-                )
-            self._wake.set()
+        # Every other status ends a request: expired (408), refused (409), none (404), and
+        # the rest (no responders 503, bad request 400, ...). Ignoring one would count a
+        # request the server no longer has, and pulling would stall until it counts as lost.
+        unfilled = headers.get(PENDING_MESSAGES) if headers else None
+        if unfilled is not None and unfilled.isdigit():
+            self.outstanding = max(0, self.outstanding - int(unfilled))
+        else:
+            self.outstanding = 0
+        if status not in (REQUEST_EXPIRED, NO_MESSAGES):
+            self.conflicts += 1
+            log.warning(
+                "consumer %s refused a pull: %s %s",
+                self.durable,
+                status,
+                headers.get("Description", "") if headers else "",
+            )
+        self._wake.set()
 
     async def close(self) -> None:
         """Stop asking and drain the inbox: unsubscribe, then hand on what the server sent

@@ -26,6 +26,7 @@ import secrets
 
 import nats.errors
 from nats.aio.client import Client
+from nats.js import api as js_api
 from nats.js.errors import APIError
 
 from daemon.jetstream import membership, wiring
@@ -311,7 +312,7 @@ class JetStreamRouter:
                 info = await js.consumer_info(self.config.stream, lane.durable)
             except (APIError, nats.errors.Error) as exc:
                 raise TransportError(f"consumer {lane.durable!r}: {exc!r}") from exc
-            total += info.num_pending + info.num_ack_pending
+            total += consumer_backlog(info, lane.stored_seq)
         self.last_server_pending = total
         return total
 
@@ -334,3 +335,19 @@ class JetStreamRouter:
     def starting(self) -> bool:
         """``start`` is under way (what joins or leaves now is handled after it)."""
         return self._start_lock.locked() and not self._started
+
+
+def consumer_backlog(info: js_api.ConsumerInfo, stored_seq: int) -> int:
+    """What a consumer still holds (queued plus un-acked), at least 1 while it has not yet
+    delivered ``stored_seq``, the last event stored for it here.
+
+    The server counts a stored message in the consumer's ``num_pending`` only once its
+    stream has signalled the consumer, a step it takes after the PubAck is sent: read in
+    between, a consumer with one event still to deliver looks empty, and a drain that
+    trusted it stopped pulling before the event was handled.
+    """
+    backlog = (info.num_pending or 0) + (info.num_ack_pending or 0)
+    delivered = info.delivered.stream_seq if info.delivered is not None else 0
+    if backlog == 0 and delivered < stored_seq:
+        return 1
+    return backlog

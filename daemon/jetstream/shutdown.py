@@ -156,8 +156,38 @@ async def _settle(router: JetStreamRouter, deadline: float) -> bool:
             except (TimeoutError, TransportError):
                 pass
         if time.monotonic() >= deadline:
+            await _log_unsettled(router)
             return False
         await asyncio.sleep(SETTLE_POLL_S)
+
+
+async def _log_unsettled(router: JetStreamRouter) -> None:
+    """Say what each lane still held when step 3 ran out of time (why a drain timed out)."""
+    nc = router.nc
+    for lane in router.lanes.values():
+        queued = [len(member.queue) for member in lane.members]
+        busy = sum(member.busy for member in lane.members)
+        puller = lane.puller.describe() if lane.puller is not None else "none"
+        server = "unknown"
+        if nc is not None and not nc.is_closed and not lane.local:
+            try:
+                js = nc.jetstream(timeout=CLOSE_TIMEOUT_S)
+                info = await js.consumer_info(router.config.stream, lane.durable)
+            except (TimeoutError, nats.errors.Error) as exc:
+                server = repr(exc)
+            else:
+                server = (
+                    f"{info.num_pending} unsent, {info.num_ack_pending} un-acked,"
+                    f" {info.num_waiting} pull requests waiting"
+                )
+        log.warning(
+            "drain: %s unsettled at the deadline: queued %s, %d running; puller: %s; server: %s",
+            lane.durable,
+            queued,
+            busy,
+            puller,
+            server,
+        )
 
 
 def _dead_letter_unconfirmed(router: JetStreamRouter, entries: list[Entry]) -> int:
