@@ -356,6 +356,11 @@ def _begin(run: _Run) -> None:
     run.stamp(time.time_ns() + lead_ns)
 
 
+def bearer(token: str | None) -> dict[str, str] | None:
+    """The ``Authorization`` header carrying ``token``; None without a token."""
+    return {"Authorization": f"Bearer {token}"} if token else None
+
+
 async def run_load(cfg: LoadConfig, token: str | None = None) -> LoadResult:
     """Offer the schedule to the daemon at ``cfg.url`` (and ``cfg.also``); answer the figures.
 
@@ -365,7 +370,7 @@ async def run_load(cfg: LoadConfig, token: str | None = None) -> LoadResult:
     schedule, run, url = _prepare(cfg)
     bases = [u.rstrip("/") for u in (cfg.url, *cfg.also)]
     connector = aiohttp.TCPConnector(limit=cfg.connections)
-    headers = {"Authorization": f"Bearer {token}"} if token else None
+    headers = bearer(token)
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         try:
             for base in bases:
@@ -410,7 +415,7 @@ async def offer(
     check and no settling: the caller owns the daemon's life."""
     schedule, run, url = _prepare(cfg)
     connector = aiohttp.TCPConnector(limit=cfg.connections)
-    headers = {"Authorization": f"Bearer {token}"} if token else None
+    headers = bearer(token)
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         _begin(run)
         timer = None

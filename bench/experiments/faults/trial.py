@@ -23,7 +23,7 @@ import aiohttp
 from bench.experiments.faults import config, ledger
 from bench.experiments.faults.processes import Child, start_daemon, start_witness
 from bench.host.nats import OwnServer
-from bench.http.driver import LoadConfig, Offered, offer
+from bench.http.driver import LoadConfig, Offered, bearer, offer
 from bench.http.witness import read_ids
 
 #: Subscription fields every case shares: room for any backlog the suite builds
@@ -115,9 +115,8 @@ class Trial:
         """The daemon's ``/v1/status``, or None when it does not answer."""
         try:
             timeout = aiohttp.ClientTimeout(total=10)
-            headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
             async with (
-                aiohttp.ClientSession(timeout=timeout, headers=headers) as session,
+                aiohttp.ClientSession(timeout=timeout, headers=bearer(self.token)) as session,
                 session.get(f"{daemon.url}/v1/status") as resp,
             ):
                 if resp.status != 200:
