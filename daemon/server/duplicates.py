@@ -85,6 +85,10 @@ class DuplicateWindow:
         self._times.append(at)
         self._ids.append(event_id)
         self.bytes += len(event_id) + ENTRY_OVERHEAD
+        self._shorten_nowait()
+
+    def _shorten_nowait(self) -> None:
+        """Forget the oldest ids while a bound is exceeded, counting each as shortened."""
         while self.bytes > self.max_bytes or len(self._ids) > self.max_ids:
             self._pop_oldest_nowait()
             self.shortened += 1
@@ -123,7 +127,14 @@ class DuplicateWindow:
             self.expire_nowait(now)
         ack = publish(event)
         if ack.ok:
-            self.add_nowait(event.id, now)
+            # add_nowait inlined: this runs once per single-event request.
+            event_id = event.id
+            self._at[event_id] = now
+            self._times.append(now)
+            self._ids.append(event_id)
+            self.bytes += len(event_id) + ENTRY_OVERHEAD
+            if self.bytes > self.max_bytes or len(self._ids) > self.max_ids:
+                self._shorten_nowait()
         return ack
 
     def publish_nowait(

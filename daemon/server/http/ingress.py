@@ -172,14 +172,6 @@ class Ingress:
 
         ``index`` is the item's place in a batch (-1: a single event), for the message.
         """
-        if (
-            type(item) is Event
-            and item.subject in self._subjects  # cached, so valid
-            and PRIORITY_MIN <= item.priority <= PRIORITY_MAX
-            and item.source
-            and item.id
-        ):
-            return item  # the common case of a batch: decoded complete and valid
         implied = self._check(item, index)
         if type(item) is Event:
             return item  # decoded complete: nothing to fill in
@@ -428,7 +420,22 @@ class Ingress:
                 413, "too_large", f"batch of {len(items)} events exceeds max_batch {self.max_batch}"
             )
         to_event = self.to_event
-        events = [to_event(item, i) for i, item in enumerate(items)]
+        subjects = self._subjects
+        events: list[Event] = []
+        append = events.append
+        for i, item in enumerate(items):
+            # to_event's common case inlined (a complete Event on a cached, so valid,
+            # subject): two calls less per event.
+            if (
+                type(item) is Event
+                and item.subject in subjects
+                and PRIORITY_MIN <= item.priority <= PRIORITY_MAX
+                and item.source
+                and item.id
+            ):
+                append(item)
+            else:
+                append(to_event(item, i))
         self._admit(events, principal)
         taken, refused, duplicates = self.duplicates.publish_nowait(events, self.router.publish)
         rejected = [Rejected(index, events[index].id, ack.reason) for index, ack in refused]
