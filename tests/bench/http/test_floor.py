@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.error
 import urllib.request
@@ -9,7 +10,7 @@ import urllib.request
 import msgspec
 
 from bench.http.bare import spawn_floor
-from bench.http.floor import Floor, FloorEvent
+from bench.http.floor import YIELD_EVERY, Floor, FloorEvent
 from daemon.server.http.wire import IngressEvent
 from events import Category
 
@@ -79,3 +80,24 @@ def test_to_event_fills_id_and_category_like_the_daemon() -> None:
     expected = ("fs.file.created", Category.FILESYSTEM, b"hello", 1)
     assert expected == (event.subject, event.category, event.payload, event.priority)
     assert event.id.endswith("-1")
+
+
+def test_the_worker_yields_to_the_loop_between_batches() -> None:
+    """1,100 queued events are delivered 512 at a time, the loop running other tasks between
+    batches, and all of them before the worker ends."""
+
+    async def scenario() -> list[int]:
+        floor = Floor()
+        for _ in range(1100):
+            floor.queue.append(floor.to_event(_EVENT))
+        worker = asyncio.create_task(floor.work())
+        seen = []
+        while floor.delivered < 1100:
+            await asyncio.sleep(0)
+            seen.append(floor.delivered)
+        floor.close_nowait()
+        await worker
+        return sorted(set(seen))
+
+    expected = [YIELD_EVERY, 2 * YIELD_EVERY, 1100]
+    assert expected == asyncio.run(scenario())
