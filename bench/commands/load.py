@@ -16,7 +16,10 @@ work any ingress must do: decode, id, route, deliver to a no-op sink, encode the
 202) and the sink daemon, rounds alternating bare,floor,daemon and the reverse,
 each pinned to CPU 0 with wrk on CPU 1. It prints server CPU per request and rate
 for each, the ratios daemon/bare, floor/bare and daemon/floor, and how much of
-the daemon's gap to bare the floor accounts for; ``--json`` writes every run.
+the daemon's gap to bare the floor accounts for; ``--json`` writes every run. A
+run's "server busy" is its CPU time over wrk's duration: well below 100% the
+server waited for a starved wrk, and its CPU per request counts more loop
+wake-ups per request than when saturated (compare sides at like busy shares).
 ``--idle-rss`` starts the daemon with configs/daemon.toml and reads its RSS idle.
 Exit code: 0, or 1 when the run is invalid (driver behind schedule, work pending).
 """
@@ -195,6 +198,9 @@ def _print_wrk_run(run: WrkRun) -> None:
         f"  {run.side:<7} {run.requests_per_s:>10,.0f} req/s"
         f"  server CPU {run.cpu_us_per_request:.1f} us/request"
         f"  non-2xx {run.non_2xx:.0f}  socket errors {bool(run.socket_errors)}"
+        # Below ~100% the server waited for wrk (a shared machine): its CPU per
+        # request then includes more loop wake-ups per request than when saturated.
+        f"  server busy {run.cpu_us_per_request * run.requests_per_s / 1e4:.0f}%"
     )
 
 
