@@ -2,15 +2,24 @@
 
   python -m bench load --url http://127.0.0.1:8470 --pattern spike [--profile light] [--batch N]
   python -m bench load --spawn sink --pattern steady --base-rate 100000 --batch 100
-  python -m bench load --wrk-compare [--rounds 3] [--wrk-duration 10]
+  python -m bench load --wrk-compare [--rounds 3] [--wrk-duration 10] [--json PATH]
+  python -m bench load --wrk-compare --wrk-sides floor,daemon --py-spy DIR
   python -m bench load --idle-rss
   SWITCHYARD_TOKEN=… python -m bench load --url http://127.0.0.1:8470   (a daemon with [auth])
 
 ``--spawn CONFIG`` starts ``python -m daemon`` itself (``sink``: a generated config
 whose one subscriber does no work, the ingress measured alone), pinned to CPU 0,
 and SIGTERMs it afterwards, printing its final counts. ``--wrk-compare`` runs
-Debian's ``wrk`` (``make wrk``) against the bare aiohttp app (bench/http/bare.py)
-and the sink daemon in ABBA order, each pinned to CPU 0 with wrk on CPU 1.
+Debian's ``wrk`` (``make wrk``) against the bare aiohttp app (bench/http/bare.py:
+reads the body, answers a fixed 202), the floor (bench/http/floor.py: the least
+work any ingress must do: decode, id, route, deliver to a no-op sink, encode the
+202) and the sink daemon, rounds alternating bare,floor,daemon and the reverse,
+each pinned to CPU 0 with wrk on CPU 1. It prints server CPU per request and rate
+for each, the ratios daemon/bare, floor/bare and daemon/floor, and how much of
+the daemon's gap to bare the floor accounts for; ``--json`` writes every run. A
+run's "server busy" is its CPU time over wrk's duration: well below 100% the
+server waited for a starved wrk, and its CPU per request counts more loop
+wake-ups per request than when saturated (compare sides at like busy shares).
 ``--idle-rss`` starts the daemon with configs/daemon.toml and reads its RSS idle.
 Exit code: 0, or 1 when the run is invalid (driver behind schedule, work pending).
 """
@@ -20,15 +29,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import time
+from pathlib import Path
 
 import msgspec
 import uvloop
 
 from bench.commands import options
-from bench.http.bare import Server, run_wrk, spawn_bare, spawn_daemon
+from bench.experiments.profiling import py_spy
+from bench.http import wrk_compare
+from bench.http.bare import Server, spawn_daemon
 from bench.http.driver import LoadConfig, LoadResult, run_load
+from bench.http.wrk_compare import WrkRun
 from bench.run import source
 from events.config import CONFIG_DIR
 
@@ -54,10 +66,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--settle", type=float, default=30.0, help="max s to wait for pending==0")
     parser.add_argument("--max-lag-ms", type=float, default=10.0, help="dispatch-lag p99 gate")
     options.json_out(parser, "the result")
-    parser.add_argument("--wrk-compare", action="store_true", help="bare aiohttp vs daemon, wrk")
+    parser.add_argument(
+        "--wrk-compare", action="store_true", help="bare aiohttp vs the floor vs the daemon, wrk"
+    )
+    parser.add_argument(
+        "--wrk-sides",
+        type=_sides,
+        default=list(wrk_compare.SIDES),
+        metavar="LIST",
+        help="servers --wrk-compare runs, some of bare,floor,daemon, comma-separated",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="ABBA rounds of --wrk-compare")
     parser.add_argument("--wrk-duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--wrk-connections", type=int, default=50)
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        metavar="DIR",
+        help="--wrk-compare: sample each server with py-spy (raw stacks, 250 Hz) into DIR",
+    )
     parser.add_argument("--idle-rss", action="store_true", help="RSS of an idle daemon")
     parser.add_argument(
         "--token",
@@ -65,6 +92,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"bearer token for a daemon with [auth] enabled (default: ${TOKEN_VARIABLE});"
         " it needs publish on the run's subjects and monitor = true",
     )
+
+
+def _sides(text: str) -> list[str]:
+    try:
+        return wrk_compare.parse_sides(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _ms(p: msgspec.Struct) -> str:
@@ -159,37 +193,64 @@ def _drive(args: argparse.Namespace) -> int:
     return 0 if result.valid else 1
 
 
+def _print_wrk_run(run: WrkRun) -> None:
+    print(
+        f"  {run.side:<7} {run.requests_per_s:>10,.0f} req/s"
+        f"  server CPU {run.cpu_us_per_request:.1f} us/request"
+        f"  non-2xx {run.non_2xx:.0f}  socket errors {bool(run.socket_errors)}"
+        # Below ~100% the server waited for wrk (a shared machine): its CPU per
+        # request then includes more loop wake-ups per request than when saturated.
+        f"  server busy {run.cpu_us_per_request * run.requests_per_s / 1e4:.0f}%"
+    )
+
+
 def _wrk_compare(args: argparse.Namespace) -> int:
-    rates: dict[str, list[float]] = {"bare": [], "daemon": []}
-    cpu_us: dict[str, list[float]] = {"bare": [], "daemon": []}
-    order = []
-    for r in range(args.rounds):
-        order += ["bare", "daemon"] if r % 2 == 0 else ["daemon", "bare"]
+    sides = args.wrk_sides
+    order = wrk_compare.rotation(sides, args.rounds)
+    spy = None
+    if args.py_spy:
+        exe = py_spy()
+        if exe is None:
+            print("error: --py-spy: py-spy is not installed (pip install py-spy)")
+            return 2
+        spy = (exe, args.py_spy)
     print(f"wrk -t1 -c{args.wrk_connections} -d{args.wrk_duration}s, ABBA order: {order}")
     print(f"load average before: {os.getloadavg()}")
-    for target in order:
-        server = spawn_daemon(None, cpu=0) if target == "daemon" else spawn_bare(cpu=0)
-        try:
-            cpu0 = server.cpu_s()
-            result = run_wrk(server.url, args.wrk_duration, args.wrk_connections, cpu=1)
-            cpu = server.cpu_s() - cpu0
-        finally:
-            server.stop()
-        rate = result["requests_per_s"]
-        rates[target].append(rate)
-        cpu_us[target].append(cpu / (rate * args.wrk_duration) * 1e6)
-        print(
-            f"  {target:<7} {rate:>10,.0f} req/s  server CPU {cpu_us[target][-1]:.1f} us/request"
-            f"  non-2xx {result['non_2xx']:.0f}  socket errors {bool(result['socket_errors'])}"
-        )
-    bare, daemon = statistics.median(rates["bare"]), statistics.median(rates["daemon"])
-    print(f"median: bare {bare:,.0f} req/s, daemon {daemon:,.0f} req/s, ratio {daemon / bare:.3f}")
-    cb, cd = statistics.median(cpu_us["bare"]), statistics.median(cpu_us["daemon"])
-    print(
-        f"median server CPU per request: bare {cb:.1f} us, daemon {cd:.1f} us;"
-        f" CPU-bound rate ratio (projection) {cb / cd:.3f}"
+    result = wrk_compare.compare(
+        sides, args.rounds, args.wrk_duration, args.wrk_connections, spy, _print_wrk_run
     )
+    rate, cpu = result.median_requests_per_s, result.median_cpu_us_per_request
+    if "bare" in sides and "daemon" in sides:
+        bare, daemon = rate["bare"], rate["daemon"]
+        print(
+            f"median: bare {bare:,.0f} req/s, daemon {daemon:,.0f} req/s, ratio {daemon / bare:.3f}"
+        )
+        cb, cd = cpu["bare"], cpu["daemon"]
+        print(
+            f"median server CPU per request: bare {cb:.1f} us, daemon {cd:.1f} us;"
+            f" CPU-bound rate ratio (projection) {cb / cd:.3f}"
+        )
+    if "floor" in sides:
+        medians = ", ".join(f"{s} {rate[s]:,.0f} req/s {cpu[s]:.1f} us" for s in sides)
+        print(f"median with the floor: {medians}")
+        for pair, ratio in result.cpu_ratios.items():
+            a, b = pair.split("/")
+            print(
+                f"  {pair}: server CPU per request {ratio:.3f} (median of per-round ratios"
+                f" {result.round_ratios[pair]:.3f}), {cpu[a] - cpu[b]:+.1f} us;"
+                f" rate {rate[a] / rate[b]:.3f}"
+            )
+        if "bare" in sides and "daemon" in sides:
+            gap, floor = cpu["daemon"] - cpu["bare"], cpu["floor"] - cpu["bare"]
+            print(
+                f"  of the daemon's {gap:.1f} us per request over bare aiohttp: {floor:.1f} us"
+                f" the floor's decode+route+deliver, {gap - floor:.1f} us the daemon's features"
+            )
     print(f"load average after: {os.getloadavg()}")
+    if args.json:
+        args.json.write_bytes(msgspec.json.format(msgspec.json.encode(result)) + b"\n")
+    if args.py_spy:
+        print(f"py-spy raw stacks (250 Hz) per run in {args.py_spy}/NN-SIDE.txt")
     return 0
 
 

@@ -5,9 +5,11 @@ JSON body, on uvloop, with access logging off, exactly as the daemon serves it,
 but with no decoding, routing or delivery: the ceiling of the daemon's
 single-event ingress. Run it as ``python -m bench.http.bare --port N``.
 
-:func:`spawn_daemon` and :func:`spawn_bare` start either server as a subprocess
-pinned to one CPU (the load generator gets the other), and :func:`run_wrk` drives
-one with Debian's ``wrk`` (``make wrk`` installs it) and parses its rate.
+:func:`spawn_daemon`, :func:`spawn_bare` and :func:`spawn_floor` (the floor of
+bench/http/floor.py: the least work any single-event ingress must do) start each
+server as a subprocess pinned to one CPU (the load generator gets the other), and
+:func:`run_wrk` drives one with Debian's ``wrk`` (``make wrk`` installs it) and
+parses its rate.
 """
 
 from __future__ import annotations
@@ -131,6 +133,19 @@ def spawn_daemon(config: str | None, cpu: int | None = 0, timeout_s: float = 30.
         config = str(path)
     port = free_port()
     cmd = [sys.executable, "-m", "daemon", "--config", config, "--port", str(port)]
+    return _spawn_listening(cmd, "the daemon", workdir, cpu, timeout_s)
+
+
+def spawn_floor(cpu: int | None = 0, timeout_s: float = 30.0) -> Server:
+    """The floor (bench/http/floor.py) on port 0; returns once it prints its address."""
+    cmd = [sys.executable, "-m", "bench.http.floor", "--port", "0"]
+    return _spawn_listening(cmd, "the floor", None, cpu, timeout_s)
+
+
+def _spawn_listening(
+    cmd: list[str], what: str, workdir: Path | None, cpu: int | None, timeout_s: float
+) -> Server:
+    """Start ``cmd``; answer it once it prints ``listening URL``; raise ProcessError if not."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     _pin(proc.pid, cpu)
     assert proc.stdout is not None
@@ -147,7 +162,7 @@ def spawn_daemon(config: str | None, cpu: int | None = 0, timeout_s: float = 30.
                 break
     proc.kill()
     proc.wait(timeout=10)
-    raise ProcessError(f"the daemon did not start ({' '.join(cmd)}; exit {proc.returncode})")
+    raise ProcessError(f"{what} did not start ({' '.join(cmd)}; exit {proc.returncode})")
 
 
 def spawn_bare(cpu: int | None = 0, timeout_s: float = 30.0) -> Server:
