@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import signal
 import time
-from typing import Any
+import types
+from typing import Any, cast
 
 import msgspec
 from aiohttp import web
@@ -233,12 +235,19 @@ class DaemonServer:
 
     def measured(self, handler: Handler) -> Handler:
         """Wrap ``handler`` to record intended-to-completion latency by subject prefix."""
+        call = handler
+        method = type(handler).__call__
+        if inspect.isfunction(method):
+            # An object whose class defines __call__ (the sink, a webhook): called through
+            # its bound __call__, taken once. Calling the object goes through Python's
+            # generic call slot, which packs the arguments into a tuple on every delivery.
+            call = cast("Handler", types.MethodType(method, handler))
         by_subject = self._hist_by_subject
         by_prefix = self.metrics.delivery_latency
         now_ns = time.time_ns
 
         async def measured(event: Event) -> None:
-            await handler(event)
+            await call(event)
             t = event.t_intended_ns
             if t > _WALL_CLOCK_FLOOR_NS:
                 hist = by_subject.get(event.subject)

@@ -109,6 +109,51 @@ async def test_batch_is_validated_all_or_nothing(tmp_path: Path) -> None:
     assert (status, "[2]." in body["message"], published) == (422, True, 0)
 
 
+async def test_batch_of_complete_events_alone_or_mixed(tmp_path: Path) -> None:
+    """Complete events (id and category given) keep their ids on a subject seen before or not;
+    mixed with an event lacking its id, that one gets a server-made id in its place; a complete
+    event out of range later in the batch is 422 naming its index, and nothing is published."""
+    complete = {**EVENT, "category": "filesystem"}
+    async with running(tmp_path, RECORDING) as (server, base), aiohttp.ClientSession() as s:
+        url = f"{base}/v1/events:batch"
+        first, body_first, _ = await post(s, url, [{**complete, "id": f"a{i}"} for i in range(3)])
+        cached, body_cached, _ = await post(s, url, [{**complete, "id": f"b{i}"} for i in range(3)])
+        mixed, body_mixed, _ = await post(s, url, [{**complete, "id": "c0"}, EVENT])
+        published_before = server.router.stats().published
+        bad, body_bad, _ = await post(
+            s, url, [{**complete, "id": "d0"}, {**complete, "id": "d1", "priority": 9}]
+        )
+        published_after = server.router.stats().published
+        await server.router.drain(1.0)
+    delivered = (tmp_path / "delivered.txt").read_text().split()
+    made = body_mixed["accepted"][1]
+    assert (
+        first,
+        body_first["accepted"],
+        cached,
+        body_cached["accepted"],
+        mixed,
+        body_mixed["accepted"][0],
+        made not in {"", "c0"},
+        bad,
+        "[1].priority" in body_bad["message"],
+        published_after - published_before,
+        delivered,
+    ) == (
+        202,
+        ["a0", "a1", "a2"],
+        202,
+        ["b0", "b1", "b2"],
+        202,
+        "c0",
+        True,
+        422,
+        True,
+        0,
+        ["a0", "a1", "a2", "b0", "b1", "b2", "c0", made],
+    )
+
+
 async def test_batch_limits(tmp_path: Path) -> None:
     """An empty batch is 422 and a batch above max_batch is 413."""
     async with running(tmp_path, RECORDING) as (_, base), aiohttp.ClientSession() as s:
