@@ -104,9 +104,9 @@ class Member:
     def wake_more_nowait(self) -> None:
         """Wake an idle worker if messages wait and no woken worker is yet to run.
 
-        Called when a message is queued and when a worker starts a turn with messages
-        still queued: a burst wakes workers one after another, each as the previous
-        one starts, rather than one per message up front. A worker whose handlers do
+        Called when a worker starts a turn with messages still queued (``on_message``
+        makes the same check inline): a burst wakes workers one after another, each
+        as the previous one starts, rather than one per message up front. A worker whose handlers do
         not suspend empties the queue in its turn, so the rest would wake to nothing
         (measured: one wasted task step per five deliveries); handlers that suspend
         still get the next worker one loop step later, up to ``concurrency``.
