@@ -35,7 +35,7 @@ from daemon.jetstream.config import JetStreamConfig
 from daemon.jetstream.connect import connect
 from daemon.jetstream.errors import TransportError
 from daemon.jetstream.lane import Lane, Member
-from daemon.jetstream.outgoing import Entry, Outgoing
+from daemon.jetstream.outgoing import Entry, Outgoing, make_entry
 from daemon.jetstream.shutdown import drain_router
 from daemon.jetstream.stats import Intake, JetStreamStats, router_stats, transport_stats
 from daemon.jetstream.streams import durable_name, ensure_streams
@@ -256,7 +256,7 @@ class JetStreamRouter:
             routes, stream_subject = known
         if not PRIORITY_MIN <= event.priority <= PRIORITY_MAX:
             return self._reject(REJECT_INVALID)
-        entry = Entry(stream_subject, event.id, msgpack_encoder.encode(event), routes)
+        entry = make_entry(stream_subject, event.id, msgpack_encoder.encode(event), routes)
         if not self.outgoing.offer_nowait(entry):
             return self._reject(REJECT_OVERLOADED)
         if targets:
