@@ -107,22 +107,33 @@ class Watch:
             self.future.set_exception(NotStored("the event was not confirmed stored before drain"))
 
 
-class Entry:
-    """One accepted event on its way to the stream."""
+class Entry(msgspec.Struct, gc=False):
+    """One accepted event on its way to the stream.
 
-    __slots__ = ("data", "headers", "index", "routes", "size", "subject", "watch")
+    Untracked by the garbage collector (``gc=False``, as ``events.Event``): it holds
+    no reference back to anything that holds it, so it never closes a cycle, and an
+    accepted backlog (tens of thousands while a burst waits for its PubAcks) is not
+    traversed by every collection its allocations trigger.
+    """
 
-    def __init__(self, subject: str, msg_id: str, data: bytes, routes: tuple[Route, ...]) -> None:
-        #: Offer order (set by ``offer_nowait``): holds compare it.
-        self.index = 0
-        self.subject = subject
-        self.headers = {"Nats-Msg-Id": msg_id}
-        self.data = data
-        #: The lanes it was routed to (one delivery each), for dead letters.
-        self.routes = routes
-        self.size = len(data)
-        #: The request awaiting this event's PubAck, if one does.
-        self.watch: Watch | None = None
+    subject: str
+    #: ``{"Nats-Msg-Id": <event id>}``: the stream's dedupe key.
+    headers: dict[str, str]
+    data: bytes
+    #: The lanes it was routed to (one delivery each), for dead letters.
+    routes: tuple[Route, ...]
+    size: int
+    #: Offer order (set by ``offer_nowait``): holds compare it.
+    index: int = 0
+    #: The request awaiting this event's PubAck, if one does.
+    watch: Watch | None = None
+    #: When it was last sent (the publish timeout counts from it).
+    sent_at: float = 0.0
+
+
+def make_entry(subject: str, msg_id: str, data: bytes, routes: tuple[Route, ...]) -> Entry:
+    """The entry of an event stored as ``subject`` with id ``msg_id``, encoded as ``data``."""
+    return Entry(subject, {"Nats-Msg-Id": msg_id}, data, routes, len(data))
 
 
 class Outgoing:
@@ -139,8 +150,9 @@ class Outgoing:
         self.timeout_s = config.publish_timeout_s
         self.on_duplicate = on_duplicate
         self.queue: deque[Entry] = deque()
-        #: Publishes awaiting their PubAck by reply token, in send order.
-        self.in_flight: dict[int, tuple[float, Entry]] = {}
+        #: Publishes awaiting their PubAck by reply subject, in send order (a PubAck
+        #: comes back on that subject: found without parsing it).
+        self.in_flight: dict[str, Entry] = {}
         #: Events held (queued or awaiting their PubAck) and their bytes.
         self.count = 0
         self.nbytes = 0
@@ -154,8 +166,8 @@ class Outgoing:
         self._token = 0
         self._inbox = ""
         self._wake = asyncio.Event()
+        #: Set when ``count`` falls to 0; cleared by ``flush`` before it waits (not per offer).
         self._empty = asyncio.Event()
-        self._empty.set()
         #: Entries offered so far (the next one gets this plus one as its index).
         self.offered = 0
         #: Active holds (each the index of the first entry it keeps), in order.
@@ -175,7 +187,6 @@ class Outgoing:
         self.queue.append(entry)
         self.count += 1
         self.nbytes += entry.size
-        self._empty.clear()
         self._wake.set()
         return True
 
@@ -203,7 +214,10 @@ class Outgoing:
     async def open(self, nc: Client) -> None:
         """Subscribe the inbox PubAcks come back on."""
         self._inbox = nc.new_inbox()
-        await nc.subscribe(f"{self._inbox}.*", cb=self._on_reply, pending_msgs_limit=-1)
+        # Unbounded (PubAcks are bounded by ``acks_in_flight``): no per-message limit checks.
+        await nc.subscribe(
+            f"{self._inbox}.*", cb=self._on_reply, pending_msgs_limit=-1, pending_bytes_limit=-1
+        )
 
     async def run(self, nc: Client) -> None:
         """Publish until cancelled; never raises on a failed publish (it is retried).
@@ -244,16 +258,13 @@ class Outgoing:
                     break
                 queue.popleft()
                 token += 1
-                in_flight[token] = (now, entry)
+                reply = f"{reply_prefix}{token}"
+                entry.sent_at = now
+                in_flight[reply] = entry
                 try:
-                    await publish(
-                        entry.subject,
-                        entry.data,
-                        reply=f"{reply_prefix}{token}",
-                        headers=entry.headers,
-                    )
+                    await publish(entry.subject, entry.data, reply=reply, headers=entry.headers)
                 except (nats.errors.Error, OSError) as exc:
-                    del in_flight[token]
+                    del in_flight[reply]
                     queue.appendleft(entry)
                     self._failed_nowait(type(exc).__name__)
                     break
@@ -262,11 +273,9 @@ class Outgoing:
             await asyncio.sleep(0)
 
     async def _on_reply(self, msg: Msg) -> None:
-        token = msg.subject.rpartition(".")[2]
-        held = self.in_flight.pop(int(token), None) if token.isdigit() else None
-        if held is None or self._stopped:
+        entry = self.in_flight.pop(msg.subject, None)
+        if entry is None or self._stopped:
             return  # late (already retried) or after stop
-        entry = held[1]
         if msg.headers and msg.headers.get("Status") == NO_RESPONDERS:
             self._retry_nowait(entry, "no_responders")
             return
@@ -319,12 +328,12 @@ class Outgoing:
         """Retry publishes whose PubAck is older than the timeout (a late one is ignored)."""
         cutoff = now - self.timeout_s
         stale = []
-        for token, (sent_at, _) in self.in_flight.items():
-            if sent_at > cutoff:
+        for reply, entry in self.in_flight.items():
+            if entry.sent_at > cutoff:
                 break  # in send order: the rest are younger
-            stale.append(token)
-        for token in stale:
-            self._retry_nowait(self.in_flight.pop(token)[1], "timeout")
+            stale.append(reply)
+        for reply in stale:
+            self._retry_nowait(self.in_flight.pop(reply), "timeout")
 
     # -- holds -------------------------------------------------------------------------
 
@@ -372,6 +381,7 @@ class Outgoing:
         """Wait until every held event has its PubAck; False if ``timeout_s`` ran out first."""
         if not self.count:
             return True
+        self._empty.clear()
         try:
             async with asyncio.timeout(max(timeout_s, 0.0)):
                 await self._empty.wait()
@@ -384,7 +394,7 @@ class Outgoing:
         self._stopped = True
         for hold in list(self._holds):
             self.release_nowait(hold)
-        held = list(self.queue) + [entry for _, entry in self.in_flight.values()]
+        held = list(self.queue) + list(self.in_flight.values())
         for entry in held:
             if entry.watch is not None:
                 entry.watch.given_up_nowait()

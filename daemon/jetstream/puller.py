@@ -83,13 +83,11 @@ class Puller:
     async def open(self) -> None:
         """Subscribe the inbox the consumer answers on."""
         self._inbox = self.nc.new_inbox()
-        # Bounds well above what the credit lets in (also after members join and the
-        # credit grows), so nats-py never drops a message.
+        # Unbounded: the credit bounds what the server sends (also after members join and
+        # it grows), so nats-py never drops a message, and its queue skips a size check
+        # per message.
         self._sub = await self.nc.subscribe(
-            self._inbox,
-            cb=self._on_msg,
-            pending_msgs_limit=max(4 * self.capacity, 65_536),
-            pending_bytes_limit=-1,
+            self._inbox, cb=self._on_msg, pending_msgs_limit=-1, pending_bytes_limit=-1
         )
 
     async def run(self) -> None:

@@ -35,7 +35,7 @@ from daemon.jetstream.config import JetStreamConfig
 from daemon.jetstream.connect import connect
 from daemon.jetstream.errors import TransportError
 from daemon.jetstream.lane import Lane, Member
-from daemon.jetstream.outgoing import Entry, Outgoing
+from daemon.jetstream.outgoing import Entry, Outgoing, make_entry
 from daemon.jetstream.shutdown import drain_router
 from daemon.jetstream.stats import Intake, JetStreamStats, router_stats, transport_stats
 from daemon.jetstream.streams import durable_name, ensure_streams
@@ -83,7 +83,8 @@ class JetStreamRouter:
         self._keys: set[str] = set()
         self._subscribed = 0
         self._services: set[str] = set()
-        self._routes: dict[str, tuple[Lane, ...]] = {}
+        #: Per subject (events without targets): its lanes and its stream subject.
+        self._routes: dict[str, tuple[tuple[Lane, ...], str]] = {}
         self._prefix = self.config.subject_prefix
         #: Names this process's local (ephemeral) consumers apart from every other's.
         self.instance = secrets.token_hex(4)
@@ -241,18 +242,21 @@ class JetStreamRouter:
             return self._reject(REJECT_DRAINING)
         subject = event.subject
         targets = event.targets
-        routes = None if targets else self._routes.get(subject)
-        if routes is None:
+        known = None if targets else self._routes.get(subject)
+        if known is None:
             if not is_valid_subject(subject):
                 return self._reject(REJECT_INVALID)
             routes = tuple(lane for lane in self.lanes.values() if lane.routes(subject, targets))
+            stream_subject = f"{self._prefix}.{subject}"
             if not targets:
                 if len(self._routes) >= ROUTE_CACHE_SIZE:
                     self._routes.clear()
-                self._routes[subject] = routes
+                self._routes[subject] = (routes, stream_subject)
+        else:
+            routes, stream_subject = known
         if not PRIORITY_MIN <= event.priority <= PRIORITY_MAX:
             return self._reject(REJECT_INVALID)
-        entry = Entry(f"{self._prefix}.{subject}", event.id, msgpack_encoder.encode(event), routes)
+        entry = make_entry(stream_subject, event.id, msgpack_encoder.encode(event), routes)
         if not self.outgoing.offer_nowait(entry):
             return self._reject(REJECT_OVERLOADED)
         if targets:
