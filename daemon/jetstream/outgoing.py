@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 #: Backoff after a failed publish: doubles per consecutive failure, up to the cap.
 RETRY_BASE_S = 0.01
+#: Bytes of PubAcks nats-py may hold for the inbox before it drops (slow consumer).
+PUBACK_INBOX_BYTES = 16 * 1024 * 1024
 RETRY_CAP_S = 1.0
 #: Publishes sent back to back before the publisher yields to the event loop.
 SEND_BATCH = 128
@@ -214,9 +216,14 @@ class Outgoing:
     async def open(self, nc: Client) -> None:
         """Subscribe the inbox PubAcks come back on."""
         self._inbox = nc.new_inbox()
-        # Unbounded (PubAcks are bounded by ``acks_in_flight``): no per-message limit checks.
+        # ``acks_in_flight`` bounds the PubAcks owed, far below PUBACK_INBOX_BYTES; the
+        # byte bound is for anyone else publishing to the inbox. A PubAck dropped past it
+        # times its publish out, which is retried (the stream dedupes the id).
         await nc.subscribe(
-            f"{self._inbox}.*", cb=self._on_reply, pending_msgs_limit=-1, pending_bytes_limit=-1
+            f"{self._inbox}.*",
+            cb=self._on_reply,
+            pending_msgs_limit=-1,
+            pending_bytes_limit=PUBACK_INBOX_BYTES,
         )
 
     async def run(self, nc: Client) -> None:

@@ -42,6 +42,8 @@ PENDING_MESSAGES = "Nats-Pending-Messages"
 BLOCKED_POLL_S = 0.01
 #: A request still counted this long past its expiry was lost (server restart, seconds).
 VANISHED_GRACE_S = 1.0
+#: Bytes of pulled messages nats-py may hold for this inbox before it drops (slow consumer).
+INBOX_BYTES = 256 * 1024 * 1024
 
 
 class Puller:
@@ -83,11 +85,12 @@ class Puller:
     async def open(self) -> None:
         """Subscribe the inbox the consumer answers on."""
         self._inbox = self.nc.new_inbox()
-        # Unbounded: the credit bounds what the server sends (also after members join and
-        # it grows), so nats-py never drops a message, and its queue skips a size check
-        # per message.
+        # The credit bounds what the server sends, far below INBOX_BYTES; the byte bound
+        # is for anyone else publishing to the inbox. Past it nats-py drops the message
+        # (slow consumer) and the consumer redelivers it after ack_wait: nothing is lost.
+        # No count bound: an unbounded asyncio.Queue skips a check per message.
         self._sub = await self.nc.subscribe(
-            self._inbox, cb=self._on_msg, pending_msgs_limit=-1, pending_bytes_limit=-1
+            self._inbox, cb=self._on_msg, pending_msgs_limit=-1, pending_bytes_limit=INBOX_BYTES
         )
 
     async def run(self) -> None:
