@@ -279,10 +279,11 @@ class CentralRouter:
                             # The handler swallowed the watchdog's cancellation: it counts.
                             pipeline.forgive_timeout(slot)
                         if breaker.state == "closed":
+                            # Counts it delivered too (Pipeline.delivered).
                             breaker.closed_successes += 1
                         else:
                             breaker.on_success()
-                        pipeline.delivered += 1
+                            pipeline.other_delivered += 1
                 else:
                     slot.deadline = 0.0  # run() may wait for the breaker first
                     await run(event, slot)
