@@ -198,9 +198,9 @@ def test_delivered_counts_closed_successes_and_the_others_once_each() -> None:
     breaker.on_failure()  # folds the three into the window
     breaker.closed_successes += 2
     pipeline.delivered += 1
-    assert (7, 2, 5, 4) == (
+    assert (
         pipeline.delivered,
         pipeline.other_delivered,
         breaker.closed_successes,
         breaker._calls,
-    )
+    ) == (7, 2, 5, 4)
