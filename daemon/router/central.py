@@ -156,7 +156,8 @@ class CentralRouter:
         # which also owns validation (the fast dicts hold valid subjects only and are
         # emptied when drain starts).
         priority = event.priority
-        if event.targets or not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        # Two plain compares: a chained one costs the interpreter stack shuffles.
+        if event.targets or priority < PRIORITY_MIN or priority > PRIORITY_MAX:
             return self._publish_general(event)
         # events.event_size, inlined (the equivalence tests hold it to it).
         subject = event.subject
