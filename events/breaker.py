@@ -7,9 +7,11 @@ breaker, any failing reopens it).
 
 A success while closed changes nothing but the current window's count, so a hot
 path may add it to :attr:`Breaker.closed_successes` instead of calling
-:meth:`Breaker.on_success`; the count is folded into the window before anything
-reads it. (``on_success`` was 3% of the samples of a fan-out-1 micro run under
-py-spy, most of it the call itself; docs/benchmarks.md, "Routing hot path".)
+:meth:`Breaker.on_success`; what was added since the last fold is folded into the
+window before anything reads it. (``on_success`` was 3% of the samples of a
+fan-out-1 micro run under py-spy, most of it the call itself; docs/benchmarks.md,
+"Routing hot path".) The count only grows, so ``events.Pipeline`` derives its
+``delivered`` from it instead of counting each such success twice.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Breaker:
         "_calls",
         "_clock",
         "_failures",
+        "_folded",
         "_opened_at",
         "_probes_ok",
         "_probes_out",
@@ -50,11 +53,14 @@ class Breaker:
         self._probes_ok = 0
         #: How many times the breaker has opened, for stats.
         self.opened = 0
-        #: Successes while closed not yet counted in the window: a caller that saw
-        #: ``state == "closed"`` when its call ended may add 1 here instead of calling
-        #: :meth:`on_success`. Only ever non-zero while closed (it is folded in before
-        #: the breaker can leave ``closed``).
+        #: Successes while closed, ever: a caller that saw ``state == "closed"`` when
+        #: its call ended may add 1 here instead of calling :meth:`on_success`. Never
+        #: decreases (``Pipeline.delivered`` counts on it); the part added since
+        #: :attr:`_folded` is not yet in the window, and is only ever non-zero while
+        #: closed (it is folded in before the breaker can leave ``closed``).
         self.closed_successes = 0
+        #: ``closed_successes`` as of the last fold.
+        self._folded = 0
 
     def allow(self) -> bool:
         """May a call go ahead now? Moves ``open`` to ``half_open`` once ``open_s`` passed."""
@@ -103,16 +109,17 @@ class Breaker:
         self._count(failed=True)
 
     def _fold(self) -> None:
-        """Count :attr:`closed_successes` in the window, as that many ``on_success()`` calls.
+        """Count what :attr:`closed_successes` gained since the last fold in the window, as
+        that many ``on_success()`` calls.
 
         Each success adds a call and a window that reaches ``window`` calls starts
         over, so ``n`` of them leave ``(calls + n) mod window`` calls, and no failures
         if a window ended on the way.
         """
-        added = self.closed_successes
+        added = self.closed_successes - self._folded
         if not added:
             return
-        self.closed_successes = 0
+        self._folded = self.closed_successes
         calls = self._calls + added
         window = self.policy.window
         if calls >= window:

@@ -137,11 +137,11 @@ class Pipeline:
         "clock",
         "dead_lettered",
         "dead_letters",
-        "delivered",
         "deliveries",
         "dropped",
         "handler",
         "module",
+        "other_delivered",
         "retries",
         "sub",
         "timeout_s",
@@ -167,10 +167,29 @@ class Pipeline:
         self.breaker = Breaker(sub.breaker, clock)
         self.uniform = default_uniform(seed)
         self.deliveries = 0
-        self.delivered = 0
+        #: Deliveries ended delivered but not counted in ``breaker.closed_successes``
+        #: (a success while the breaker was not closed, or a caller that counts
+        #: ``delivered`` itself): see :attr:`delivered`.
+        self.other_delivered = 0
         self.retries = 0
         self.dead_lettered: dict[str, int] = {}
         self.dropped: dict[str, int] = {}
+
+    @property
+    def delivered(self) -> int:
+        """Deliveries ended delivered.
+
+        A success while the breaker is closed is counted once, in
+        ``breaker.closed_successes`` (which never decreases): the workers' hot path
+        pays one counter for the breaker and ``delivered`` together. Every other
+        success is in :attr:`other_delivered`. Assigning sets that part, so
+        ``pipeline.delivered += 1`` counts one success of the other kind.
+        """
+        return self.other_delivered + self.breaker.closed_successes
+
+    @delivered.setter
+    def delivered(self, value: int) -> None:
+        self.other_delivered = value - self.breaker.closed_successes
 
     @property
     def ended(self) -> int:
@@ -244,10 +263,11 @@ class Pipeline:
                         # The handler swallowed our cancellation and finished: it counts.
                         self.forgive_timeout(slot)
                     if breaker.state == "closed":
-                        breaker.closed_successes += 1  # on_success(), deferred
+                        # on_success(), deferred; also counts it delivered (``delivered``).
+                        breaker.closed_successes += 1
                     else:
                         breaker.on_success()
-                    self.delivered += 1
+                        self.other_delivered += 1
                     return
                 breaker.on_failure()
                 if attempt < max_attempts:

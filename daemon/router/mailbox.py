@@ -44,12 +44,12 @@ class Mailbox:
         "capacity",
         "capacity_bytes",
         "closing",
-        "count",
         "levels",
-        "nbytes",
         "pipeline",
         "policy",
         "pushed",
+        "room",
+        "room_bytes",
         "slots",
         "sub",
         "unqueued",
@@ -67,8 +67,12 @@ class Mailbox:
         #: followed by its charge (``event_size`` at publish), so twice its length.
         #: Typed ``Any``: the worker's inlined pop cannot afford a ``cast`` call.
         self.levels: tuple[deque[Any], ...] = tuple(deque() for _ in range(LEVELS))
-        self.count = 0
-        self.nbytes = 0
+        #: What the bounds still admit, in events and in bytes (``event_size``): the
+        #: capacities minus what is queued. Kept as what is left rather than what is
+        #: used, so admission compares one field with the event's size instead of
+        #: adding first (:attr:`count` and :attr:`nbytes` derive from them).
+        self.room = self.capacity
+        self.room_bytes = self.capacity_bytes
         #: Deliveries ever queued at each level (index as ``levels``): with the
         #: level's length it tells how many have left it, which is what proves,
         #: off the hot path, that every delivery queued before a moment has started
@@ -81,6 +85,16 @@ class Mailbox:
         #: Set by drain: idle workers exit instead of parking.
         self.closing = False
         self.waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def count(self) -> int:
+        """Events queued."""
+        return self.capacity - self.room
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes queued (``event_size`` of each queued event, added up)."""
+        return self.capacity_bytes - self.room_bytes
 
     @property
     def deliveries(self) -> int:
@@ -103,7 +117,7 @@ class Mailbox:
 
     def admits_nowait(self, size: int) -> bool:
         """Would an event of ``size`` bytes (``event_size``) fit without displacing anything?"""
-        return self.count < self.capacity and self.nbytes + size <= self.capacity_bytes
+        return self.room > 0 and size <= self.room_bytes
 
     def push_nowait(self, event: Event, size: int) -> None:
         """Queue a new delivery that fits (the caller checked :meth:`admits_nowait`)."""
@@ -112,8 +126,8 @@ class Mailbox:
         queue = self.levels[level]
         queue.append(event)
         queue.append(size)
-        self.count += 1
-        self.nbytes += size
+        self.room -= 1
+        self.room_bytes -= size
         if self.waiters:
             self.wake_one()
 
@@ -145,8 +159,8 @@ class Mailbox:
         for level in self.levels:
             taken.extend(islice(level, 0, None, 2))
             level.clear()
-        self.count = 0
-        self.nbytes = 0
+        self.room = self.capacity
+        self.room_bytes = self.capacity_bytes
         return taken
 
     async def wait(self) -> None:
@@ -182,8 +196,8 @@ class Mailbox:
 
     def _take_nowait(self, level: deque[Any]) -> Event:
         event: Event = level.popleft()
-        self.nbytes -= level.popleft()
-        self.count -= 1
+        self.room_bytes += level.popleft()
+        self.room += 1
         return event
 
     def _displaced_nowait(self, event: Event) -> None:

@@ -37,7 +37,12 @@ GHOSTS: dict[str, tuple[Callable[[], Router], Callable[[Router], None]]] = {
 
 @pytest.mark.parametrize("name", [*sorted(GHOSTS), "jetstream"])
 async def test_a_ghost_delivery_breaks_the_identity_after_drain(name: str) -> None:
-    """One delivery counted but never queued: drain is not 'completed' and the identity fails."""
+    """One delivery counted but never queued: drain is not 'completed' and the identity fails.
+
+    In the daemon the intake line fails too: an event its one-mailbox fast path
+    accepts is counted as that delivery (``CentralRouter.stats``), so a ghost
+    delivery also reads as one accept more than was published.
+    """
     factory, corrupt = GHOSTS[name]
     router = factory()
     router.subscribe(sub("s", "fs.>"), Recorder())
@@ -45,8 +50,9 @@ async def test_a_ghost_delivery_breaks_the_identity_after_drain(name: str) -> No
     router.publish(ev("fs.file.created"))
     corrupt(router)
     report = await router.drain(5)
-    errors = report.stats.identity_errors()
-    assert (report.completed, len(errors), "deliveries" in errors[0]) == (False, 1, True)
+    failed = [error.split()[0] for error in report.stats.identity_errors()]
+    expected = ["published", "deliveries"] if name == "daemon" else ["deliveries"]
+    assert (False, expected) == (report.completed, failed)
 
 
 async def test_concurrent_drains_share_one_report(router: Router) -> None:

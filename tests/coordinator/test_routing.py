@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from coordinator import CoordinatorConfig, CoordinatorRouter
@@ -167,3 +169,27 @@ def test_route_cache_is_bounded_in_bytes() -> None:
         assert router.publish(ev(f"fs.{n:03d}." + "x" * 200)).ok
     routes = router.modules[Category.FILESYSTEM]._routes
     assert (routes.nbytes <= 2048, sum(map(len, routes.cache)) == routes.nbytes) == (True, True)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 8, 12, 20])
+async def test_a_backlog_is_worked_in_runs_of_worker_batch(batch: int) -> None:
+    """With a slice too long to matter, a module's worker yields after exactly ``worker_batch``.
+
+    A ticker task records how many events were handled each time it gets the loop.
+    """
+    router = CoordinatorRouter(CoordinatorConfig(worker_batch=batch, worker_slice_s=60.0))
+    rec = Recorder()
+    router.subscribe(sub("fs", "fs.>"), rec)
+    for _ in range(50):
+        router.publish(ev("fs.file.created"))
+    seen: list[int] = []
+
+    async def ticker() -> None:
+        while len(rec.ids) < 50:
+            seen.append(len(rec.ids))
+            await asyncio.sleep(0)
+
+    await router.start()
+    await asyncio.create_task(ticker())
+    report = await router.drain(5)
+    assert (list(range(batch, 50, batch)), []) == (seen, report.stats.identity_errors())

@@ -179,3 +179,28 @@ def test_watchdog_stamps_an_unstamped_deadline_then_fires_after_the_timeout() ->
 
     expected = [(0, 100.5, False), (0, 100.5, False), (1, 100.5, True)]
     assert expected == asyncio.run(scenario())
+
+
+def test_delivered_counts_closed_successes_and_the_others_once_each() -> None:
+    """``delivered`` is the breaker's closed successes plus the rest; a fold changes neither.
+
+    The workers count a success while closed only in ``breaker.closed_successes``;
+    jetstream and successes while not closed count ``delivered`` themselves.
+    """
+
+    async def handler(event: Event) -> None:
+        return None
+
+    pipeline, _, _ = make(handler)
+    breaker = pipeline.breaker
+    breaker.closed_successes += 3
+    pipeline.delivered += 1
+    breaker.on_failure()  # folds the three into the window
+    breaker.closed_successes += 2
+    pipeline.delivered += 1
+    assert (
+        pipeline.delivered,
+        pipeline.other_delivered,
+        breaker.closed_successes,
+        breaker._calls,
+    ) == (7, 2, 5, 4)

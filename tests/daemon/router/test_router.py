@@ -187,3 +187,26 @@ def test_route_cache_is_bounded_in_bytes() -> None:
         assert router.publish(event(n, subject=f"fs.{n:03d}." + "x" * 200)).ok
     table = router._routes
     assert (table.nbytes <= 2048, sum(map(len, table.cache)) == table.nbytes) == (True, True)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 8, 12, 20])
+async def test_a_backlog_is_worked_in_runs_of_worker_batch(batch: int) -> None:
+    """With a slice too long to matter, a worker yields the loop after exactly ``worker_batch``.
+
+    A ticker task records how many events were handled each time it gets the loop.
+    """
+    router = CentralRouter(RouterConfig(worker_batch=batch, worker_slice_s=60.0))
+    rec = Recorder()
+    router.subscribe(Subscription(service="a", pattern="fs.>"), rec)
+    for n in range(50):
+        router.publish(event(n))
+    seen: list[int] = []
+
+    async def ticker() -> None:
+        while len(rec.ids) < 50:
+            seen.append(len(rec.ids))
+            await asyncio.sleep(0)
+
+    async with running(router):
+        await asyncio.create_task(ticker())
+    assert list(range(batch, 50, batch)) == seen

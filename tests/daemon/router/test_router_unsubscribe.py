@@ -199,3 +199,27 @@ async def test_unsubscribe_gives_up_on_a_handler_that_ignores_cancellation() -> 
         {"drain_timeout": 1},
         [],
     )
+
+
+async def test_one_mailbox_accepts_stay_counted_after_their_subscription_is_gone() -> None:
+    """Events the one-mailbox fast path accepted (counted as their deliveries) stay accepted.
+
+    The first event misses the route cache and takes the general path; the next
+    four take the fast path; after the unsubscribe the sixth is unrouted.
+    """
+    router = CentralRouter()
+    router.subscribe(Subscription(service="gone", pattern="fs.>"), Recorder())
+    async with running(router):
+        for n in range(5):
+            router.publish(event(n))
+        await router.unsubscribe("gone", "fs.>", timeout_s=5.0)
+        router.publish(event(5))
+        stats = router.stats()
+    assert (
+        stats.published,
+        stats.accepted,
+        stats.deliveries,
+        stats.delivered,
+        stats.unrouted,
+        stats.identity_errors(),
+    ) == (6, 6, 5, 5, 1, [])
