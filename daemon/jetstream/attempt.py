@@ -179,11 +179,9 @@ def succeeded_nowait(pipeline: Pipeline, msg: Msg, slot: WorkerSlot, transport: 
     slot.deadline = 0.0
     if slot.timed_out:
         _forgive_timeout(slot)  # it swallowed our cancellation and finished: it counts
-    breaker = pipeline.breaker
-    if breaker.state == "closed":
-        breaker.closed_successes += 1  # on_success(), deferred (see events.breaker)
-    else:
-        breaker.on_success()
+    # Not the deferred ``closed_successes``: that count is also ``pipeline.delivered``
+    # (events.delivery), and here a delivery counts only once its ack went out.
+    pipeline.breaker.on_success()
     if delivery_count(msg) > 1:
         transport.redelivered += 1
 
