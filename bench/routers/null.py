@@ -193,7 +193,7 @@ class NullRouter:
                 waiting = call.send(None)
             except StopIteration:
                 breaker.on_success()
-                pipeline.delivered += 1
+                pipeline.other_delivered += 1
             except (Exception, asyncio.CancelledError) as exc:
                 self._begin(pipeline, event, _failed(exc))
             else:

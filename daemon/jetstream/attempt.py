@@ -254,7 +254,7 @@ async def run_attempt(
             except nats.errors.Error as exc:
                 if not transport.ack_failed_nowait(msg, exc):
                     return
-            pipeline.delivered += 1
+            pipeline.other_delivered += 1
             return
         breaker.on_failure()
         if attempt < sub.retry.attempts:

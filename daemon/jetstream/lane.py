@@ -288,7 +288,7 @@ class Lane:
                                 await msg.ack()
                             except nats.errors.Error as exc:
                                 if transport.ack_failed_nowait(msg, exc):
-                                    pipeline.delivered += 1
+                                    pipeline.other_delivered += 1
                             except asyncio.CancelledError:
                                 # Drain gave up on this worker: redelivered at once, as
                                 # ``run_attempt`` does with a cancelled attempt.
@@ -296,7 +296,7 @@ class Lane:
                                     transport.returned += 1
                                 raise
                             else:
-                                pipeline.delivered += 1
+                                pipeline.other_delivered += 1
                     else:
                         await run_attempt(pipeline, msg, event, slot, transport)
                 finally:

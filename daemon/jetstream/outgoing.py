@@ -238,18 +238,14 @@ class Outgoing:
         sweep_every = self.timeout_s / 4
         next_sweep = time.monotonic() + sweep_every
         publish = nc.publish
+        holds = self._holds  # changed in place, so a hold taken mid-burst is seen
         while True:
             now = time.monotonic()
             if now >= next_sweep:
                 self._sweep_nowait(now)
                 next_sweep = now + sweep_every
             room = min(self.max_in_flight - len(in_flight), len(queue), SEND_BATCH)
-            hold = self._holds[0] if self._holds else None
-            if (
-                room <= 0
-                or now < self._pause_until
-                or (hold is not None and queue[0].index >= hold)
-            ):
+            if room <= 0 or now < self._pause_until or (holds and queue[0].index >= holds[0]):
                 self._wake.clear()
                 wait_s = min(sweep_every, max(self._pause_until - now, 0.0) or sweep_every)
                 try:
@@ -261,7 +257,9 @@ class Outgoing:
             token = self._token
             while room and queue:
                 entry = queue[0]
-                if hold is not None and entry.index >= hold:
+                # Read each time: ``publish`` may yield, and a hold taken meanwhile keeps
+                # every entry offered after it.
+                if holds and entry.index >= holds[0]:
                     break
                 queue.popleft()
                 token += 1
